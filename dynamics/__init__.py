@@ -1,0 +1,1 @@
+"""Loss laws, runs and fitting."""

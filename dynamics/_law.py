@@ -1,0 +1,204 @@
+"""The protocol every loss law implements, and the registry of laws by name.
+
+A law is a frozen dataclass registered as a pytree (``cptdyn.schedules._pytree.pytree_dataclass``):
+
+* parameter fields are **leaves** (``L0``, ``A``, ``alpha`` ...): jit / vmap / grad trace them;
+* option fields are **static** (``lam`` when fixed, ``warmup`` convention ...), declared with
+  ``static_field``.
+
+Prediction is split in two so that fitting can precompute everything that does not depend on the
+fitted parameters once per run:
+
+* ``law.features(run) -> pytree of arrays`` (uses only static options and the run; e.g. S1 and S2
+  at the observed steps for a fixed lambda). Runs a float64 computation under a local x64 context
+  and returns float64 numpy arrays.
+* ``law.predict_features(features) -> Array`` (pure JAX, jit/vmap/grad friendly in the parameter
+  leaves).
+* ``law.predict(run)`` = ``predict_features(features(run))``.
+
+Parameter constraints are declared in ``PARAMS``: ``{name: Constraint}``. Fitting works in an
+unconstrained space through ``Constraint.to_raw`` / ``from_raw`` (bounds by reparameterization).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cptdyn.schedules._pytree import x64_context
+
+from ._run import Run
+
+__all__ = [
+    "Constraint",
+    "positive",
+    "real",
+    "interval",
+    "Law",
+    "register_law",
+    "law_class",
+    "law_names",
+    "law_from_dict",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Constraint:
+    """Maps an unconstrained real ``raw`` to a constrained parameter value and back."""
+
+    kind: str  # "real" | "positive" | "interval"
+    lo: float = -math.inf
+    hi: float = math.inf
+
+    def from_raw(self, raw: jax.Array) -> jax.Array:
+        if self.kind == "real":
+            return raw
+        if self.kind == "positive":
+            return jnp.exp(raw)
+        return self.lo + (self.hi - self.lo) * jax.nn.sigmoid(raw)
+
+    def to_raw(self, value: Any) -> Any:
+        v = np.asarray(value, dtype=np.float64)
+        if self.kind == "real":
+            return v
+        if self.kind == "positive":
+            return np.log(np.maximum(v, 1e-300))
+        u = np.clip((v - self.lo) / (self.hi - self.lo), 1e-12, 1 - 1e-12)
+        return np.log(u) - np.log1p(-u)
+
+    def contains(self, value: float) -> bool:
+        if self.kind == "real":
+            return math.isfinite(value)
+        if self.kind == "positive":
+            return value > 0 and math.isfinite(value)
+        return self.lo <= value <= self.hi
+
+
+def positive() -> Constraint:
+    return Constraint("positive", 0.0, math.inf)
+
+
+def real() -> Constraint:
+    return Constraint("real")
+
+
+def interval(lo: float, hi: float) -> Constraint:
+    return Constraint("interval", lo, hi)
+
+
+class Law:
+    """Base class of the loss laws (subclasses are ``pytree_dataclass``es).
+
+    Subclasses define:
+      NAME: registry name (``"momentum"``, ``"cpt"``, ``"mpl"``, ``"fsl"`` ...).
+      PARAMS: ordered ``{param_name: Constraint}``; each is a leaf field of the dataclass.
+      features(run), predict_features(feats), init_grid(runs) (classmethod-like, see below).
+    """
+
+    NAME: ClassVar[str] = ""
+    PARAMS: ClassVar[Mapping[str, Constraint]] = {}
+
+    # -- prediction -----------------------------------------------------------------------------
+    def features(self, run: Run) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict_features(self, feats: Any) -> jax.Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, run: Run) -> jax.Array:
+        """Predicted loss at ``run.steps``."""
+        return self.predict_features(self.features(run))
+
+    # -- fitting support --------------------------------------------------------------------------
+    def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
+        """Starting points for fitting (parameter dicts); static options come from ``self``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.PARAMS}
+
+    def with_params(self, **values: Any) -> Law:
+        return dataclasses.replace(self, **values)  # type: ignore[type-var]
+
+    def options(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if f.name not in self.PARAMS
+        }
+
+    # -- serialization ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        def plain(v: Any) -> Any:
+            if isinstance(v, (np.ndarray, jax.Array)):
+                a = np.asarray(v)
+                return a.item() if a.ndim == 0 else a.tolist()
+            if isinstance(v, tuple):
+                return [plain(x) for x in v]
+            return v
+
+        return {
+            "law": self.NAME,
+            "params": {k: plain(v) for k, v in self.params().items()},
+            "options": {k: plain(v) for k, v in self.options().items()},
+        }
+
+
+_REGISTRY: dict[str, type[Law]] = {}
+
+
+def register_law(cls: type[Law]) -> type[Law]:
+    if not cls.NAME:
+        raise TypeError(f"{cls.__name__} has no NAME")
+    _REGISTRY[cls.NAME] = cls
+    return cls
+
+
+def law_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def law_class(name: str) -> type[Law]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown law {name!r}; known laws: {', '.join(law_names())}") from None
+
+
+def law_from_dict(doc: Mapping[str, Any]) -> Law:
+    """Inverse of ``Law.to_dict``; raises ValueError naming the bad field."""
+    if not isinstance(doc, Mapping) or "law" not in doc:
+        raise ValueError("params document: missing field 'law'")
+    cls = law_class(str(doc["law"]))
+    params = dict(doc.get("params", {}))
+    options = dict(doc.get("options", {}))
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for k in list(params) + list(options):
+        if k not in names:
+            raise ValueError(f"params document: law {cls.NAME!r} has no field {k!r}")
+    for k, v in params.items():
+        if v is None or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+            raise ValueError(f"params document: params.{k} = {v!r} is not a finite number")
+        params[k] = float(v)
+    for k, v in options.items():
+        if isinstance(v, list):
+            options[k] = tuple(v)
+    return cls(**params, **options)  # type: ignore[call-arg]
+
+
+def x64(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: run ``fn`` with float64 enabled locally (never globally)."""
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with x64_context():
+            return fn(*args, **kwargs)
+
+    wrapped.__name__ = getattr(fn, "__name__", "wrapped")
+    wrapped.__doc__ = fn.__doc__
+    return wrapped

@@ -1,0 +1,1 @@
+"""Schedule planning by gradient through the predicted loss."""

@@ -1,0 +1,1 @@
+"""LR schedules as pytrees, their JSON specs and their exports to trainers."""
