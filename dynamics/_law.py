@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from cptdyn.schedules._pytree import x64_context
 
 from ._run import Run

@@ -101,9 +101,7 @@ class Run:
         if self.loss is not None:
             loss = _as_1d_float("loss", self.loss, where)
             if loss.shape != steps.shape:
-                raise RunError(
-                    f"{where}: loss has {loss.size} values but steps has {steps.size}"
-                )
+                raise RunError(f"{where}: loss has {loss.size} values but steps has {steps.size}")
             bad = ~np.isfinite(loss) | (loss <= 0)
             if bad.any():
                 i = int(np.argmax(bad))
@@ -117,7 +115,9 @@ class Run:
         if ts is not None:
             ts = int(ts)
             if ts < 1 or ts >= lr.size:
-                raise RunError(f"{where}: transfer_step={self.transfer_step} is outside 1..{lr.size - 1}")
+                raise RunError(
+                    f"{where}: transfer_step={self.transfer_step} is outside 1..{lr.size - 1}"
+                )
         rr = self.replay_ratio
         if rr is not None and not (0.0 <= float(rr) <= 1.0 and math.isfinite(float(rr))):
             raise RunError(f"{where}: replay_ratio={rr} is outside [0, 1]")

@@ -28,9 +28,28 @@ def pytree_dataclass(cls: type[T]) -> type[T]:
     """Make ``cls`` a frozen dataclass and register it with JAX as a pytree."""
     cls = dataclasses.dataclass(frozen=True, eq=False)(cls)  # type: ignore[assignment]
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    data = [f.name for f in fields if not f.metadata.get("static", False)]
-    meta = [f.name for f in fields if f.metadata.get("static", False)]
-    jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+    data = tuple(f.name for f in fields if not f.metadata.get("static", False))
+    meta = tuple(f.name for f in fields if f.metadata.get("static", False))
+    keys = tuple(jax.tree_util.GetAttrKey(n) for n in data)
+
+    def flatten_with_keys(obj: Any) -> Any:
+        children = tuple((k, getattr(obj, n)) for k, n in zip(keys, data, strict=True))
+        return children, tuple(getattr(obj, n) for n in meta)
+
+    def flatten(obj: Any) -> Any:
+        return tuple(getattr(obj, n) for n in data), tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(aux: Any, children: Any) -> Any:
+        # Bypass __init__/__post_init__: leaves may be tracers, cotangents or None placeholders,
+        # which construction-time validation must not see.
+        obj = object.__new__(cls)
+        for n, v in zip(data, children, strict=True):
+            object.__setattr__(obj, n, v)
+        for n, v in zip(meta, aux, strict=True):
+            object.__setattr__(obj, n, v)
+        return obj
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
     return cls
 
 
