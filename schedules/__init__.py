@@ -1,1 +1,25 @@
-"""LR schedules as pytrees, their JSON specs and their exports to trainers."""
+"""LR schedules as pytrees, their JSON specs and their exports to trainers.
+
+Every schedule is a frozen dataclass registered as a JAX pytree: ``lr(step)``, ``array()``
+(length ``total_steps``), ``to_spec()``; continuous parameters can be traced (jit, vmap, grad).
+"""
+
+from ._core import DECAY_SHAPES as DECAY_SHAPES
+from ._core import SPEC_VERSION as SPEC_VERSION
+from ._core import WSD as WSD
+from ._core import ArraySchedule as ArraySchedule
+from ._core import Constant as Constant
+from ._core import ConstantThenDecay as ConstantThenDecay
+from ._core import Cosine as Cosine
+from ._core import CPTSchedule as CPTSchedule
+from ._core import CyclicCosine as CyclicCosine
+from ._core import InverseSqrt as InverseSqrt
+from ._core import Linear as Linear
+from ._core import MultiStep as MultiStep
+from ._core import Polyline as Polyline
+from ._core import Schedule as Schedule
+from ._core import TwoStage as TwoStage
+from ._core import make_schedule as make_schedule
+from ._core import schedule_from_spec as schedule_from_spec
+from ._core import schedule_kinds as schedule_kinds
+from ._core import stack as stack
