@@ -183,14 +183,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     from cptdyn.schedules import _export
 
     sched = _load_spec(args.spec, "spec")
-    result = _export.export(sched, args.to)
+    opts: dict[str, Any] = {}
+    if args.part:
+        opts["part"] = args.part
+    if args.require_native:
+        opts["require_native"] = True
+    result = _export.export(sched, args.to, **opts)
     if args.out:
-        _export.write(result, args.out)
-        print(f"wrote {args.out} ({args.to}{'' if result.native else ', per-step route'})")
+        paths = _export.write(result, args.out)
+        route = "native" if result.native else "per-step table"
+        print(f"wrote {', '.join(str(p) for p in paths)} ({args.to}, {route})")
         if result.note:
             print(result.note)
     else:
-        sys.stdout.write(_export.render(result))
+        text = result.text()
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
         if result.note:
             print(result.note, file=sys.stderr)
     return 0
@@ -239,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--to", required=True, choices=targets, metavar="TARGET",
                    help=" | ".join(targets))
     e.add_argument("--out", help="output file (torch: a folder); default: print to stdout")
+    e.add_argument("--part", choices=["pt", "cpt"],
+                   help="for a PT->CPT spec: export one phase as its own run")
+    e.add_argument("--require-native", action="store_true",
+                   help="fail instead of falling back to a per-step table (optax, hf)")
     e.set_defaults(func=cmd_export)
 
     _add_dynamics_commands(sub)

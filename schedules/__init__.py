@@ -23,3 +23,8 @@ from ._core import make_schedule as make_schedule
 from ._core import schedule_from_spec as schedule_from_spec
 from ._core import schedule_kinds as schedule_kinds
 from ._core import stack as stack
+from ._export import EXPORT_TARGETS as EXPORT_TARGETS
+from ._export import ExportError as ExportError
+from ._export import ExportResult as ExportResult
+from ._export import export as export
+from ._export import write as write

@@ -439,7 +439,9 @@ def _decay_shape(shape: str, tau: jax.Array, peak: Any, final: Any, power: Any) 
     elif shape == "cosine":
         c = 0.5 * (1.0 + jnp.cos(jnp.pi * tau))
     elif shape == "1-sqrt":
-        c = 1.0 - jnp.sqrt(jnp.maximum(tau, _TINY))
+        # double where: exact 1 at tau = 0 and a finite gradient there
+        pos = tau > 0
+        c = jnp.where(pos, 1.0 - jnp.sqrt(jnp.where(pos, tau, 1.0)), 1.0)
     elif shape == "square":
         c = 1.0 - tau**2
     elif shape == "mirror-cosine":
@@ -703,7 +705,13 @@ class CPTSchedule(Schedule):
         c = self.cpt
         if isinstance(c, _Family) and c.warmup_from_previous:
             r = self.pt_final_lr / c.peak_lr  # type: ignore[attr-defined]
-            return dataclasses.replace(c, warmup_init=r, warmup_from_previous=False)
+            # no re-validation: r may exceed 1 (the last PT LR is above the CPT peak: the
+            # "re-warmup" then ramps down), and r may be traced
+            leaves, treedef = jax.tree_util.tree_flatten(c)
+            out = jax.tree_util.tree_unflatten(treedef, leaves)
+            object.__setattr__(out, "warmup_init", r)
+            object.__setattr__(out, "warmup_from_previous", False)
+            return out
         return c
 
     def lr(self, step: Any) -> jax.Array:
