@@ -44,6 +44,7 @@ import numpy as np
 import optax
 import pytest
 import yaml
+
 from cptdyn.schedules._core import (
     WSD,
     ArraySchedule,

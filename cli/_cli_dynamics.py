@@ -1,0 +1,498 @@
+"""``cptdyn fit | evaluate | simulate | plan | demo``: the commands on top of laws and planner."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import CLIError, read_json, write_atomic
+
+FIT_LAWS = ("momentum", "momentum-lam", "momentum-size", "cpt", "cpt-replay", "cpt-size",
+            "cpt-open", "mpl", "fsl")
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("reading runs")
+    g.add_argument("--format", choices=["csv", "wandb-json", "wandb-csv", "tensorboard", "hf"],
+                   help="input format (default: sniffed from the file)")
+    g.add_argument("--step-col", help="step column / tag (default: usual aliases)")
+    g.add_argument("--loss-col", action="append",
+                   help="loss column; repeat for several validation sets (NAME or NAME=DATASET, "
+                   "e.g. --loss-col loss_pt=pt --loss-col loss_cpt=cpt)")
+    g.add_argument("--lr-col", help="logged LR column (default: usual aliases)")
+    g.add_argument("--run-col", help="column naming the run when a file holds several")
+    g.add_argument("--schedule-spec", dest="run_schedule",
+                   help="exact per-step LR for the runs from a schedule spec (JSON)")
+    g.add_argument("--warmup-steps", type=int, help="warmup length of the runs")
+    g.add_argument("--total-steps", type=int, help="number of updates of the runs")
+    g.add_argument("--transfer-step", type=int, help="PT length of CPT runs")
+    g.add_argument("--dataset", help="validation set name of a single loss column")
+    g.add_argument("--replay-ratio", type=float, help="replay ratio of the runs (CPT)")
+    g.add_argument("--model-size", type=float, help="non-embedding parameters, millions")
+
+
+def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
+    from cptdyn.dynamics import load_runs
+
+    opts: dict[str, Any] = {}
+    for k in ("step_col", "lr_col", "run_col", "warmup_steps", "total_steps", "transfer_step",
+              "dataset", "replay_ratio", "model_size"):
+        v = getattr(args, k, None)
+        if v is not None:
+            opts[k] = v
+    if getattr(args, "loss_col", None):
+        cols = args.loss_col
+        if any("=" in c for c in cols):
+            opts["loss_col"] = dict(c.split("=", 1) if "=" in c else (c, c) for c in cols)
+        else:
+            opts["loss_col"] = cols[0] if len(cols) == 1 else list(cols)
+    if getattr(args, "run_schedule", None):
+        from cptdyn.schedules import schedule_from_spec
+
+        try:
+            opts["schedule"] = schedule_from_spec(read_json(args.run_schedule, "--schedule-spec"))
+        except ValueError as e:
+            raise CLIError(f"--schedule-spec {args.run_schedule!r}: {e}") from None
+    for p in paths:
+        if not Path(p).exists():
+            raise CLIError(f"run file {p!r} does not exist")
+    try:
+        runs = load_runs(list(paths), format=args.format, **opts)
+    except TypeError as e:
+        raise CLIError(" ".join(str(e).split())) from None
+    if not runs:
+        raise CLIError("no runs found in " + ", ".join(paths))
+    return runs
+
+
+def load_params(path: str) -> dict[str, Any]:
+    """``{dataset: Law}`` from a params file (one law, or ``{"laws": {dataset: law doc}}``)."""
+    from cptdyn.dynamics import law_from_dict
+
+    doc = read_json(path, "--params")
+    try:
+        if isinstance(doc, Mapping) and "laws" in doc:
+            laws = doc["laws"]
+            if not isinstance(laws, Mapping) or not laws:
+                raise ValueError("field 'laws' must map validation sets to laws")
+            return {str(k): law_from_dict(v) for k, v in laws.items()}
+        return {str(doc.get("dataset", "val")) if isinstance(doc, Mapping) else "val":
+                law_from_dict(doc)}
+    except (ValueError, TypeError) as e:
+        raise CLIError(f"--params {path!r}: {' '.join(str(e).split())}") from None
+
+
+def _table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str, str]]) -> str:
+    """Plain text table: cols = (header, key, format)."""
+    cells = [[h for h, _, _ in cols]]
+    for r in rows:
+        line = []
+        for _, k, f in cols:
+            v = r.get(k)
+            line.append("-" if v is None else (format(v, f) if isinstance(v, (int, float))
+                                               else str(v)))
+        cells.append(line)
+    w = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    out = io.StringIO()
+    for j, c in enumerate(cells):
+        out.write("  ".join(x.ljust(w[i]) if i == 0 else x.rjust(w[i])
+                            for i, x in enumerate(c)).rstrip() + "\n")
+        if j == 0:
+            out.write("  ".join("-" * x for x in w) + "\n")
+    return out.getvalue()
+
+
+METRIC_COLS = [("run", "run", ""), ("R2", "R2", ".5f"), ("MAE", "MAE", ".5f"),
+               ("RMSE", "RMSE", ".5f"), ("PredE", "PredE", ".5f"), ("WorstE", "WorstE", ".5f"),
+               ("final_error", "final_error", "+.5f")]
+
+
+def _metric_row(name: str, m: Mapping[str, Any], dataset: str | None = None) -> dict[str, Any]:
+    row = {"run": name, "R2": m.get("r2"), "MAE": m.get("mae"), "RMSE": m.get("rmse"),
+           "PredE": m.get("pred_e"), "WorstE": m.get("worst_e"),
+           "final_error": m.get("final_error")}
+    if dataset is not None:
+        row["dataset"] = dataset
+    return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
+            for k, v in row.items()}
+
+
+def _by_dataset(runs: Sequence[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for r in runs:
+        out.setdefault(r.dataset, []).append(r)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ fit
+def _law_template(name: str, args: argparse.Namespace) -> Any:
+    from cptdyn.dynamics import law_class
+
+    cls = law_class(name)
+    opts: dict[str, Any] = {}
+    if getattr(args, "lam", None) is not None:
+        opts["lam"] = args.lam
+    if getattr(args, "warmup_convention", None):
+        opts["warmup"] = args.warmup_convention
+    try:
+        return cls(**opts)
+    except TypeError:
+        raise CLIError(
+            f"--law {name}: options {', '.join(opts)} do not apply to this law") from None
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from cptdyn.dynamics import fit
+
+    runs = _load(args.runs, args)
+    groups = _by_dataset(runs)
+    results: dict[str, Any] = {}
+    if args.law == "auto":
+        raise CLIError("--law auto (cross-validated choice among laws) is not available yet; "
+                       "choose one of " + ", ".join(FIT_LAWS))
+    for ds, rs in groups.items():
+        law = _law_template(args.law, args)
+        kw: dict[str, Any] = {"seed": args.seed}
+        if args.n_random is not None:
+            kw["n_random"] = args.n_random
+        if args.coarsen:
+            kw["coarsen_lr"] = True
+        results[ds] = fit(law, rs, **kw)
+    rows = []
+    for ds, res in results.items():
+        for r in res.per_run:
+            rows.append(_metric_row(r["name"], r, ds))
+    out = sys.stdout
+    for ds, res in results.items():
+        ps = ", ".join(f"{k}={v:.6g}" for k, v in res.params.items())
+        label = "" if len(results) == 1 else f" [{ds}]"
+        out.write(f"{res.law.NAME}{label}: {ps}\n")
+        c = res.convergence
+        out.write(f"  objective {res.objective:.6g}, {c.status}, {res.n_optimized}/{res.n_starts} "
+                  f"starts optimised, {res.time_s:.1f} s"
+                  + (f"; at a bound: {', '.join(c.at_bound)}" if c.at_bound else "") + "\n")
+    cols = METRIC_COLS if len(results) == 1 else METRIC_COLS[:1] + [("set", "dataset", "")] + \
+        METRIC_COLS[1:]
+    out.write(_table(rows, cols))
+    if args.out:
+        if len(results) == 1:
+            (ds, res), = results.items()
+            doc = res.to_dict()
+            if ds != "val":
+                doc["dataset"] = ds
+        else:
+            doc = {"version": 1, "laws": {ds: res.to_dict() for ds, res in results.items()}}
+        write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
+        out.write(f"wrote {args.out}\n")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cptdyn.dynamics import evaluate
+
+    laws = load_params(args.params)
+    runs = _load(args.runs, args)
+    rows = []
+    for ds, rs in _by_dataset(runs).items():
+        law = laws.get(ds) or (next(iter(laws.values())) if len(laws) == 1 else None)
+        if law is None:
+            raise CLIError(f"--params {args.params!r} has no law for validation set {ds!r} "
+                           f"(has {', '.join(laws)})")
+        ev = evaluate(law, rs)
+        for r in ev.per_run:
+            rows.append(_metric_row(r["name"], r, ds if len(laws) > 1 else None))
+    if args.json:
+        sys.stdout.write(json.dumps({"runs": rows}, indent=2) + "\n")
+    else:
+        sys.stdout.write(_table(rows, METRIC_COLS))
+        if len(rows) > 1:
+            mean = {k: float(np.mean([r[k] for r in rows if r[k] is not None]))
+                    for _, k, _ in METRIC_COLS[1:]}
+            sys.stdout.write(_table([{"run": "mean", **mean}], METRIC_COLS).split("\n", 2)[2])
+    return 0
+
+
+# ------------------------------------------------------------------------------------- simulate
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from cptdyn.planner import evaluate_schedule
+    from cptdyn.schedules import CPTSchedule, schedule_from_spec
+    from cptdyn.schedules._pytree import x64_context
+
+    laws = load_params(args.params)
+    try:
+        sched = schedule_from_spec(read_json(args.schedule, "--schedule"))
+    except ValueError as e:
+        raise CLIError(f"--schedule {args.schedule!r}: {e}") from None
+    if args.every is not None and args.every < 1:
+        raise CLIError(f"--every {args.every}: must be >= 1")
+    ctx: dict[str, Any] = {}
+    if args.replay_ratio is not None:
+        ctx["replay_ratio"] = args.replay_ratio
+    if args.model_size is not None:
+        ctx["model_size"] = args.model_size
+    if args.warmup_steps is not None:
+        ctx["warmup_steps"] = args.warmup_steps
+    if isinstance(sched, CPTSchedule) and len(laws) == 1 and "val" in laws:
+        laws = {"val": laws["val"]}
+    curves = evaluate_schedule(laws, sched, ctx)
+    with x64_context():
+        lr = np.asarray(sched.array(), np.float64)
+    n = lr.size
+    every = args.every or max(1, n // 2000)
+    steps = list(range(every, n + 1, every))
+    if steps[-1] != n:
+        steps.append(n)
+    names = list(curves)
+    buf = io.StringIO()
+    lcols = ["loss"] if names == ["val"] else [f"loss_{k}" for k in names]
+    buf.write("step,lr," + ",".join(lcols) + "\n")
+    for s in steps:
+        vals = ",".join(f"{curves[k][s - 1]:.10g}" for k in names)
+        buf.write(f"{s},{lr[s - 1]:.10g},{vals}\n")
+    for k, v in curves.items():
+        if not np.all(np.isfinite(v)):
+            bad = int(np.argmax(~np.isfinite(v))) + 1
+            raise CLIError(f"the {k!r} law predicts a non-finite loss at step {bad}; "
+                           "check the parameters")
+    if args.plot:
+        from ._plots import curves_figure, write_html
+
+        law_names = ", ".join(type(x).__name__ for x in laws.values())
+        fig = curves_figure([{"name": k, "steps": np.arange(1, n + 1), "loss": v}
+                             for k, v in curves.items()], lr={sched.KIND: lr},
+                            title=f"Predicted loss ({law_names})")
+        write_html(fig, args.plot)
+    write_atomic(args.out, buf.getvalue())
+    finals = ", ".join(f"{k} {v[-1]:.4f}" for k, v in curves.items())
+    print(f"wrote {args.out}: {len(steps)} rows; predicted final loss: {finals}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- plan
+def _parse_bounds(text: str | None) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    if not text:
+        return out
+    for item in text.split(","):
+        if "=" not in item or ":" not in item:
+            raise CLIError(f"--bounds item {item!r}: expected NAME=LO:HI")
+        k, rng = item.split("=", 1)
+        lo, hi = rng.split(":", 1)
+        try:
+            out[k.strip()] = (float(lo), float(hi))
+        except ValueError:
+            raise CLIError(f"--bounds item {item!r}: LO and HI must be numbers") from None
+    return out
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from cptdyn.planner import Problem, parse_objective, plan, plan_free_form
+    from cptdyn.schedules import CPTSchedule, make_schedule, schedule_from_spec
+
+    from ._cli import _schedule_kwargs
+
+    laws = load_params(args.params)
+    objective = parse_objective(args.objective)
+    pt = None
+    if args.pt:
+        try:
+            pt = schedule_from_spec(read_json(args.pt, "--pt"))
+        except ValueError as e:
+            raise CLIError(f"--pt {args.pt!r}: {e}") from None
+    ctx: dict[str, Any] = {}
+    if args.replay_ratio is not None:
+        ctx["replay_ratio"] = args.replay_ratio
+    if args.model_size is not None:
+        ctx["model_size"] = args.model_size
+    if args.budget_steps is not None:
+        args.total_steps = args.budget_steps
+    if args.family == "free-form":
+        if args.total_steps is None or args.peak_lr is None:
+            raise CLIError("--family free-form needs --total-steps (or --budget-steps) and "
+                           "--peak-lr")
+        ff = plan_free_form(laws, total_steps=args.total_steps, peak_lr=args.peak_lr,
+                            warmup_steps=args.warmup_steps or 0,
+                            warmup_init=args.warmup_init if args.warmup_init is not None else 0.0,
+                            min_lr=args.final_lr or 0.0, objective=objective, pt=pt, context=ctx)
+        doc = ff.to_dict()
+        write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
+        print(f"free-form plan: predicted objective {ff.value:.5f} "
+              f"({ff.n_evaluations} iterations, {ff.seconds:.1f} s); decay starts at step "
+              f"{ff.summary['decay_start']:.0f} ({ff.summary['decay_fraction']:.1%} of the run), "
+              f"ends at {ff.summary['final_over_peak']:.2%} of peak, shape ~(1-tau)^"
+              f"{ff.summary['power_fit']:.2f}")
+        for d in ff.diagnostics:
+            print(d)
+        print(f"wrote {args.out}")
+        if args.report:
+            _plan_report(args.report, laws, ff.schedule, ctx, title="free-form plan")
+        return 3 if ff.status != "ok" else 0
+    if args.schedule:
+        try:
+            tmpl = schedule_from_spec(read_json(args.schedule, "--schedule"))
+        except ValueError as e:
+            raise CLIError(f"--schedule {args.schedule!r}: {e}") from None
+    else:
+        kw = _schedule_kwargs(args)
+        kw.pop("values", None)
+        if pt is not None and "warmup_steps" in kw and kw.get("warmup_steps"):
+            kw.setdefault("warmup_from_previous", True)
+        tmpl = make_schedule(args.family, **kw)
+    if pt is not None and not isinstance(tmpl, CPTSchedule):
+        tmpl = CPTSchedule(pt, tmpl)
+    tune = [t.strip() for t in (args.tune or "").split(",") if t.strip()]
+    bounds = _parse_bounds(args.bounds)
+    if args.budget_steps is not None:
+        key = "cpt_steps" if isinstance(tmpl, CPTSchedule) else "total_steps"
+        lo = bounds.get(key, (max(1.0, args.budget_steps / 8), 0))[0]
+        bounds[key] = (lo, float(args.budget_steps))
+    prob = Problem.make(laws, tmpl, tune, objective, bounds=bounds, context=ctx)
+    result = plan(prob)
+    doc = result.to_dict(every=args.every or max(1, int(prob.horizon // 1000) or 1))
+    if result.schedule is not None and args.export:
+        from cptdyn.schedules import export
+
+        doc["exports"] = {}
+        for target in args.export.split(","):
+            r = export(result.schedule, target.strip())
+            doc["exports"][target.strip()] = {"native": r.native, "note": r.note,
+                                              "text": r.text()}
+    write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
+    _print_plan(result)
+    print(f"wrote {args.out}")
+    if args.report and result.schedule is not None:
+        _plan_report(args.report, laws, result.schedule, ctx, title="plan",
+                     baselines=result.baselines, template=tmpl)
+    return 0 if result.status == "ok" else 3
+
+
+def _print_plan(p: Any) -> None:
+    print(f"objective: {p.objective.describe()}")
+    print(f"status: {p.status}")
+    for d in p.diagnostics:
+        print(f"  {d}")
+    if p.schedule is None:
+        print("no schedule is printed: the problem has no interior optimum within the bounds")
+        return
+    for k, v in p.tuned.items():
+        prof = p.profiles.get(k, {})
+        print(f"  {k} = {v:.6g}   (within +0.001 nats: {prof.get('lo', v):.4g} .. "
+              f"{prof.get('hi', v):.4g})")
+    print(f"predicted objective {p.value:.5f} (relaxed {p.relaxed_value:.5f}, rounding effect "
+          f"{p.rounding_effect:+.2e}); final loss " +
+          ", ".join(f"{k} {v:.4f}" for k, v in p.losses.items()))
+    if p.constraint:
+        c = p.constraint
+        print(f"  constraint: general-loss rise {c['rise']:.4f} <= {c['max_rise']:g}: "
+              f"{'binds' if c['binds'] else 'slack'}")
+    if p.baselines:
+        print("baselines (same objective):")
+        for b in p.baselines:
+            print(f"  {b['name']:<22} {b['objective_value']:.5f}   plan - baseline "
+                  f"{b['plan_minus_baseline']:+.5f}")
+
+
+def _plan_report(path: str, laws: Mapping[str, Any], sched: Any, ctx: Mapping[str, Any],
+                 title: str, baselines: Sequence[Mapping[str, Any]] = (),
+                 template: Any = None) -> None:
+    from cptdyn.planner import evaluate_schedule
+    from cptdyn.schedules._pytree import x64_context
+
+    from ._plots import curves_figure, write_html
+
+    curves = []
+    lrs = {}
+    entries = [("plan", sched)] + ([("template", template)] if template is not None else [])
+    for name, s in entries:
+        cv = evaluate_schedule(laws, s, ctx)
+        with x64_context():
+            lrs[name] = np.asarray(s.array(), np.float64)
+        for k, v in cv.items():
+            curves.append({"name": f"{name} {k}" if len(cv) > 1 else name,
+                           "steps": np.arange(1, v.size + 1), "loss": v})
+    write_html(curves_figure(curves, lr=lrs, title=title), path)
+
+
+# ----------------------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return run_demo(args.out, data=args.data)
+
+
+# --------------------------------------------------------------------------------------- parser
+def add_commands(sub: Any) -> None:
+    from ._cli import _SCHEDULE_OPTIONS
+
+    f = sub.add_parser("fit", help="fit a loss law to observed runs")
+    f.add_argument("runs", nargs="+", metavar="RUN", help="run files or folders")
+    f.add_argument("--law", required=True, choices=list(FIT_LAWS) + ["auto"], metavar="LAW",
+                   help=" | ".join(FIT_LAWS))
+    f.add_argument("--out", help="write the fitted parameters (JSON)")
+    f.add_argument("--lam", type=float, help="annealing momentum lambda (area laws; default 0.999)")
+    f.add_argument("--warmup-convention", help="warmup accounting: peak|as-run (area laws), "
+                   "paper|repo (mpl)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the random starts")
+    f.add_argument("--n-random", type=int, help="random starts around the grid")
+    f.add_argument("--coarsen", action="store_true",
+                   help="fit on LRs averaged between observed steps (faster for mpl)")
+    _add_run_options(f)
+    f.set_defaults(func=cmd_fit)
+
+    e = sub.add_parser("evaluate", help="metrics of fitted parameters on observed runs")
+    e.add_argument("runs", nargs="+", metavar="RUN")
+    e.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_run_options(e)
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("simulate", help="predicted loss curve(s) of a schedule")
+    s.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
+    s.add_argument("--schedule", required=True, help="schedule spec (a PT->CPT spec for CPT)")
+    s.add_argument("--every", type=int, help="write every N-th step (default: ~2000 rows)")
+    s.add_argument("--out", required=True, help="curve CSV: step,lr,loss (or loss_<set>...)")
+    s.add_argument("--plot", help="also write an HTML plot")
+    s.add_argument("--warmup-steps", type=int, help="override the schedule's warmup length")
+    s.add_argument("--replay-ratio", type=float, help="replay ratio (cpt-replay law)")
+    s.add_argument("--model-size", type=float, help="model size in millions (size laws)")
+    s.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("plan", help="tune a schedule by gradient through the predicted loss")
+    p.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
+    p.add_argument("--family", default="wsd",
+                   choices=["wsd", "cosine", "linear", "constant", "constant-then-decay",
+                            "free-form"], help="schedule family to tune")
+    p.add_argument("--schedule", help="template schedule spec (else built from the options)")
+    p.add_argument("--pt", help="PT schedule spec: plan the CPT phase after it")
+    p.add_argument("--tune", default="", help="knobs, comma-separated: peak_lr, final_lr, "
+                   "decay_fraction, decay_power, total_steps (cpt_steps), rewarmup_steps, "
+                   "replay_ratio, loss_potential")
+    p.add_argument("--objective", default="final",
+                   help="final | weighted:W_PT,W_CPT | constrained:MAX_RISE")
+    p.add_argument("--bounds", help="NAME=LO:HI,... (defaults: peak_lr x0.1..x10 of the "
+                   "template, steps x0.25..x4, fractions 0..1)")
+    p.add_argument("--budget-steps", type=int, help="total (or CPT) step budget")
+    p.add_argument("--replay-ratio", type=float, help="replay ratio (cpt-replay law)")
+    p.add_argument("--model-size", type=float, help="model size in millions (size laws)")
+    p.add_argument("--export", help="also export the plan: comma-separated targets (hf,torch,...)")
+    p.add_argument("--every", type=int, help="curve resolution in plan.json")
+    p.add_argument("--out", required=True, help="plan JSON")
+    p.add_argument("--report", help="HTML report with the predicted curves")
+    for flag, field, typ, hlp in _SCHEDULE_OPTIONS:
+        p.add_argument(flag, dest=field, type=typ, default=None, help=hlp)
+    p.set_defaults(func=cmd_plan, warmup_from_previous=False, milestones=None, factors=None,
+                   knots=None, values=None)
+
+    d = sub.add_parser("demo", help="the main job on the shipped example data")
+    d.add_argument("--out", default="demo", help="output folder (default: demo)")
+    d.add_argument("--data", help="data folder (default: the repository's data/)")
+    d.set_defaults(func=cmd_demo)

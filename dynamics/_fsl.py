@@ -1,0 +1,146 @@
+"""The Functional Scaling Law ansatz for LLM loss curves (laws.md §5.1; Li et al., NeurIPS 2025,
+arXiv 2509.19189, App. B.2 Eq. 30 with M fixed)::
+
+    L(k)   = L0 + c1 * T(k)^(-s) - LRD(k),          T(k) = sum_{i<=k} eta_i   ("intrinsic time")
+    LRD(k) = c2 * sum_{i=1..k} (eta_{i-1} - eta_i) * (c3 + T(i)^(-s))
+                               * (1 - (1 + c4 * (T(k) - T(i)))^(-gamma))
+
+In this library's step convention ``T(k) = S1(k) = sum(lr[:k])`` and the decrement of update
+``t`` is ``d[t] = eta_prev - lr[t]`` (``eta_prev`` = the previous effective LR, ``eta_0`` for the
+first update), the same decrements as the annealing law's S2.
+
+Cost: ``O(K * T)`` per evaluation (K observed steps, T updates; there is no recurrence because of
+the power). ``predict_features`` chunks over the observed steps (``lax.map``) so memory stays
+``O(chunk * T)``. Option ``block_size`` (default 1 = exact) aggregates the decrements in blocks of
+that many updates (sum of ``d``, ``T`` at the block end) -- MPL-style block aggregation
+(laws.md §7.2), ``block_size`` times cheaper.
+
+No published LLM parameter values exist (laws.md §5.1: no code, no data); the defaults are
+illustrative values of the right order for absolute LRs around 2e-4, not a fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cptdyn.schedules._pytree import pytree_dataclass, static_field
+
+from ._areas import _check_int, _diff, areas, check_warmup, effective_lr
+from ._law import positive, register_law
+from ._momentum import _AreaLaw, _ctx_check, _derive_A, _obs, _power_decay
+from ._run import Run
+
+__all__ = ["FSLLaw"]
+
+#: Elements of one (observed-steps chunk x updates) slab in ``predict_features``.
+_SLAB = 1 << 22
+
+
+@register_law
+@pytree_dataclass
+class FSLLaw(_AreaLaw):
+    """Functional Scaling Law ansatz (see the module docstring).
+
+    Warmup convention: option ``warmup``; default ``"peak"`` (as the annealing law, P2 §3.4: the
+    warmup updates count as the peak LR in ``T`` and contribute no decrement); ``"as-run"`` uses
+    the LR array as it is (warmup increases then enter LRD as negative decrements). The FSL paper
+    does not state a convention.
+
+    Parameters (all positive): ``L0, c1, s, c2, c3, c4, gamma``. Defaults are illustrative.
+
+    Options: ``warmup``, ``block_size`` (int >= 1; 1 = exact).
+
+    Features: ``{"d", "Ti", "Tk"}`` -- decrements and ``T`` after every (block of) update(s), and
+    ``T`` at the observed steps.
+    """
+
+    NAME = "fsl"
+    PARAMS = {
+        "L0": positive(), "c1": positive(), "s": positive(), "c2": positive(),
+        "c3": positive(), "c4": positive(), "gamma": positive(),
+    }
+
+    L0: Any = 2.6
+    c1: Any = 0.45
+    s: Any = 0.55
+    c2: Any = 300.0
+    c3: Any = 0.5
+    c4: Any = 50.0
+    gamma: Any = 0.6
+    warmup: str = static_field(default="peak")
+    block_size: int = static_field(default=1)
+
+    def _validate(self) -> None:
+        name = type(self).__name__
+        check_warmup(self.warmup, f"{name}: warmup")
+        _check_int(f"{name}: block_size", self.block_size, 1)
+
+    def lr_features(self, lr: Any, steps: Any = None, *, warmup_steps: int = 0, **_: Any) -> Any:
+        w = _ctx_check(type(self).__name__, warmup_steps)
+        x, eta0 = effective_lr(lr, warmup_steps=w, warmup=self.warmup)
+        T = x.shape[-1]
+        a = areas(x, None, eta0=eta0, warmup="as-run")
+        Ti = a.S1  # (..., T): T after each update
+        d = _diff(x, eta0)
+        if steps is None:
+            Tk = Ti
+        else:
+            Tk = areas(x, steps, eta0=eta0, warmup="as-run").S1
+        b = int(self.block_size)
+        if b > 1:
+            nb = -(-T // b)
+            pad = nb * b - T
+            widths = [(0, 0)] * (x.ndim - 1) + [(0, pad)]
+            d = jnp.pad(d, widths).reshape(*x.shape[:-1], nb, b).sum(-1)
+            Ti = jnp.pad(Ti, widths, mode="edge").reshape(*x.shape[:-1], nb, b)[..., -1]
+        return {"d": d, "Ti": Ti, "Tk": Tk}
+
+    def predict_features(self, f: Any) -> jax.Array:
+        d = jnp.asarray(f["d"])
+        Ti = jnp.asarray(f["Ti"])
+        Tk = jnp.asarray(f["Tk"])
+        pos = Ti > 0  # T(i) = 0 only before any LR was used (then d = 0 as well)
+        tpow = jnp.where(pos, jnp.where(pos, Ti, 1.0) ** (-self.s), 0.0)
+        amp = d * (self.c3 + tpow)  # (..., n)
+        n = Ti.shape[-1]
+        batch = Tk.shape[:-1]
+        K = Tk.shape[-1]
+
+        def lrd_one(tk: jax.Array) -> jax.Array:  # tk: (...,) one observed step per batch row
+            gap = jnp.maximum(tk[..., None] - Ti, 0.0)
+            sat = -jnp.expm1(-self.gamma * jnp.log1p(self.c4 * gap))
+            return jnp.sum(amp * sat, axis=-1)
+
+        chunk = max(1, min(K, _SLAB // max(n, 1)))
+        tks = jnp.moveaxis(Tk, -1, 0)  # (K, ...)
+        lrd = jax.lax.map(lrd_one, tks, batch_size=chunk) if K > 1 else lrd_one(tks[0])[None]
+        lrd = jnp.moveaxis(lrd, 0, -1).reshape(*batch, K)
+        return self.L0 + _power_decay(Tk, self.c1, self.s) - self.c2 * lrd
+
+    def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
+        """2^4 data-driven starts over (L0, s, c2, c4); c1 passes through the median observation,
+        c2 makes the full-decay drop ~3% of the loss, c4 saturates over ~100..1000 peak-LR steps.
+        """
+        y = _obs(runs)
+        ymin = float(y.min())
+        feats = [self.features(r) for r in runs if r.loss is not None]
+        Tk = np.concatenate([f["Tk"] for f in feats])
+        drop = max(float(np.sum(np.maximum(f["d"], 0.0))) for f in feats)
+        peak = max(float(np.max(r.lr)) for r in runs)
+        c3 = 0.5
+        out = []
+        for L0 in (0.85 * ymin, 0.95 * ymin):
+            for s in (0.4, 0.7):
+                c1 = _derive_A(L0, s, Tk, y)
+                for k in (0.5, 2.0):
+                    c2 = k * 0.03 * ymin / (drop * (c3 + 1.0)) if drop > 0 else 1.0
+                    for steps in (100.0, 1000.0):
+                        out.append({"L0": L0, "c1": c1, "s": s, "c2": c2, "c3": c3,
+                                    "c4": 1.0 / (steps * peak), "gamma": 0.6})
+        return out
+

@@ -1,0 +1,483 @@
+r"""The Multi-Power Law (MPL) of Luo et al. (ICLR 2025, arXiv 2503.12811) as a ``Law``.
+
+.. math::
+
+    L(s) = L_0 + A\,S_1(s)^{-\alpha} - B \sum_{k} d_k\, G\!\left(\eta_k^{-\gamma} S_k(s)\right),
+    \qquad G(x) = 1 - (C x + 1)^{-\beta}
+
+in the library's step convention (``cptdyn.dynamics._run``): ``lr[k]`` is the LR of update ``k``
+(0-based) and the loss "at step ``s``" is measured after updates ``0 .. s-1``, so
+
+* ``S1(s) = sum(lr[:s])`` (the whole LR area, warmup included),
+* ``S_k(s) = sum(lr[k:s])`` (LR area from update ``k`` to the last update before the measurement),
+* ``d_k = lr[k-1] - lr[k]`` (the LR *drop* at update ``k``), summed over ``k < s``.
+
+Two warmup conventions (static option ``warmup``; they differ only in which drops enter the sum):
+
+``"paper"`` (paper Eqs. 1-2, paper Table 7 parameters)
+    Drops are counted only after the warmup: ``k >= W`` with ``W = run.warmup_steps``, and
+    ``eta_0 := lr[W-1]`` (the last warmup LR, i.e. the peak), so ``d_W = lr[W-1] - lr[W]``. With
+    ``W = 0`` there is no initial drop (``d_0 = 0``). ``S1`` includes the warmup area ``S_W``, here
+    the actual area ``sum(lr[:W])`` (``eta_max * W / 2`` for a linear ramp from 0, as in the paper).
+``"repo"`` (``src/models.py`` / ``src/evaluation.py`` of the MPL repository, its released
+    ``src/config.py`` parameters)
+    Every LR change enters the sum, including the warmup *increases* (negative drops), and the LR
+    path starts from 0 before update 0 (``lr[-1] := 0``, so ``d_0 = -lr[0]``). For the MPL data,
+    whose repository schedule array starts with a dummy 0 (``np.linspace(0, peak, 2160)``), our
+    per-step array is the repository array without that leading 0, and this convention reproduces
+    the repository's numbers exactly. Mixing conventions and parameters gives an offset of about
+    ``B * eta_max`` (0.13-0.18 nats on the MPL data; ``laws.md`` §4.6).
+
+Fast evaluation (no O(T^2) work). With ``a_k = C eta_k^{-gamma}`` and ``X = 1/a_k + S_k(s)``,
+``G = 1 - a_k^{-beta} X^{-beta}``, and ``X^{-beta}`` has the Laplace representation
+``X^{-beta} = (1/Gamma(beta)) * integral lam^(beta-1) exp(-lam X) dlam``. The integral is
+discretised by the trapezoidal rule in ``log(lam)`` on ``n_nodes`` points (spectrally accurate:
+relative error about ``exp(-pi^2 / h)``, below 1e-8 for the default 64 nodes), plus the
+closed-form sum of the infinitely many nodes below the grid (a power series in ``lam X``, four
+terms, whose running moments are prefix sums). Each node turns the history sum into a linear
+recurrence ``R_q(s) = exp(-lam_q lr[s-1]) * (R_q(s-1) + d_{s-1} a^{-beta} exp(-lam_q / a))``, run
+by one ``lax.scan`` (chunked and rematerialised, so reverse mode stores one carry per 256 steps):
+a whole curve costs ``O(T * n_nodes)`` and observed steps only ``O(E * n_nodes)``, where ``E``
+counts the updates that carry a drop plus the observed steps (constant stretches are merged
+exactly). The grid is placed from the run's LR range and the parameters (``lam`` from
+``0.01 / X_max`` to ``40 / X_min``) and is excluded from differentiation (the exact value does not
+depend on it). Measured against a direct float64 evaluation: relative error < 1e-13 on the MPL
+runs (``tests/dynamics/test_mpl.py``); float32 inputs give ~3e-7.
+
+Use float64 (``features``/``predict``/``predict_curve`` do, locally); ``curve`` and ``final_loss``
+follow the dtype of their input. To differentiate the final loss w.r.t. the LR array use
+``final_loss`` (no per-step outputs; differentiating ``curve(lr)[-1]`` makes XLA constant-fold the
+transposed prefix sum of a one-hot cotangent, which compiles slowly for long runs).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaln
+
+from cptdyn.schedules._pytree import pytree_dataclass, static_field, x64_context
+
+from ._law import Constraint, Law, interval, positive, register_law
+from ._run import Run, RunError
+
+__all__ = [
+    "MPLLaw",
+    "MPL_CONVENTIONS",
+    "REPO_PARAMS",
+    "PAPER_PARAMS",
+    "mpl_curve",
+]
+
+MPL_CONVENTIONS = ("paper", "repo")
+
+#: Parameters released in the MPL repository (``src/config.py``); valid with ``warmup="repo"``.
+REPO_PARAMS: dict[str, dict[str, float]] = {
+    "25M": dict(L0=3.04045406, A=0.52468604, alpha=0.50786857, B=363.78751622, C=2.06560812,
+                beta=0.58279013, gamma=0.64142257),
+    "100M": dict(L0=2.6514477, A=0.60115152, alpha=0.45295811, B=437.9464276, C=2.13245612,
+                 beta=0.59785199, gamma=0.65523644),
+    "400M": dict(L0=2.37474466, A=0.65421216, alpha=0.42878731, B=523.42464371, C=2.02462735,
+                 beta=0.59350493, gamma=0.63472457),
+}
+
+#: Paper Table 7 parameters (rounded to 2 decimals by the authors); valid with ``warmup="paper"``.
+PAPER_PARAMS: dict[str, dict[str, float]] = {
+    "25M": dict(L0=3.17, A=0.51, alpha=0.53, B=446.40, C=2.07, beta=0.41, gamma=0.52),
+    "100M": dict(L0=2.79, A=0.59, alpha=0.46, B=521.40, C=0.24, beta=0.60, gamma=0.65),
+    "400M": dict(L0=2.52, A=0.66, alpha=0.42, B=614.30, C=0.16, beta=0.88, gamma=0.56),
+}
+
+_CHUNK = 256  # events per checkpointed inner scan (bounds reverse-mode memory)
+_TAIL_TERMS = 4  # power-series terms for the nodes below the grid
+_LAM_LO = 0.01  # lam_lo * X_max
+_LAM_HI = 40.0  # lam_hi * X_min
+
+
+# ----------------------------------------------------------------------------------- drops
+def _drops_np(lr: np.ndarray, warmup_steps: int, convention: str) -> np.ndarray:
+    prev = np.concatenate([[0.0], lr[:-1]])
+    d = prev - lr
+    if convention == "paper":
+        d[: max(warmup_steps, 1)] = 0.0
+    return d
+
+
+def _drops_jnp(lr: jax.Array, warmup_steps: int, convention: str) -> jax.Array:
+    prev = jnp.concatenate([jnp.zeros((1,), lr.dtype), lr[:-1]])
+    d = prev - lr
+    if convention == "paper":
+        d = jnp.where(jnp.arange(lr.shape[0]) < max(warmup_steps, 1), 0.0, d)
+    return d
+
+
+# ------------------------------------------------------------------------------ core kernel
+def _mpl_events(law: MPLLaw, area: jax.Array, drop: jax.Array, eta: jax.Array,
+                pstart: jax.Array, p_max: jax.Array,
+                seg: tuple[jax.Array, jax.Array, jax.Array] | None = None,
+                final_only: bool = False) -> jax.Array:
+    """Loss-drop sum ``sum_k d_k G(a_k S_k)`` after each event (``LD / B``).
+
+    Events are consecutive groups of updates; event ``e`` starts with update ``k_e`` (LR ``eta[e]``,
+    drop ``drop[e]``, prefix area ``pstart[e] = sum(lr[:k_e])``) and covers LR area ``area[e]``.
+    Updates inside an event after its first carry no drop. The value is taken after the event.
+    ``seg = (keep, start, dsum)`` (from ``features``, possibly stacked): ``keep[e] = 0`` restarts
+    the history at event ``e`` (a new run), ``start[e]`` is the first event of ``e``'s run and
+    ``dsum`` the per-run prefix sum of the drops (run-only quantities are precomputed in numpy so
+    that XLA never constant-folds prefix sums of captured features).
+    Compiled once per (number of events, ``n_nodes``), whatever the warmup convention. With
+    ``final_only`` only the value after the last event is returned (a scalar; ``p_max`` must then
+    be the total area), without per-event outputs.
+    """
+    return _events_jit(law.C, law.beta, law.gamma, area, drop, eta, pstart, p_max, seg,
+                       n_nodes=law.n_nodes, final_only=final_only)
+
+
+@functools.partial(jax.jit, static_argnames=("n_nodes", "final_only"))
+def _events_jit(C: Any, beta: Any, gamma: Any, area: jax.Array, drop: jax.Array, eta: jax.Array,
+                pstart: jax.Array, p_max: jax.Array,
+                seg: tuple[jax.Array, jax.Array, jax.Array] | None, *, n_nodes: int,
+                final_only: bool = False) -> jax.Array:
+    dt = area.dtype
+    has = (drop != 0) & (eta > 0)
+    eta_s = jnp.where(eta > 0, eta, 1.0)
+    log_eta = jnp.log(eta_s)
+    inv_a = jnp.where(eta > 0, jnp.exp(gamma * log_eta) / C, 0.0)  # 1 / a_k
+    a_pow = jnp.where(eta > 0, jnp.exp(beta * (gamma * log_eta - jnp.log(C))), 0.0)  # a^-beta
+    w_ev = drop * a_pow  # d_k a_k^-beta
+
+    # node grid (not differentiated: the exact value does not depend on it)
+    sg = jax.lax.stop_gradient
+    inv_a_g, eta_g, has_g = sg(inv_a), sg(eta), has
+    any_drop = jnp.any(has_g)
+    x_max = jnp.max(jnp.where(has_g, inv_a_g, 0.0)) + sg(p_max)
+    x_min = jnp.min(jnp.where(has_g, inv_a_g + eta_g, jnp.inf))
+    x_max = jnp.where(any_drop & (x_max > 0), x_max, 1.0)
+    x_min = jnp.where(any_drop & jnp.isfinite(x_min) & (x_min > 0), x_min, x_max)
+    s_lo = jnp.log(_LAM_LO / x_max)
+    s_hi = jnp.maximum(jnp.log(_LAM_HI / x_min), s_lo + 1.0)
+    q = n_nodes
+    h = (s_hi - s_lo) / (q - 1)
+    s_nodes = s_lo + h * jnp.arange(q, dtype=dt)
+    lam = jnp.exp(s_nodes)
+    lam_lo = lam[0]
+    w_nodes = h * jnp.exp(beta * s_nodes - gammaln(beta))  # trapezoid weights (incl. 1/Gamma)
+
+    # nodes below the grid, summed in closed form: for lam X << 1,
+    #   sum_{j>=1} h f(s_lo - j h)
+    #     = (h lam_lo^beta / Gamma(beta)) sum_n (-lam_lo X)^n / n! * r_n / (1 - r_n),
+    # r_n = exp(-(beta + n) h), with lam_lo X = al_k + pe(s), al_k = lam_lo (1/a_k - pstart_k),
+    # pe(s) = lam_lo P_end(s): binomial expansion over running sums M_m = sum_k w_k al_k^m.
+    tail_scale = h * jnp.exp(beta * jnp.log(lam_lo) - gammaln(beta))
+    coefs = []
+    for nn in range(_TAIL_TERMS):
+        r = jnp.exp(-(beta + nn) * h)
+        coefs.append(tail_scale * ((-1.0) ** nn / math.factorial(nn)) * r / (1.0 - r))
+
+    def tail_value(mom: Sequence[jax.Array], pe: jax.Array) -> jax.Array:
+        out = jnp.zeros_like(pe)
+        for nn in range(_TAIL_TERMS):
+            for m in range(nn + 1):
+                out = out + coefs[nn] * math.comb(nn, m) * mom[m] * pe ** (nn - m)
+        return out
+
+    # one linear recurrence per node, scanned over events (the history restarts where keep = 0)
+    def step(rq: jax.Array, x: tuple[jax.Array, ...]) -> tuple[jax.Array, Any]:
+        ar, we, ia = x[:3]
+        if len(x) == 4:
+            rq = rq * x[3]
+        rq = jnp.exp(-lam * ar) * (rq + we * jnp.exp(-lam * ia))
+        return rq, (None if final_only else rq @ w_nodes)
+
+    n = area.shape[0]
+    n_pad = (-n) % _CHUNK
+    xs: tuple[jax.Array, ...] = (area, w_ev, inv_a)
+    if seg is not None:
+        xs = xs + (seg[0].astype(dt),)
+    if n_pad:
+        xs = tuple(jnp.concatenate([v, jnp.full((n_pad,), 1.0 if i == 3 else 0.0, v.dtype)])
+                   for i, v in enumerate(xs))
+    n_chunks = (n + n_pad) // _CHUNK
+    xs = tuple(v.reshape(n_chunks, _CHUNK) for v in xs)
+
+    @jax.checkpoint
+    def chunk(carry: jax.Array, xc: tuple[jax.Array, ...]) -> tuple[jax.Array, Any]:
+        return jax.lax.scan(step, carry, xc)
+
+    last, main = jax.lax.scan(chunk, jnp.zeros((q,), jnp.result_type(dt, lam.dtype)), xs)
+
+    al = lam_lo * (inv_a - pstart)
+    terms = [w_ev * al**m for m in range(_TAIL_TERMS)]
+    # A drop into an LR of exactly 0 counts nothing (G -> 0: x = C eta^-gamma S_k ~ eta^(1-gamma)
+    # -> 0 when no LR area follows); without this a drop straight to 0 would be credited in full.
+    # (A re-warmup after an exact 0 would deserve G = 1 again; that case is undercounted here.)
+    drop_pos = jnp.where(eta > 0, drop, 0.0)
+    if final_only:  # one run (seg is None), plain sums, no per-event outputs
+        sums = [jnp.sum(drop_pos)] + [jnp.sum(t) for t in terms]
+        # G = 1 - a^-beta X^-beta  ->  sum d G = sum d - sum d a^-beta X^-beta
+        return sums[0] - last @ w_nodes - tail_value(sums[1:], lam_lo * p_max)
+    # running sums, restarted at the start of every run (stacked features)
+    sums = [jnp.cumsum(t) for t in terms]
+    if seg is None:
+        sums = [jnp.cumsum(drop_pos)] + sums
+    else:
+        start = seg[1]
+        sums = [seg[2]] + [cs - (cs - t)[start] for cs, t in zip(sums, terms, strict=True)]
+    pe = lam_lo * (pstart + area)
+    return sums[0] - main.reshape(-1)[:n] - tail_value(sums[1:], pe)
+
+
+def _loss(law: MPLLaw, s1: jax.Array, ld: jax.Array) -> jax.Array:
+    return law.L0 + law.A * s1 ** (-law.alpha) - law.B * ld
+
+
+# --------------------------------------------------------------------------------- the law
+@register_law
+@pytree_dataclass
+class MPLLaw(Law):
+    """Multi-Power Law ``L0 + A S1^-alpha - B sum_k d_k (1 - (1 + C eta_k^-gamma S_k)^-beta)``.
+
+    Args:
+      L0, A, alpha, B, C, beta, gamma: parameters (pytree leaves). Constraints (``PARAMS``):
+        ``L0, A, alpha, B, C > 0``; ``beta, gamma`` in ``(0, 1)`` (``laws.md`` §7.2).
+      warmup: ``"paper"`` (drops after the warmup only, ``eta_0`` = last warmup LR) or ``"repo"``
+        (every LR change from 0, warmup increases included, as the MPL repository's code); see the
+        module docstring. Static.
+      n_nodes: quadrature nodes of the fast evaluation (static; 64 gives relative errors < 1e-8).
+
+    Examples:
+      >>> law = MPLLaw.released("400M")                  # repository parameters, warmup="repo"
+      >>> law.predict(run)                                # loss at run.steps (float64)
+      >>> law.predict_curve(run)                          # loss after 1 .. T updates
+      >>> law.curve(lr_array, warmup_steps=2160)          # pure JAX, differentiable in lr
+    """
+
+    NAME: ClassVar[str] = "mpl"
+    PARAMS: ClassVar[Mapping[str, Constraint]] = {
+        "L0": positive(),
+        "A": positive(),
+        "alpha": positive(),
+        "B": positive(),
+        "C": positive(),
+        "beta": interval(0.0, 1.0),
+        "gamma": interval(0.0, 1.0),
+    }
+
+    L0: Any = 3.0
+    A: Any = 0.5
+    alpha: Any = 0.5
+    B: Any = 400.0
+    C: Any = 2.0
+    beta: Any = 0.5
+    gamma: Any = 0.5
+    warmup: str = static_field(default="paper")
+    n_nodes: int = static_field(default=64)
+
+    def __post_init__(self) -> None:
+        if self.warmup not in MPL_CONVENTIONS:
+            raise ValueError(
+                f"MPLLaw: warmup={self.warmup!r} must be one of {', '.join(MPL_CONVENTIONS)}"
+            )
+        if isinstance(self.n_nodes, bool) or not isinstance(self.n_nodes, int) or self.n_nodes < 8:
+            raise ValueError(f"MPLLaw: n_nodes={self.n_nodes!r} must be an int >= 8")
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def released(cls, size: str, source: str = "repo", **options: Any) -> MPLLaw:
+        """Published parameters for the MPL data: ``size`` in ``25M``/``100M``/``400M``.
+
+        ``source="repo"``: the repository's ``src/config.py`` values with ``warmup="repo"``;
+        ``source="paper"``: paper Table 7 values with ``warmup="paper"``. ``options`` override.
+        """
+        table = {"repo": REPO_PARAMS, "paper": PAPER_PARAMS}.get(source)
+        if table is None:
+            raise ValueError(f"MPLLaw.released: source={source!r} must be 'repo' or 'paper'")
+        key = str(size).upper()
+        if not key.endswith("M"):
+            key += "M"
+        if key not in table:
+            raise ValueError(f"MPLLaw.released: size={size!r} must be one of {', '.join(table)}")
+        opts = {"warmup": source, **options}
+        return cls(**table[key], **opts)
+
+    # ------------------------------------------------------------------ features / prediction
+    def features(self, run: Run) -> dict[str, np.ndarray]:
+        """Parameter-free arrays for ``predict_features`` (float64 numpy).
+
+        The updates up to the last observed step are grouped into events: a new event starts at
+        every update that carries a drop (under this law's warmup convention) and right after
+        every observed step; updates without a drop are merged into the preceding event exactly.
+        """
+        if run.steps.size == 0:
+            raise RunError(f"run {run.name!r}: no observed steps to predict")
+        with x64_context():
+            lr = np.asarray(run.lr, dtype=np.float64)
+            steps = np.asarray(run.steps, dtype=np.int64)
+            s_max = int(steps[-1])
+            lr = lr[:s_max]
+            drop = _drops_np(lr, int(run.warmup_steps), self.warmup)
+            starts = np.union1d(np.flatnonzero(drop != 0), steps[steps < s_max])
+            starts = np.union1d(starts, [0]).astype(np.int64)
+            csum = np.concatenate([[0.0], np.cumsum(lr)])
+            ends = np.concatenate([starts[1:], [s_max]])
+            area = csum[ends] - csum[starts]
+            obs_idx = np.searchsorted(ends, steps)
+            if not np.array_equal(ends[obs_idx], steps):  # pragma: no cover - internal invariant
+                raise AssertionError("event grid does not contain the observed steps")
+            # pad with empty events (no area, no drop) to a size bucket (<= 25% more) so that runs
+            # of similar length share one compiled kernel
+            n = starts.size
+            bucket = max(_CHUNK, 1 << max(int(math.log2(n)) - 2, 0))
+            pad = (-n) % bucket
+            z = np.zeros(pad)
+            return {
+                "area": np.concatenate([area, z]),
+                "drop": np.concatenate([drop[starts], z]),
+                "eta": np.concatenate([lr[starts], z]),
+                "pstart": np.concatenate([csum[starts], np.full(pad, csum[s_max])]),
+                "keep": np.concatenate([[0.0], np.ones(n - 1 + pad)]),
+                "start": np.zeros(n + pad, np.int32),
+                # drops into an exactly-zero LR count nothing (see _events_jit)
+                "dsum": np.cumsum(np.concatenate([np.where(lr[starts] > 0, drop[starts], 0.0),
+                                                  z])),
+                "obs_idx": obs_idx.astype(np.int32),
+                "s1": csum[steps],
+                "p_max": np.asarray(csum[s_max]),
+            }
+
+    def predict_features(self, feats: Mapping[str, Any]) -> jax.Array:
+        """Loss at the observed steps from ``features(run)`` (pure JAX; jit/vmap/grad in params)."""
+        area = jnp.asarray(feats["area"])
+        ld = _mpl_events(
+            self,
+            area,
+            jnp.asarray(feats["drop"], area.dtype),
+            jnp.asarray(feats["eta"], area.dtype),
+            jnp.asarray(feats["pstart"], area.dtype),
+            jnp.asarray(feats["p_max"], area.dtype),
+            (jnp.asarray(feats["keep"], area.dtype), jnp.asarray(feats["start"]),
+             jnp.asarray(feats["dsum"], area.dtype)),
+        )
+        ld_obs = jnp.take(ld, jnp.asarray(feats["obs_idx"]))
+        return _loss(self, jnp.asarray(feats["s1"], area.dtype), ld_obs)
+
+    def stack_features(self, feats: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        """One features pytree for several runs (their event sequences end to end, the history
+        restarted at each run): ``predict_features`` of it is the concatenation of the per-run
+        predictions, evaluated by a single scan."""
+        if not feats:
+            raise ValueError("MPLLaw.stack_features: no features")
+        cat = {k: np.concatenate([np.asarray(f[k], np.float64) for f in feats])
+               for k in ("area", "drop", "eta", "pstart", "keep", "dsum", "s1")}
+        offsets = np.cumsum([0] + [np.asarray(f["area"]).size for f in feats[:-1]])
+        cat["start"] = np.concatenate(
+            [np.asarray(f["start"], np.int64) + o for f, o in zip(feats, offsets, strict=True)]
+        ).astype(np.int32)
+        cat["obs_idx"] = np.concatenate(
+            [np.asarray(f["obs_idx"], np.int64) + o for f, o in zip(feats, offsets, strict=True)]
+        ).astype(np.int32)
+        cat["p_max"] = np.asarray(max(float(np.asarray(f["p_max"])) for f in feats))
+        return cat
+
+    def predict(self, run: Run) -> jax.Array:
+        """Predicted loss at ``run.steps`` (float64, computed under a local x64 context)."""
+        with x64_context():
+            return self.predict_features(self.features(run))
+
+    def curve(self, lr: Any, warmup_steps: int = 0) -> jax.Array:
+        """Predicted loss after ``s = 1 .. T`` updates for a per-step LR array (pure JAX).
+
+        Differentiable w.r.t. ``lr`` and the parameters; jit it with ``warmup_steps`` static
+        (it is a Python int). Uses the dtype of ``lr`` (pass float64 under ``x64_context`` for
+        accuracy).
+        """
+        lr = jnp.asarray(lr)
+        if not jnp.issubdtype(lr.dtype, jnp.floating):
+            lr = lr.astype(jnp.result_type(float))
+        if lr.ndim != 1 or lr.shape[0] == 0:
+            raise ValueError(f"MPLLaw.curve: lr must be a non-empty 1-D array, got {lr.shape}")
+        w = int(warmup_steps)
+        drop = _drops_jnp(lr, w, self.warmup)
+        p_end = jnp.cumsum(lr)
+        pstart = p_end - lr
+        ld = _mpl_events(self, lr, drop, lr, pstart, p_end[-1])
+        return _loss(self, p_end, ld)
+
+    def final_loss(self, lr: Any, warmup_steps: int = 0) -> jax.Array:
+        """Predicted loss after all ``len(lr)`` updates (pure JAX scalar; ``curve(lr)[-1]``).
+
+        Cheaper than ``curve`` (no per-step outputs) and the better objective to differentiate
+        w.r.t. ``lr`` for schedule optimisation.
+        """
+        lr = jnp.asarray(lr)
+        if not jnp.issubdtype(lr.dtype, jnp.floating):
+            lr = lr.astype(jnp.result_type(float))
+        if lr.ndim != 1 or lr.shape[0] == 0:
+            raise ValueError(f"MPLLaw.final_loss: lr must be a non-empty 1-D array, got {lr.shape}")
+        drop = _drops_jnp(lr, int(warmup_steps), self.warmup)
+        s1 = jnp.sum(lr)
+        pstart = jnp.cumsum(lr) - lr
+        ld = _mpl_events(self, lr, drop, lr, pstart, s1, final_only=True)
+        return _loss(self, s1, ld)
+
+    def predict_curve(self, run: Run, upto: int | None = None) -> jax.Array:
+        """Predicted loss after every number of updates ``1 .. upto`` (default ``run.total_steps``).
+
+        Runs jitted under a local x64 context; entry ``s - 1`` is the loss at step ``s``.
+        """
+        t = run.total_steps if upto is None else int(upto)
+        if not 1 <= t <= run.total_steps:
+            raise ValueError(f"MPLLaw.predict_curve: upto={upto} is outside 1..{run.total_steps}")
+        with x64_context():
+            lr = jnp.asarray(run.lr[:t], dtype=jnp.float64)
+            return _curve_jit(self, lr, int(run.warmup_steps))
+
+    # ------------------------------------------------------------------ fitting support
+    def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
+        """Starting points (16 parameter dicts) from the observed losses and the peak LR.
+
+        ``L0`` below the lowest observed loss (by 0.1 and 0.4 times the observed loss range,
+        floored at 10% of the lowest loss), ``alpha`` in {0.3, 0.6}, ``A`` matching the median
+        point of the longest run, ``B * peak_lr`` in {0.05, 0.2}, ``C`` in {0.5, 2}, and
+        ``beta = gamma = 0.5`` (the repository's start).
+        """
+        obs = [r for r in runs if r.loss is not None and r.loss.size]
+        losses = [np.asarray(r.loss) for r in obs]
+        if not obs:
+            raise ValueError("MPLLaw.init_grid: no run has observed losses")
+        lo = min(float(v.min()) for v in losses)
+        hi = max(float(v.max()) for v in losses)
+        rng = max(hi - lo, 1e-3)
+        peak = max(r.peak_lr for r in obs)
+        j = max(range(len(obs)), key=lambda k: obs[k].steps.size)
+        ref = obs[j]
+        i = ref.steps.size // 2
+        s1_mid = float(np.sum(ref.lr[: int(ref.steps[i])]))
+        l_mid = float(losses[j][i])
+        grid = []
+        for l0 in (max(lo - 0.1 * rng, 0.1 * lo), max(lo - 0.4 * rng, 0.1 * lo)):
+            for alpha in (0.3, 0.6):
+                a = max(l_mid - l0, 1e-3) * s1_mid**alpha
+                for bp in (0.05, 0.2):
+                    for c in (0.5, 2.0):
+                        grid.append(dict(L0=l0, A=a, alpha=alpha, B=bp / peak, C=c,
+                                         beta=0.5, gamma=0.5))
+        return grid
+
+
+def _curve_impl(law: MPLLaw, lr: jax.Array, warmup_steps: int) -> jax.Array:
+    return law.curve(lr, warmup_steps)
+
+
+_curve_jit = jax.jit(_curve_impl, static_argnums=2)
+
+
+def mpl_curve(law: MPLLaw, lr: Any, warmup_steps: int = 0) -> jax.Array:
+    """Functional form of ``MPLLaw.curve``: loss after ``1 .. len(lr)`` updates (pure JAX)."""
+    return law.curve(lr, warmup_steps)
