@@ -1,0 +1,149 @@
+"""`cptdyn fit | evaluate | simulate | plan | demo` as a user runs them, and their error contract."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cptdyn._cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "MultiPowerLaw" / "loss_curve_repo"
+D400 = DATA / "csv_400"
+TRAIN = [str(D400 / f"{n}.csv") for n in ("cosine_24000", "constant_24000", "wsdcon_9")]
+
+
+def run(argv, capsys):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def params(tmp_path_factory):
+    p = tmp_path_factory.mktemp("fit") / "params.json"
+    assert main(["fit", *TRAIN, "--law", "momentum", "--out", str(p)]) == 0
+    return p
+
+
+def test_fit_writes_params_matching_published_fit(params):
+    doc = json.loads(params.read_text())
+    assert doc["law"] == "momentum"
+    # laws.md §8.2 (momentum law on the MPL 400M training set): L0 2.670, A 0.630, C 0.556,
+    # alpha 0.727
+    p = doc["params"]
+    assert p["L0"] == pytest.approx(2.670, abs=2e-3) and p["alpha"] == pytest.approx(0.727, abs=2e-3)
+    assert p["A"] == pytest.approx(0.630, abs=2e-3) and p["C"] == pytest.approx(0.556, abs=2e-3)
+    assert doc["fit"]["metrics"]["r2"] > 0.99
+
+
+def test_evaluate_json_contract(params, capsys):
+    rc, out, err = run(["evaluate", "--params", params, D400 / "wsd_20000_24000.csv",
+                        D400 / "cosine_72000.csv", "--json"], capsys)
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert [r["run"] for r in doc["runs"]] == ["wsd_20000_24000", "cosine_72000"]
+    for r in doc["runs"]:
+        assert set(r) >= {"run", "R2", "MAE", "RMSE", "PredE", "WorstE", "final_error"}
+    # laws.md §8.2: test MAPE of the momentum law on 400M: wsd 0.15%, cos72K 0.12%
+    assert doc["runs"][0]["PredE"] == pytest.approx(0.0015, abs=3e-4)
+    assert doc["runs"][1]["PredE"] == pytest.approx(0.0012, abs=3e-4)
+    rc, out, _ = run(["evaluate", "--params", params, D400 / "cosine_72000.csv"], capsys)
+    assert rc == 0 and "PredE" in out and "cosine_72000" in out
+
+
+def test_simulate_and_plan(params, tmp_path, capsys):
+    spec = tmp_path / "wsd.json"
+    assert run(["schedule", "wsd", "--total-steps", "24000", "--peak-lr", "3e-4",
+                "--warmup-steps", "2160", "--warmup-init", "0", "--out", spec], capsys)[0] == 0
+    curve = tmp_path / "curve.csv"
+    rc, out, err = run(["simulate", "--params", params, "--schedule", spec, "--every", "1000",
+                        "--out", curve, "--plot", tmp_path / "c.html"], capsys)
+    assert rc == 0, err
+    df = pd.read_csv(curve)
+    assert list(df.columns) == ["step", "lr", "loss"] and df.step.iloc[-1] == 24000
+    assert len(df) == 24 and df.loss.iloc[-1] < df.loss.iloc[5]
+    plan = tmp_path / "plan.json"
+    rc, out, err = run(["plan", "--params", params, "--family", "wsd", "--total-steps", "24000",
+                        "--peak-lr", "3e-4", "--warmup-steps", "2160", "--warmup-init", "0",
+                        "--tune", "decay_fraction", "--export", "hf", "--out", plan], capsys)
+    assert rc == 0, err
+    doc = json.loads(plan.read_text())
+    assert doc["status"] == "ok" and doc["schedule"]["kind"] == "wsd"
+    assert 0.1 < doc["tuned"]["decay_fraction"] < 0.5
+    assert doc["exports"]["hf"]["native"] is True
+    assert "baselines" in doc and "flatness" in doc
+    # the annealing law has no peak-LR optimum: reported, exit 3, no schedule
+    rc, out, err = run(["plan", "--params", params, "--family", "wsd", "--total-steps", "24000",
+                        "--peak-lr", "3e-4", "--warmup-steps", "2160", "--tune",
+                        "peak_lr,decay_fraction", "--out", plan], capsys)
+    assert rc == 3 and "ill-posed" in out
+    assert "schedule" not in json.loads(plan.read_text())
+
+
+def test_cpt_simulate_outputs_both_sets(tmp_path, capsys):
+    from cptdyn.dynamics import P1_FIG3_DCPT, P1_FIG3_DPT, CPTLaw
+
+    params = tmp_path / "cpt.json"
+    params.write_text(json.dumps({"version": 1, "laws": {
+        "pt": CPTLaw(**P1_FIG3_DPT).to_dict(), "cpt": CPTLaw(**P1_FIG3_DCPT).to_dict()}}))
+    pt, cpt, joined = tmp_path / "pt.json", tmp_path / "c.json", tmp_path / "j.json"
+    run(["schedule", "wsd", "--total-steps", "40000", "--peak-lr", "2e-4", "--final-lr", "2e-5",
+         "--decay-fraction", "0.1", "--warmup-steps", "500", "--out", pt], capsys)
+    run(["schedule", "cosine", "--total-steps", "10000", "--peak-lr", "1e-4", "--warmup-steps",
+         "500", "--warmup-from-previous", "--out", cpt], capsys)
+    run(["cpt", "--pt", pt, "--cpt", cpt, "--out", joined], capsys)
+    out = tmp_path / "curve.csv"
+    rc, _, err = run(["simulate", "--params", params, "--schedule", joined, "--out", out,
+                      "--every", "500"], capsys)
+    assert rc == 0, err
+    df = pd.read_csv(out).set_index("step")
+    assert list(df.columns) == ["lr", "loss_pt", "loss_cpt"]
+    # P1: D_pt rises and D_cpt falls after the transfer (laws.md §8.3)
+    assert df.loss_pt.loc[50000] > df.loss_pt.loc[40000]
+    assert df.loss_cpt.loc[50000] < df.loss_cpt.loc[40000]
+
+
+@pytest.mark.parametrize(
+    "make,argv,needle",
+    [
+        (None, ["fit", "missing.csv", "--law", "momentum"], "run file 'missing.csv' does not exist"),
+        ("step,lr,loss\n1,1e-4,3.0\n2,1e-4,nan\n", ["fit", "{f}", "--law", "momentum"],
+         "column 'loss'"),
+        ("step,lr,loss\n1,1e-4,3.0\n2,-1e-4,2.9\n", ["fit", "{f}", "--law", "momentum"], "lr"),
+        ("step,lr,loss\n2,1e-4,3.0\n1,1e-4,2.9\n", ["fit", "{f}", "--law", "momentum"], "step"),
+        ("step,loss\n1,3.0\n", ["fit", "{f}", "--law", "momentum"], "lr"),
+        ("", ["fit", "{f}", "--law", "momentum"], "runs.csv"),
+        (None, ["fit", str(D400 / "cosine_24000.csv"), "--law", "nope"], "invalid choice"),
+        ('{"law": "momentum", "params": {"L0": "x"}}', ["evaluate", "--params", "{f}",
+                                                       str(D400 / "cosine_24000.csv")],
+         "params.L0"),
+        ("{oops", ["evaluate", "--params", "{f}", str(D400 / "cosine_24000.csv")],
+         "not valid JSON"),
+        ('{"law": "momentum"}', ["plan", "--params", "{f}", "--tune", "wobble", "--total-steps",
+                                 "100", "--peak-lr", "1e-3", "--out", "p.json"], "wobble"),
+        ('{"law": "momentum"}', ["plan", "--params", "{f}", "--tune", "decay_fraction",
+                                 "--objective", "weighted:x", "--total-steps", "100",
+                                 "--peak-lr", "1e-3", "--out", "p.json"], "--objective"),
+    ],
+)
+def test_errors_are_one_line(make, argv, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    f = tmp_path / ("runs.csv" if make is None or not make.lstrip().startswith(("{",)) else "p.json")
+    if make is not None:
+        f.write_text(make)
+    argv = [a.replace("{f}", str(f)) for a in argv]
+    rc, out, err = run(argv, capsys)
+    assert rc == 2, (out, err)
+    assert err.count("\n") == 1 and err.startswith("cptdyn: error:"), err
+    assert needle in err, err
+    assert not (tmp_path / "p.json").exists() or make is not None
+
+
+def test_demo(tmp_path, capsys):
+    rc, out, err = run(["demo", "--out", tmp_path / "demo"], capsys)
+    assert rc == 0, err
+    for name in ("params.json", "plan.json", "plan_schedule.json", "fit_report.html",
+                 "plan_report.html", "torch/lr_table.json", "torch/cptdyn_lr_scheduler.py"):
+        assert (tmp_path / "demo" / name).exists(), name
+    assert "held-out curves" in out and "planned a 24k-step WSD schedule" in out
