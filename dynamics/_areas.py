@@ -215,12 +215,12 @@ def _weights(lam: Any, block: int, dtype: Any) -> _Weights:
     g = jnp.concatenate([jnp.zeros((1,), dtype), lam_t * w[:-1]])
     zero = jnp.zeros((), dtype)
     diff = np.arange(block)[None, :] - np.arange(block)[:, None]
-    mask = jnp.asarray(diff >= 0)
-    dd = jnp.asarray(np.maximum(diff, 0), dtype)
-    V = jnp.where(mask, jnp.exp(dd * loglam), zero)
+    mask_t = jnp.asarray(diff >= 0)
+    dd_t = jnp.asarray(np.maximum(diff, 0), dtype)
+    V = jnp.where(mask_t, jnp.exp(dd_t * loglam), zero)
     return _Weights(
         pw, w, g, (pw[block], zero), (g[block], zero), lam_t / (1.0 - lam_t), loglam,
-        mask.astype(dtype), V, _tri(w[:block], block, dtype),
+        mask_t.astype(dtype), V, _tri(w[:block], block, dtype),
     )
 
 

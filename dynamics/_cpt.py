@@ -647,11 +647,13 @@ def critical_point(
             eta0 = jnp.full((), law.pt_final_lr)  # type: ignore[attr-defined]
             m_c = areas(a[Tp:], np.array([T - Tp]), lam=lam, eta0=eta0, warmup="as-run",
                         return_momentum=True).m
+            assert m_c is not None
             f["S2cpt"] = f["S2cpt"] + m_c * g_inf
         else:
             conv = getattr(law, "warmup", "peak")
             m = areas(a, np.array([Tp, T]), lam=lam, warmup_steps=warmup_steps, warmup=conv,
                       return_momentum=True).m
+            assert m is not None
             m_p = m[..., :1] * lam ** (T - Tp)  # what is left at T of the PT momentum
             m_c = m[..., 1:] - m_p  # the CPT decrements' momentum (float64: no cancellation issue)
             if getattr(law, "split", "origin") == "origin":

@@ -294,7 +294,7 @@ class MomentumLamLaw(_AreaLaw):
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``MomentumLaw``'s grid at lam 0.999, each start repeated with lam 0.99 and 0.999."""
-        base = MomentumLaw(warmup=self.warmup).init_grid(runs)
+        base = MomentumLaw(warmup=self.warmup).init_grid(runs)  # type: ignore[call-arg]
         return [{**g, "lam": lam} for lam in (0.99, 0.999) for g in base]
 
 

@@ -426,6 +426,7 @@ def _objective_of_curves(prob: Problem, curves: Mapping[str, np.ndarray],
     if o.kind == "weighted":
         return o.weights[0] * L["pt"] + o.weights[1] * L["cpt"], L
     if o.kind == "constrained":
+        assert transfer is not None
         rise = L["pt"] - float(curves["pt"][transfer - 1])
         return L["cpt"] + (1e6 if rise > o.max_rise + 1e-9 else 0.0), L
     name = o.dataset or ("cpt" if "cpt" in prob.laws else next(iter(prob.laws)))

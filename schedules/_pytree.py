@@ -8,9 +8,17 @@ jit, vmap and grad may trace).
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any, TypeVar
 
 import jax
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pragma: no cover - Python 3.10
+
+    def dataclass_transform(**_: Any) -> Any:
+        return lambda f: f
 
 T = TypeVar("T")
 
@@ -24,6 +32,7 @@ def static_field(**kwargs: Any) -> Any:
     return dataclasses.field(metadata=metadata, **kwargs)
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, static_field))
 def pytree_dataclass(cls: type[T]) -> type[T]:
     """Make ``cls`` a frozen dataclass and register it with JAX as a pytree."""
     cls = dataclasses.dataclass(frozen=True, eq=False)(cls)  # type: ignore[assignment]
@@ -70,7 +79,9 @@ def concrete_or_none(x: Any) -> float | None:
 
 def x64_context() -> Any:
     """Context manager enabling float64 locally (``jax.enable_x64`` or its older location)."""
-    fn = getattr(jax, "enable_x64", None)
+    fn: Any = getattr(jax, "enable_x64", None)
     if fn is None:  # jax < 0.5
-        from jax.experimental import enable_x64 as fn  # type: ignore[no-redef]
+        import jax.experimental as jexp
+
+        fn = getattr(jexp, "enable_x64")  # noqa: B009 - absent from newer stubs
     return fn(True)
