@@ -163,7 +163,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         kw: dict[str, Any] = {"seed": args.seed}
         if args.n_random is not None:
             kw["n_random"] = args.n_random
-        if args.coarsen:
+        coarsen = args.coarsen if args.coarsen is not None else args.law == "mpl"
+        if coarsen:
             kw["coarsen_lr"] = True
         results[ds] = fit(law, rs, **kw)
     rows = []
@@ -443,8 +444,9 @@ def add_commands(sub: Any) -> None:
                    "paper|repo (mpl)")
     f.add_argument("--seed", type=int, default=0, help="seed of the random starts")
     f.add_argument("--n-random", type=int, help="random starts around the grid")
-    f.add_argument("--coarsen", action="store_true",
-                   help="fit on LRs averaged between observed steps (faster for mpl)")
+    f.add_argument("--coarsen", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit on LRs averaged between observed steps (the LR area at every "
+                   "observed step stays exact); default on for mpl, off otherwise")
     _add_run_options(f)
     f.set_defaults(func=cmd_fit)
 

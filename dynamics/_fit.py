@@ -858,6 +858,7 @@ def leave_one_schedule_out(
       one row per held-out run: ``group, name, n_train_runs``, the metrics of ``evaluate``
       (``r2, mae, rmse, mse, pred_e, worst_e, final_error, ...``), ``train_objective``,
       ``train_r2``, ``converged`` and the fitted parameters (``param.<name>``).
+      ``pandas.DataFrame(rows)`` gives the table.
     """
     runs = _check_runs(runs, "leave_one_schedule_out")
     kf = _group_key(key)
@@ -892,10 +893,10 @@ def fit_short_predict_long(
     Runs with no observation up to ``max_step`` are left out of the fit but still predicted.
 
     Returns:
-      one row per run: ``name, max_step, n_train, n_test`` and the metrics of the prediction on
-      the held-out steps ``> max_step`` (``r2, mae, ..., final_error``; NaN-free rows only for
-      runs that have such steps), plus ``train_r2`` (mean over the truncated runs),
-      ``converged`` and ``param.<name>``.
+      one row per run: ``name, max_step, n_train, n_test``, the metrics of the prediction on
+      the held-out steps ``> max_step`` (``r2, mae, ..., final_error``; absent when the run has
+      no such step), ``train_r2`` (mean over the truncated runs), ``converged`` and
+      ``param.<name>``. ``pandas.DataFrame(rows)`` gives the table.
     """
     runs = _check_runs(runs, "fit_short_predict_long")
     max_step = int(max_step)

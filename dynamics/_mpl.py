@@ -233,6 +233,57 @@ def _events_jit(C: Any, beta: Any, gamma: Any, area: jax.Array, drop: jax.Array,
     return sums[0] - main.reshape(-1)[:n] - tail_value(sums[1:], pe)
 
 
+#: Runs with at most this many (observed step, earlier LR change) pairs use the dense features.
+DENSE_MAX_PAIRS = 400_000
+
+
+def _dense_features(run: Run, convention: str) -> dict[str, np.ndarray] | None:
+    """The law as a direct sum over (observed step s, LR change k < s) pairs, or ``None`` when
+    there are more than ``DENSE_MAX_PAIRS`` pairs (then the quadrature kernel is cheaper).
+
+    Exact for the given LR array, like the kernel, and far cheaper when the LR changes at few
+    updates (constant and step schedules, or LRs block-averaged between observed steps, as
+    ``fit(..., coarsen_lr=True)`` does). Changes into an LR of exactly 0 count nothing (see
+    ``_events_jit``). Features per pair: ``d_k``, ``log eta_k``, ``log S_k(s)``, the observation.
+    """
+    lr = np.asarray(run.lr, np.float64)[: int(run.steps[-1])]
+    d = np.concatenate([[0.0], lr[:-1]]) - lr
+    if convention == "paper":
+        d[: max(int(run.warmup_steps), 1)] = 0.0
+    k = np.flatnonzero((d != 0) & (lr > 0))
+    n_pairs = int(np.searchsorted(k, run.steps, side="left").sum())
+    if n_pairs > DENSE_MAX_PAIRS:
+        return None
+    csum = np.concatenate([[0.0], np.cumsum(lr)])
+    p_obs = csum[run.steps]
+    obs, ev = np.nonzero(k[None, :] < run.steps[:, None])
+    return {
+        "s1": p_obs,
+        "seg": obs.astype(np.int32),
+        "d": d[k[ev]],
+        "log_eta": np.log(lr[k[ev]]),
+        "log_s": np.log(p_obs[obs] - csum[k[ev]]),
+    }
+
+
+def _dense_predict(law: MPLLaw, f: Mapping[str, Any]) -> jax.Array:
+    s1 = jnp.asarray(f["s1"])
+    u = jnp.log(law.C) - law.gamma * jnp.asarray(f["log_eta"]) + jnp.asarray(f["log_s"])
+    g = -jnp.expm1(-law.beta * jnp.logaddexp(0.0, u))  # 1 - (1 + C eta^-gamma S)^-beta
+    ld = jax.ops.segment_sum(jnp.asarray(f["d"]) * g, jnp.asarray(f["seg"]),
+                             num_segments=s1.shape[0])
+    return _loss(law, s1, ld)
+
+
+def _dense_stack(feats: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    offsets = np.cumsum([0] + [np.asarray(f["s1"]).shape[0] for f in feats])[:-1]
+    out = {k: np.concatenate([np.asarray(f[k]) for f in feats])
+           for k in ("s1", "d", "log_eta", "log_s")}
+    out["seg"] = np.concatenate(
+        [np.asarray(f["seg"]) + o for f, o in zip(feats, offsets, strict=True)]).astype(np.int32)
+    return out
+
+
 def _loss(law: MPLLaw, s1: jax.Array, ld: jax.Array) -> jax.Array:
     return law.L0 + law.A * s1 ** (-law.alpha) - law.B * ld
 
@@ -316,6 +367,9 @@ class MPLLaw(Law):
         """
         if run.steps.size == 0:
             raise RunError(f"run {run.name!r}: no observed steps to predict")
+        dense = _dense_features(run, self.warmup)
+        if dense is not None:
+            return dense
         with x64_context():
             lr = np.asarray(run.lr, dtype=np.float64)
             steps = np.asarray(run.steps, dtype=np.int64)
@@ -353,6 +407,8 @@ class MPLLaw(Law):
 
     def predict_features(self, feats: Mapping[str, Any]) -> jax.Array:
         """Loss at the observed steps from ``features(run)`` (pure JAX; jit/vmap/grad in params)."""
+        if "log_s" in feats:  # dense (observed step, LR change) pairs
+            return _dense_predict(self, feats)
         area = jnp.asarray(feats["area"])
         ld = _mpl_events(
             self,
@@ -367,12 +423,17 @@ class MPLLaw(Law):
         ld_obs = jnp.take(ld, jnp.asarray(feats["obs_idx"]))
         return _loss(self, jnp.asarray(feats["s1"], area.dtype), ld_obs)
 
-    def stack_features(self, feats: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    def stack_features(self, feats: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray] | None:
         """One features pytree for several runs (their event sequences end to end, the history
         restarted at each run): ``predict_features`` of it is the concatenation of the per-run
         predictions, evaluated by a single scan."""
         if not feats:
             raise ValueError("MPLLaw.stack_features: no features")
+        dense = ["log_s" in f for f in feats]
+        if all(dense):
+            return _dense_stack(feats)
+        if any(dense):
+            return None  # type: ignore[return-value]  # mixed forms: evaluate run by run
         cat = {k: np.concatenate([np.asarray(f[k], np.float64) for f in feats])
                for k in ("area", "drop", "eta", "pstart", "keep", "dsum", "s1")}
         offsets = np.cumsum([0] + [np.asarray(f["area"]).size for f in feats[:-1]])
