@@ -26,12 +26,15 @@ from ._cpt import P1_FIG15_DPT as P1_FIG15_DPT
 from ._cpt import P1_FIG18_MODEL1_DCPT as P1_FIG18_MODEL1_DCPT
 from ._cpt import P1_FIG19_DCPT as P1_FIG19_DCPT
 from ._cpt import P1_FIG19_DPT as P1_FIG19_DPT
+from ._cpt import P1_OOD as P1_OOD
 from ._cpt import CPTLaw as CPTLaw
 from ._cpt import CPTOpenLaw as CPTOpenLaw
 from ._cpt import CPTReplayLaw as CPTReplayLaw
 from ._cpt import CPTSizeLaw as CPTSizeLaw
 from ._cpt import critical_point as critical_point
+from ._cpt import fit_ood_weights as fit_ood_weights
 from ._cpt import loss_potential as loss_potential
+from ._cpt import ood_loss as ood_loss
 from ._cpt import turning_length as turning_length
 from ._fit import Convergence as Convergence
 from ._fit import Evaluation as Evaluation

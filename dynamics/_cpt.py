@@ -63,6 +63,9 @@ __all__ = [
     "loss_potential",
     "turning_length",
     "critical_point",
+    "P1_OOD",
+    "ood_loss",
+    "fit_ood_weights",
 ]
 
 # ------------------------------------------------------------------------------------------------
@@ -665,3 +668,50 @@ def critical_point(
             f["S1cpt"] = jnp.full_like(f["S1cpt"], jnp.inf)
         return float(np.asarray(law.predict_features(f)).reshape(-1)[0])
 
+
+
+# ------------------------------------------------------------------------------------------------
+# out-of-domain validation sets (P1 Eq. 6, §5.2, App. K)
+
+#: P1 Fig. 9 / Fig. 21: L_ood = l1 * L_Dpt + l2 * L_Dcpt with D_pt = FineWeb and D_cpt =
+#: Knowledge-Pile (laws.md §3.6; the open-web-math / philpapers name-box pairing is INFERRED).
+P1_OOD = {
+    "c4": (0.867, 0.152),
+    "slimpajama": (0.622, 0.385),
+    "stories": (1.409, -0.516),
+    "books": (0.611, 0.475),
+    "stackexchange": (-0.546, 1.853),
+    "arxiv": (-0.609, 1.631),
+    "open-web-math": (-0.078, 1.2),
+    "philpapers": (-0.178, 1.505),
+}
+
+
+def ood_loss(loss_pt: Any, loss_cpt: Any, weights: tuple[float, float] | str) -> Any:
+    """P1 Eq. 6: the loss on an out-of-domain set as ``l1 * L_pt + l2 * L_cpt``.
+
+    ``weights`` is ``(l1, l2)`` or a name of ``P1_OOD`` (coefficients of P1's FineWeb ->
+    Knowledge-Pile setting; refit them for your own data with :func:`fit_ood_weights`).
+    """
+    if isinstance(weights, str):
+        if weights not in P1_OOD:
+            raise ValueError(f"ood_loss: unknown set {weights!r}; known: {', '.join(P1_OOD)}")
+        weights = P1_OOD[weights]
+    l1, l2 = weights
+    return l1 * loss_pt + l2 * loss_cpt
+
+
+def fit_ood_weights(loss_pt: Any, loss_cpt: Any, loss_ood: Any) -> tuple[float, float]:
+    """Least-squares ``(l1, l2)`` of ``L_ood ~ l1 * L_pt + l2 * L_cpt`` over observed points (the
+    same steps on the three validation sets, from one or several runs). P1 §5.2: the coefficients
+    depend only on the data sets, not on the schedule, so one run's curves determine them."""
+    a = np.stack([np.ravel(np.asarray(loss_pt, np.float64)),
+                  np.ravel(np.asarray(loss_cpt, np.float64))], axis=1)
+    y = np.ravel(np.asarray(loss_ood, np.float64))
+    if a.shape[0] != y.size or y.size < 2:
+        raise ValueError(f"fit_ood_weights: need >= 2 matching points, got {a.shape[0]} and "
+                         f"{y.size}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(y))):
+        raise ValueError("fit_ood_weights: losses must be finite")
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    return float(coef[0]), float(coef[1])

@@ -215,7 +215,7 @@ def _json_clean(x: Any) -> Any:
 # input checks
 
 
-def _check_runs(runs: Sequence[Run], what: str, need_loss: bool = True) -> list[Run]:
+def _check_runs(runs: Sequence[Run] | Run, what: str, need_loss: bool = True) -> list[Run]:
     if isinstance(runs, Run):
         runs = [runs]
     runs = list(runs)
@@ -355,8 +355,9 @@ def _starts(
     centres = base if base else starts
     for i in range(int(n_random)):
         c = centres[i % len(centres)]
+        assert c is not None
         starts.append(c + rng.normal(size=c.shape) * _perturb_scale(c, cons))
-    return np.stack(starts).astype(np.float64)
+    return np.stack([s for s in starts if s is not None]).astype(np.float64)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -562,7 +563,7 @@ def _stack(law: Law, feats: Sequence[Any], runs: Sequence[Run]) -> Any | None:
     if stacked is not None:
         return stacked
     flat = [jax.tree_util.tree_flatten(f) for f in feats]
-    if any(td != flat[0][1] for _, td in flat):
+    if any(td != flat[0][1] for _, td in flat):  # type: ignore[operator]
         return None
     for (leaves, _), r in zip(flat, runs, strict=True):
         if not leaves or any(np.ndim(a) < 1 or np.shape(a)[0] != r.steps.size for a in leaves):
@@ -696,10 +697,11 @@ def fit(
     keep = n_starts if n_keep is None else max(1, min(int(n_keep), n_starts))
     total_w = sum(float(a.sum()) for a in w)
     scale = 1.0 / (delta * delta * total_w)
-    logobs = [np.log(r.loss) for r in runs]
+    logobs = [np.log(np.asarray(r.loss)) for r in runs]
     stacked = _stack(law, feats, fit_runs) if len(feats) > 1 else None
     centre, inv_sd = _prior_arrays(prior, names, cons)
     with x64_context():
+        consts: tuple[Any, ...]
         if stacked is not None:
             consts = (
                 law, [jax.tree_util.tree_map(_as_x64, stacked)],
@@ -809,7 +811,7 @@ def block_average_lr(run: Run, warmup_block: int = 0) -> Run:
     wb = int(warmup_block)
     if wb < 0:
         raise FitError(f"block_average_lr: warmup_block={warmup_block} must be >= 0")
-    edges = [[w, lr.size], run.steps]
+    edges: list[Any] = [[w, lr.size], run.steps]
     if wb and w:
         edges.append(np.arange(0, w, wb))
     bounds = np.unique(np.concatenate(edges))

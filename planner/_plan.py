@@ -64,10 +64,18 @@ class Objective:
 
 
 def parse_objective(text: str) -> Objective:
-    """``final`` | ``final:DATASET`` | ``weighted:W_PT,W_CPT`` | ``constrained:MAX_RISE``."""
+    """``final`` | ``final:DATASET`` | ``weighted:W_PT,W_CPT`` | ``ood:NAME`` or ``ood:L1,L2``
+    (P1 Eq. 6, coefficients of ``cptdyn.dynamics.P1_OOD``) | ``constrained:MAX_RISE``."""
     kind, _, arg = text.partition(":")
     if kind == "final":
         return Objective("final", dataset=arg or None)
+    if kind == "ood" and arg and "," not in arg:
+        from cptdyn.dynamics._cpt import P1_OOD
+
+        if arg not in P1_OOD:
+            raise PlanError(f"--objective {text!r}: unknown out-of-domain set; known: "
+                            f"{', '.join(P1_OOD)} (or give ood:L1,L2)")
+        return Objective("weighted", weights=P1_OOD[arg])
     if kind in ("weighted", "ood"):
         try:
             w = tuple(float(x) for x in arg.split(","))
@@ -85,7 +93,8 @@ def parse_objective(text: str) -> Objective:
         if not (math.isfinite(x) and x >= 0):
             raise PlanError(f"--objective {text!r}: MAX_RISE must be >= 0")
         return Objective("constrained", max_rise=x)
-    raise PlanError(f"--objective {text!r}: use final, weighted:W_PT,W_CPT or constrained:MAX_RISE")
+    raise PlanError(f"--objective {text!r}: use final, weighted:W_PT,W_CPT, ood:NAME or "
+                    "constrained:MAX_RISE")
 
 
 # --------------------------------------------------------------------------------------- knobs

@@ -360,3 +360,19 @@ def test_init_grids_and_registry():
 def test_bad_options(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)
+
+
+def test_ood_combination_eq6():
+    from cptdyn.dynamics._cpt import P1_OOD, fit_ood_weights, ood_loss
+
+    # P1 Fig. 9 (laws.md §3.6): C4 = 0.867 L_pt + 0.152 L_cpt
+    assert P1_OOD["c4"] == (0.867, 0.152)
+    lp = np.linspace(3.2, 3.4, 50)
+    lc = np.linspace(3.1, 2.6, 50)
+    y = ood_loss(lp, lc, "c4")
+    np.testing.assert_allclose(y, 0.867 * lp + 0.152 * lc)
+    rng = np.random.default_rng(0)
+    l1, l2 = fit_ood_weights(lp, lc, y + rng.normal(0, 1e-4, y.size))
+    assert l1 == pytest.approx(0.867, abs=0.02) and l2 == pytest.approx(0.152, abs=0.02)
+    with pytest.raises(ValueError, match="unknown set 'nope'"):
+        ood_loss(lp, lc, "nope")
