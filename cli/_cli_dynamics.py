@@ -155,10 +155,27 @@ def cmd_fit(args: argparse.Namespace) -> int:
     runs = _load(args.runs, args)
     groups = _by_dataset(runs)
     results: dict[str, Any] = {}
+    samples: dict[str, Any] = {}
     if args.law == "auto":
-        raise CLIError("--law auto (cross-validated choice among laws) is not available yet; "
-                       "choose one of " + ", ".join(FIT_LAWS))
+        from cptdyn.dynamics import FitError
+        from cptdyn.dynamics._select import format_table, select_law
+        from cptdyn.dynamics._uncertainty import bootstrap_samples
+
+        for ds, rs in groups.items():
+            label = "" if len(groups) == 1 else f" [{ds}]"
+            sys.stdout.write(f"--law auto{label}: cross-validated choice (leave-one-run-out with "
+                             ">= 3 runs + fit-short/predict-long at 60%; score = mean held-out "
+                             "(PredE + |final error|/final) / 2)\n")
+            try:
+                results[ds], table = select_law(rs, seed=args.seed)
+                n_s = int(getattr(args, "samples", None) or 8)
+                samples[ds] = bootstrap_samples(results[ds], rs, n_s, seed=args.seed)
+            except FitError as e:
+                raise CLIError(str(e).splitlines()[0]) from None
+            sys.stdout.write(format_table(table))
     for ds, rs in groups.items():
+        if args.law == "auto":
+            break
         law = _law_template(args.law, args)
         kw: dict[str, Any] = {"seed": args.seed}
         if args.n_random is not None:
@@ -184,13 +201,22 @@ def cmd_fit(args: argparse.Namespace) -> int:
         METRIC_COLS[1:]
     out.write(_table(rows, cols))
     if args.out:
+        from cptdyn.dynamics._uncertainty import samples_to_doc
+
+        def law_doc(ds: str, res: Any) -> dict[str, Any]:
+            d = res.to_dict()
+            if ds in samples:  # parameter samples of refits on reweighted runs (intervals)
+                d["samples"] = samples_to_doc(samples[ds])
+                d["interval"] = {"level": 0.9, "method": "bayesian-bootstrap refits"}
+            return d
+
         if len(results) == 1:
             (ds, res), = results.items()
-            doc = res.to_dict()
+            doc = law_doc(ds, res)
             if ds != "val":
                 doc["dataset"] = ds
         else:
-            doc = {"version": 1, "laws": {ds: res.to_dict() for ds, res in results.items()}}
+            doc = {"version": 1, "laws": {ds: law_doc(ds, res) for ds, res in results.items()}}
         write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
         out.write(f"wrote {args.out}\n")
     return 0
@@ -248,6 +274,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     with x64_context():
         lr = np.asarray(sched.array(), np.float64)
     n = lr.size
+    bands = _sample_bands(args.params, laws, sched, ctx)
     every = args.every or max(1, n // 2000)
     steps = list(range(every, n + 1, every))
     if steps[-1] != n:
@@ -255,9 +282,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     names = list(curves)
     buf = io.StringIO()
     lcols = ["loss"] if names == ["val"] else [f"loss_{k}" for k in names]
+    for k in names:
+        if k in bands:
+            sfx = "" if names == ["val"] else f"_{k}"
+            lcols += [f"lo{sfx}", f"hi{sfx}"]
     buf.write("step,lr," + ",".join(lcols) + "\n")
     for s in steps:
         vals = ",".join(f"{curves[k][s - 1]:.10g}" for k in names)
+        for k in names:
+            if k in bands:
+                vals += f",{bands[k][0][s - 1]:.10g},{bands[k][1][s - 1]:.10g}"
         buf.write(f"{s},{lr[s - 1]:.10g},{vals}\n")
     for k, v in curves.items():
         if not np.all(np.isfinite(v)):
@@ -268,14 +302,43 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from ._plots import curves_figure, write_html
 
         law_names = ", ".join(type(x).__name__ for x in laws.values())
-        fig = curves_figure([{"name": k, "steps": np.arange(1, n + 1), "loss": v}
+        fig = curves_figure([{"name": k, "steps": np.arange(1, n + 1), "loss": v,
+                              "lo": bands[k][0] if k in bands else None,
+                              "hi": bands[k][1] if k in bands else None}
                              for k, v in curves.items()], lr={sched.KIND: lr},
                             title=f"Predicted loss ({law_names})")
         write_html(fig, args.plot)
     write_atomic(args.out, buf.getvalue())
-    finals = ", ".join(f"{k} {v[-1]:.4f}" for k, v in curves.items())
+    finals = ", ".join(f"{k} {v[-1]:.4f}" + (f" [{bands[k][0][-1]:.4f}, {bands[k][1][-1]:.4f}]"
+                                              if k in bands else "")
+                       for k, v in curves.items())
     print(f"wrote {args.out}: {len(steps)} rows; predicted final loss: {finals}")
     return 0
+
+
+def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
+                  ctx: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{dataset: (lo, hi)}``: pointwise band of the curves of the parameter samples stored in
+    the params document (key ``samples``, written by ``fit --law auto``); empty when none."""
+    from cptdyn.dynamics._uncertainty import samples_from_doc
+    from cptdyn.planner import evaluate_schedule
+
+    doc = read_json(path, "--params")
+    docs = dict(doc["laws"]) if isinstance(doc, Mapping) and "laws" in doc else \
+        {str(doc.get("dataset", "val")): doc} if isinstance(doc, Mapping) else {}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for ds, d in docs.items():
+        if ds not in laws or not isinstance(d, Mapping) or not d.get("samples"):
+            continue
+        try:
+            sample_laws = samples_from_doc(d)
+        except (ValueError, TypeError, KeyError) as e:
+            raise CLIError(f"--params {path!r}: samples: {' '.join(str(e).split())}") from None
+        level = float((d.get("interval") or {}).get("level", 0.9))
+        cs = np.stack([evaluate_schedule({ds: law}, sched, ctx)[ds] for law in sample_laws])
+        q = (1.0 - level) / 2.0
+        out[ds] = (np.quantile(cs, q, axis=0), np.quantile(cs, 1.0 - q, axis=0))
+    return out
 
 
 # ----------------------------------------------------------------------------------------- plan
@@ -398,8 +461,12 @@ def _print_plan(p: Any) -> None:
     if p.baselines:
         print("baselines (same objective):")
         for b in p.baselines:
+            extra = ""
+            if "feasible" in b:
+                extra = (f"   general rise {b['general_rise']:.4f}"
+                         + ("" if b["feasible"] else " (violates the constraint)"))
             print(f"  {b['name']:<22} {b['objective_value']:.5f}   plan - baseline "
-                  f"{b['plan_minus_baseline']:+.5f}")
+                  f"{b['plan_minus_baseline']:+.5f}{extra}")
 
 
 def _plan_report(path: str, laws: Mapping[str, Any], sched: Any, ctx: Mapping[str, Any],

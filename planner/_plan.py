@@ -527,6 +527,12 @@ def plan(
             n_eval += profile_points
             ok = pv <= best_v + PROFILE_TOL
             j = int(np.clip(np.searchsorted(line, best_u[i]), 0, profile_points - 1))
+            if not ok[j] and j > 0 and ok[j - 1]:
+                j -= 1  # the optimum may sit on a constraint: start on its feasible side
+            if not ok[j]:
+                profiles[k.name] = {"best": relaxed[k.name], "lo": relaxed[k.name],
+                                    "hi": relaxed[k.name], "bound_lo": k.lo, "bound_hi": k.hi}
+                continue
             lo_j = j
             while lo_j > 0 and ok[lo_j - 1]:
                 lo_j -= 1
@@ -552,7 +558,7 @@ def plan(
                 status = "infeasible"
         base_rows = _baselines(prob, value) if baselines else []
         for b in base_rows:
-            if b["plan_minus_baseline"] > 1e-4 and status == "ok":
+            if b["plan_minus_baseline"] > 1e-4 and status == "ok" and b.get("feasible", True):
                 diagnostics.append(
                     f"note: the baseline '{b['name']}' is predicted better by "
                     f"{b['plan_minus_baseline']:.4f} (it lies outside the tuned family or knobs)")
@@ -627,8 +633,13 @@ def _baselines(prob: Problem, value: float) -> list[dict[str, Any]]:
             return
         tr = sched.transfer_step if isinstance(sched, CPTSchedule) else None
         v, L = _objective_of_curves(prob, curves, tr)
-        rows.append({"name": name, "objective_value": v, "predicted_final_loss": L,
-                     "plan_minus_baseline": value - v})
+        row = {"name": name, "objective_value": v, "predicted_final_loss": L,
+               "plan_minus_baseline": value - v}
+        if prob.objective.kind == "constrained" and tr is not None:
+            rise = float(curves["pt"][-1] - curves["pt"][tr - 1])
+            row.update(objective_value=L["cpt"], plan_minus_baseline=value - L["cpt"],
+                       general_rise=rise, feasible=bool(rise <= prob.objective.max_rise + 2e-4))
+        rows.append(row)
 
     tmpl = base_t.cpt if prob.cpt else base_t
     t = tmpl.total_steps
