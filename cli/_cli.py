@@ -262,6 +262,9 @@ def _add_dynamics_commands(sub: Any) -> None:
     except ImportError:  # pragma: no cover - during development only
         return
     _cli_dynamics.add_commands(sub)
+    from . import _cli_mixture
+
+    _cli_mixture.add_commands(sub)
 
 
 def _version() -> str:

@@ -12,6 +12,9 @@ from ._freeform import COLLAPSE_TOL as COLLAPSE_TOL
 from ._freeform import FreeFormPlan as FreeFormPlan
 from ._freeform import decay_summary as decay_summary
 from ._freeform import plan_free_form as plan_free_form
+from ._mixture import MixturePlan as MixturePlan
+from ._mixture import plan_mixture as plan_mixture
+from ._mixture import replay_ratio as replay_ratio
 from ._plan import Knob as Knob
 from ._plan import Objective as Objective
 from ._plan import Plan as Plan

@@ -1,0 +1,201 @@
+"""Cross-validated choice among loss laws, using the training runs only.
+
+Rule (``select_law``), identical for every dataset:
+
+1. Folds, built from the training runs alone:
+
+   * leave-one-run-out (LORO), when there are at least 3 runs: fit on the others, predict the
+     held-out run;
+   * fit-short / predict-long (FSPL), always: every run truncated at ``fspl_fraction`` of the
+     last observed step of the longest run, predict the observations beyond.
+
+2. Score of a law = mean over the held-out curves of all folds of
+   ``0.5 * (PredE + |final error| / final loss)`` (relative error along the curve and at its end;
+   both matter for schedule decisions). A fold whose fit fails scores ``inf``.
+3. The law with the lowest score wins; ties go to the earlier candidate. It is then refitted on
+   all the runs (the returned ``FitResult``).
+
+Candidates default to ``DEFAULT_CANDIDATES`` (the laws that need nothing but (LR, loss) runs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._fit import FitError, FitResult, _check_runs, evaluate, fit
+from ._law import Law, law_class
+from ._run import Run
+
+__all__ = [
+    "DEFAULT_CANDIDATES", "law_template", "law_fit_options", "select_law", "cv_score",
+    "format_table",
+]
+
+#: laws fitted from (LR, loss) runs alone, simplest first (ties go to the earlier one).
+DEFAULT_CANDIDATES: tuple[str, ...] = ("momentum", "momentum-lam", "mpl", "fsl")
+
+#: per-law fit options used by the selection (speed: MPL on block-averaged LR, fewer BFGS starts).
+_FIT_OPTIONS: dict[str, dict[str, Any]] = {
+    "momentum-lam": {"n_keep": 4},
+    "mpl": {"coarsen_lr": True, "n_keep": 4},
+    "fsl": {"n_keep": 4},
+}
+
+
+def law_template(name: str | Law) -> Law:
+    """Default template of a candidate law (``name`` or an instance, returned as is)."""
+    if isinstance(name, Law):
+        return name
+    cls = law_class(name)
+    if name == "fsl":
+        return cls(block_size=64)  # type: ignore[call-arg]
+    return cls()
+
+
+def law_fit_options(law: Law | str) -> dict[str, Any]:
+    """Fit options the selection uses for ``law`` (copy)."""
+    name = law if isinstance(law, str) else law.NAME
+    return dict(_FIT_OPTIONS.get(name, {}))
+
+
+def cv_score(rows: Sequence[Mapping[str, Any]]) -> float:
+    """``mean(0.5 * (pred_e + |final_error| / final_obs))`` over held-out rows; inf if none or a
+    row failed."""
+    vals = []
+    for r in rows:
+        if r.get("failed"):
+            return math.inf
+        fe = abs(float(r["final_error"])) / float(r["final_obs"])
+        vals.append(0.5 * (float(r["pred_e"]) + fe))
+    return float(np.mean(vals)) if vals else math.inf
+
+
+def _folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[Run], list[Run]]]:
+    folds: list[tuple[str, list[Run], list[Run]]] = []
+    if len(runs) >= 3:
+        for i, r in enumerate(runs):
+            folds.append((f"loro:{r.name}", [x for j, x in enumerate(runs) if j != i], [r]))
+    smax = max(int(r.steps[-1]) for r in runs)
+    cut = int(fspl_fraction * smax)
+    train = [r.truncated(cut) for r in runs]
+    train = [r for r in train if r.steps.size >= 3]
+    test = []
+    for r in runs:
+        keep = r.steps > cut
+        if keep.any():
+            assert r.loss is not None
+            test.append(r.replace(steps=r.steps[keep], loss=r.loss[keep]))
+    if train and test:
+        folds.append((f"fspl:{cut}", train, test))
+    return folds
+
+
+def select_law(
+    runs: Sequence[Run],
+    candidates: Sequence[str | Law] = DEFAULT_CANDIDATES,
+    *,
+    fspl_fraction: float = 0.6,
+    seed: int = 0,
+    fit_options: Mapping[str, Mapping[str, Any]] | None = None,
+    verbose: bool = False,
+) -> tuple[FitResult, list[dict[str, Any]]]:
+    """Choose a law by cross-validation on ``runs`` (module docstring) and fit it on all runs.
+
+    Args:
+      runs: observed training runs (the only data looked at).
+      candidates: law names or templates.
+      fspl_fraction: truncation point of the fit-short / predict-long fold (fraction of the
+        longest run's last observed step).
+      seed: seed of every fit.
+      fit_options: ``{law name: fit kwargs}`` overriding ``law_fit_options``.
+      verbose: print one line per law.
+
+    Returns:
+      ``(result, table)``: the chosen law refitted on all runs, and one row per candidate with
+      ``law, cv_score, cv_pred_e, cv_abs_final_error, cv_worst_e, n_heldout, fit_r2, chosen,
+      error`` and ``result`` (that law's ``FitResult`` on all runs, absent if the fit failed),
+      in the order of ``candidates``.
+    Raises:
+      FitError: no runs, or every candidate failed.
+    """
+    runs = _check_runs(runs, "select_law")
+    if not 0.1 <= fspl_fraction <= 0.95:
+        raise FitError(f"select_law: fspl_fraction={fspl_fraction} must be in [0.1, 0.95]")
+    folds = _folds(runs, fspl_fraction)
+    table: list[dict[str, Any]] = []
+    fitted: dict[int, FitResult] = {}
+    for ci, cand in enumerate(candidates):
+        law = law_template(cand)
+        kw = law_fit_options(law)
+        kw.update((fit_options or {}).get(law.NAME, {}))
+        kw.setdefault("seed", seed)
+        rows: list[dict[str, Any]] = []
+        err = ""
+        for fname, train, test in folds:
+            try:
+                res = fit(law, train, **kw)
+                for r in evaluate(res.law, test).per_run:
+                    rows.append({"fold": fname, **r})
+            except (FitError, FloatingPointError, ValueError) as e:
+                rows.append({"fold": fname, "failed": True})
+                err = err or f"{fname}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        score = cv_score(rows)
+        ok = [r for r in rows if not r.get("failed")]
+        row: dict[str, Any] = {
+            "law": law.NAME,
+            "cv_score": score,
+            "cv_pred_e": float(np.mean([r["pred_e"] for r in ok])) if ok else math.nan,
+            "cv_abs_final_error": (
+                float(np.mean([abs(r["final_error"]) for r in ok])) if ok else math.nan
+            ),
+            "cv_worst_e": float(np.max([r["worst_e"] for r in ok])) if ok else math.nan,
+            "n_heldout": len(rows),
+            "fit_r2": math.nan,
+            "chosen": False,
+            "error": err,
+        }
+        try:
+            full = fit(law, runs, **kw)
+            fitted[ci] = full
+            row["fit_r2"] = full.metrics["r2"]
+            row["result"] = full
+        except FitError as e:
+            row["cv_score"] = math.inf
+            row["error"] = row["error"] or str(e).splitlines()[0]
+        table.append(row)
+        if verbose:
+            print(f"  {law.NAME:<14} cv_score {row['cv_score']:.5f}  "
+                  f"PredE {row['cv_pred_e']:.5f}  |final| {row['cv_abs_final_error']:.5f}")
+    scores = [r["cv_score"] if ci in fitted else math.inf for ci, r in enumerate(table)]
+    if not any(math.isfinite(s) for s in scores):
+        if fitted:  # nothing could be cross-validated (e.g. too little data): first fitted law
+            best = min(fitted)
+        else:
+            raise FitError("select_law: every candidate law failed to fit: "
+                           + "; ".join(f"{r['law']}: {r['error']}" for r in table))
+    else:
+        best = int(np.argmin(scores))  # first minimum = earliest candidate on ties
+    table[best]["chosen"] = True
+    return fitted[best], table
+
+
+def format_table(table: Sequence[Mapping[str, Any]]) -> str:
+    """Plain-text table of ``select_law``'s rows."""
+    head = f"{'law':<14} {'cv_score':>9} {'cv_PredE':>9} {'cv_|final|':>10} {'cv_WorstE':>9} " \
+           f"{'fit_R2':>8}  chosen\n"
+    out = [head]
+    for r in table:
+        def f(v: Any, fmt: str) -> str:
+            return "-" if v is None or not math.isfinite(float(v)) else format(float(v), fmt)
+
+        out.append(
+            f"{r['law']:<14} {f(r['cv_score'], '.5f'):>9} {f(r['cv_pred_e'], '.5f'):>9} "
+            f"{f(r['cv_abs_final_error'], '.5f'):>10} {f(r['cv_worst_e'], '.5f'):>9} "
+            f"{f(r['fit_r2'], '.5f'):>8}  {'*' if r['chosen'] else ''}"
+            + (f"  ({r['error']})" if r.get("error") else "") + "\n"
+        )
+    return "".join(out)

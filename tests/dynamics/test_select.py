@@ -1,0 +1,105 @@
+"""Cross-validated law selection (``dynamics/_select.py``) on small synthetic runs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cptdyn.dynamics import FitError, MomentumLaw, Run
+from cptdyn.dynamics._select import cv_score, format_table, law_template, select_law
+
+TRUE = MomentumLaw(L0=2.5, A=0.6, alpha=0.5, C=0.5)
+
+
+def _lr(kind: str, T: int = 3000, W: int = 100, peak: float = 3e-4) -> np.ndarray:
+    t = np.arange(T)
+    lr = np.full(T, peak)
+    lr[:W] = peak * (t[:W] + 1) / W
+    if kind == "cosine":
+        lr[W:] = 3e-5 + (peak - 3e-5) * 0.5 * (1 + np.cos(np.pi * (t[W:] - W) / (T - W)))
+    elif kind == "wsd":
+        d = int(0.8 * T)
+        lr[d:] = peak * (1 - (t[d:] - d) / (T - d)) + 3e-6
+    return lr
+
+
+def synthetic_runs(kinds=("constant", "cosine", "wsd"), noise: float = 0.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    runs = []
+    for k in kinds:
+        r = Run(k, _lr(k), np.arange(200, 3001, 100), warmup_steps=100)
+        y = np.asarray(TRUE.predict(r)) * (1 + noise * rng.normal(size=r.steps.size))
+        runs.append(r.replace(loss=y))
+    return runs
+
+
+def test_select_recovers_generating_law():
+    runs = synthetic_runs()
+    res, table = select_law(runs, candidates=("momentum", "fsl"))
+    assert [r["law"] for r in table] == ["momentum", "fsl"]
+    chosen = [r for r in table if r["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["law"] == res.law.NAME
+    # the chosen law has the lowest finite score
+    assert chosen[0]["cv_score"] == min(r["cv_score"] for r in table)
+    mom = table[0]
+    assert mom["cv_score"] < 1e-4 and mom["n_heldout"] == 3 + 3  # 3 LORO + FSPL on 3 runs
+    assert res.law.NAME == "momentum"
+    assert res.params["L0"] == pytest.approx(2.5, rel=1e-3)
+    assert "momentum" in format_table(table) and "*" in format_table(table)
+
+
+def test_two_runs_use_fit_short_predict_long_only():
+    runs = synthetic_runs(("constant", "cosine"))
+    res, table = select_law(runs, candidates=("momentum",))
+    assert table[0]["chosen"] and table[0]["n_heldout"] == 2
+    assert math.isfinite(table[0]["cv_score"]) and res.law.NAME == "momentum"
+
+
+def test_cv_score_rules():
+    assert cv_score([]) == math.inf
+    assert cv_score([{"failed": True}]) == math.inf
+    rows = [{"pred_e": 0.002, "final_error": -0.03, "final_obs": 3.0}]
+    assert cv_score(rows) == pytest.approx(0.5 * (0.002 + 0.01))
+
+
+def test_bad_arguments():
+    with pytest.raises(FitError, match="no runs"):
+        select_law([])
+    with pytest.raises(FitError, match="fspl_fraction"):
+        select_law(synthetic_runs(), fspl_fraction=0.01)
+    assert law_template("fsl").block_size == 64
+    assert law_template(TRUE) is TRUE
+
+
+def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from cptdyn._cli import main
+
+    paths = []
+    for r in synthetic_runs(noise=1e-3, seed=2):
+        p = tmp_path / f"{r.name}.csv"
+        pd.DataFrame({"step": r.steps, "lr": r.lr[np.minimum(r.steps, r.lr.size - 1)], "loss": r.loss}).to_csv(p, index=False)
+        paths.append(str(p))
+    out = tmp_path / "auto.json"
+    assert main(["fit", *paths, "--law", "auto", "--warmup-steps", "100", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "cv_score" in text and "momentum-lam" in text and "mpl" in text and "fsl" in text
+    doc = json.loads(out.read_text())
+    chosen = [ln.split()[0] for ln in text.splitlines() if ln.rstrip().endswith("*")]
+    assert doc["law"] == chosen[0] and len(doc["samples"]) == 8
+    spec = tmp_path / "wsd.json"
+    assert main(["schedule", "wsd", "--total-steps", "3000", "--peak-lr", "3e-4",
+                 "--warmup-steps", "100", "--out", str(spec)]) == 0
+    curve = tmp_path / "curve.csv"
+    assert main(["simulate", "--params", str(out), "--schedule", str(spec), "--every", "500",
+                 "--out", str(curve), "--plot", str(tmp_path / "c.html")]) == 0
+    df = pd.read_csv(curve)
+    assert list(df.columns) == ["step", "lr", "loss", "lo", "hi"]
+    assert (df.lo <= df.hi).all() and (df.hi - df.lo).iloc[-1] > 0
+    assert "[" in capsys.readouterr().out
+    assert main(["evaluate", "--params", str(out), *paths, "--warmup-steps", "100"]) == 0

@@ -1,0 +1,73 @@
+"""Bootstrap parameter samples and prediction intervals (``dynamics/_uncertainty.py``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cptdyn.dynamics import FitError, MomentumLaw, fit, law_from_dict
+from cptdyn.dynamics._uncertainty import (
+    bootstrap_samples,
+    bootstrap_weights,
+    predict_interval,
+    samples_from_doc,
+    samples_to_doc,
+)
+
+from .test_select import TRUE, _lr, synthetic_runs
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    runs = synthetic_runs(noise=2e-3, seed=1)
+    res = fit(MomentumLaw(), runs)
+    return res, runs, bootstrap_samples(res, runs, 6, seed=0)
+
+
+def test_weights_positive_and_shaped():
+    runs = synthetic_runs()
+    w = bootstrap_weights(runs, np.random.default_rng(0), block=4)
+    assert [a.shape for a in w] == [r.steps.shape for r in runs]
+    assert all(np.all(a > 0) for a in w)
+    # blocks of 4 share one weight within a run
+    assert np.allclose(w[0][:4], w[0][0])
+
+
+def test_samples_vary_and_band_is_ordered(fitted):
+    res, runs, samples = fitted
+    assert len(samples) == 6 and all(s.NAME == "momentum" for s in samples)
+    L0s = [float(s.L0) for s in samples]
+    assert np.std(L0s) > 0
+    b = predict_interval(samples, runs[1], 0.9)
+    assert np.all(b["lo"] <= b["median"]) and np.all(b["median"] <= b["hi"])
+    assert b["samples"].shape == (6, runs[1].steps.size)
+    # the noise-free truth lies inside the band on most training steps
+    truth = np.asarray(TRUE.predict(runs[1]))
+    wide = predict_interval(samples, runs[1], 0.9, rel_error=2e-3)
+    assert np.mean((truth >= wide["lo"]) & (truth <= wide["hi"])) > 0.8
+    assert np.all(wide["hi"] - wide["lo"] >= b["hi"] - b["lo"])
+
+
+def test_lr_array_path_and_doc_round_trip(fitted):
+    res, _, samples = fitted
+    lr = _lr("wsd", T=4000)
+    b = predict_interval(samples, lr, 0.8, steps=[1000, 4000], warmup_steps=100)
+    assert b["lo"].shape == (2,) and np.all(b["hi"] >= b["lo"])
+    doc = res.to_dict()
+    doc["samples"] = samples_to_doc(samples)
+    doc = json.loads(json.dumps(doc))
+    back = samples_from_doc(doc)
+    assert law_from_dict(doc).NAME == "momentum"
+    assert [s.params() for s in back] == pytest.approx([s.params() for s in samples])
+
+
+def test_errors(fitted):
+    res, runs, samples = fitted
+    with pytest.raises(FitError):
+        bootstrap_samples(res, runs, 0)
+    with pytest.raises(ValueError):
+        predict_interval([], runs[0])
+    with pytest.raises(ValueError):
+        predict_interval(samples, runs[0], level=1.5)
