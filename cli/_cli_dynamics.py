@@ -159,7 +159,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.law == "auto":
         from cptdyn.dynamics import FitError
         from cptdyn.dynamics._select import format_table, select_law
-        from cptdyn.dynamics._uncertainty import bootstrap_samples
+        from cptdyn.dynamics._uncertainty import interval_samples
 
         for ds, rs in groups.items():
             label = "" if len(groups) == 1 else f" [{ds}]"
@@ -168,8 +168,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
                              "(PredE + |final error|/final) / 2)\n")
             try:
                 results[ds], table = select_law(rs, seed=args.seed)
-                n_s = int(getattr(args, "samples", None) or 8)
-                samples[ds] = bootstrap_samples(results[ds], rs, n_s, seed=args.seed)
+                n_s = 8 if getattr(args, "samples", None) is None else int(args.samples)
+                if n_s < 0:
+                    raise CLIError(f"--samples {n_s}: must be >= 0")
+                if n_s:
+                    samples[ds] = interval_samples(results[ds], rs, n_s, seed=args.seed)
             except FitError as e:
                 raise CLIError(str(e).splitlines()[0]) from None
             sys.stdout.write(format_table(table))
@@ -207,7 +210,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             d = res.to_dict()
             if ds in samples:  # parameter samples of refits on reweighted runs (intervals)
                 d["samples"] = samples_to_doc(samples[ds])
-                d["interval"] = {"level": 0.9, "method": "bayesian-bootstrap refits"}
+                d["interval"] = {"level": 0.9, "method": "bayesian-bootstrap + cv-fold refits"}
             return d
 
         if len(results) == 1:
@@ -337,7 +340,8 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
         level = float((d.get("interval") or {}).get("level", 0.9))
         cs = np.stack([evaluate_schedule({ds: law}, sched, ctx)[ds] for law in sample_laws])
         q = (1.0 - level) / 2.0
-        out[ds] = (np.quantile(cs, q, axis=0), np.quantile(cs, 1.0 - q, axis=0))
+        with np.errstate(invalid="ignore"):  # non-finite curves are reported by the caller
+            out[ds] = (np.quantile(cs, q, axis=0), np.quantile(cs, 1.0 - q, axis=0))
     return out
 
 
@@ -510,6 +514,8 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--warmup-convention", help="warmup accounting: peak|as-run (area laws), "
                    "paper|repo (mpl)")
     f.add_argument("--seed", type=int, default=0, help="seed of the random starts")
+    f.add_argument("--samples", type=int, help="with --law auto: refits on resampled runs kept "
+                   "for prediction intervals (default 8; 0 = none)")
     f.add_argument("--n-random", type=int, help="random starts around the grid")
     f.add_argument("--coarsen", action=argparse.BooleanOptionalAction, default=None,
                    help="fit on LRs averaged between observed steps (the LR area at every "

@@ -118,3 +118,16 @@ from ._runs import mpl_schedule as mpl_schedule
 from ._runs import reconstruct_lr as reconstruct_lr
 from ._runs import runs_from_frame as runs_from_frame
 from ._runs import sniff_format as sniff_format
+from ._select import DEFAULT_CANDIDATES as DEFAULT_CANDIDATES
+from ._select import cv_score as cv_score
+from ._select import format_table as format_selection_table  # noqa: F401
+from ._select import law_fit_options as law_fit_options
+from ._select import law_template as law_template
+from ._select import select_law as select_law
+from ._uncertainty import bootstrap_samples as bootstrap_samples
+from ._uncertainty import bootstrap_weights as bootstrap_weights
+from ._uncertainty import interval_samples as interval_samples
+from ._uncertainty import jackknife_samples as jackknife_samples
+from ._uncertainty import predict_interval as predict_interval
+from ._uncertainty import samples_from_doc as samples_from_doc
+from ._uncertainty import samples_to_doc as samples_to_doc

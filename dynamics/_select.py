@@ -96,7 +96,7 @@ def _folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[Ru
 
 def select_law(
     runs: Sequence[Run],
-    candidates: Sequence[str | Law] = DEFAULT_CANDIDATES,
+    candidates: Sequence[str | Law] | None = None,
     *,
     fspl_fraction: float = 0.6,
     seed: int = 0,
@@ -107,7 +107,7 @@ def select_law(
 
     Args:
       runs: observed training runs (the only data looked at).
-      candidates: law names or templates.
+      candidates: law names or templates (default ``DEFAULT_CANDIDATES``).
       fspl_fraction: truncation point of the fit-short / predict-long fold (fraction of the
         longest run's last observed step).
       seed: seed of every fit.
@@ -123,6 +123,9 @@ def select_law(
       FitError: no runs, or every candidate failed.
     """
     runs = _check_runs(runs, "select_law")
+    candidates = DEFAULT_CANDIDATES if candidates is None else tuple(candidates)
+    if not candidates:
+        raise FitError("select_law: no candidate laws")
     if not 0.1 <= fspl_fraction <= 0.95:
         raise FitError(f"select_law: fspl_fraction={fspl_fraction} must be in [0.1, 0.95]")
     folds = _folds(runs, fspl_fraction)

@@ -1,4 +1,4 @@
-"""Prediction intervals from refits on reweighted (Bayesian-bootstrap) training data.
+"""Prediction intervals from refits on reweighted (Bayesian-bootstrap) and reduced training data.
 
 ``bootstrap_samples`` refits a fitted law ``n_samples`` times; refit ``b`` uses weights
 ``w = g_run * g_block``, where ``g_run ~ Exp(1)`` per run (normalised to mean 1 over runs) and
@@ -6,6 +6,11 @@
 1981: continuous weights, so that no run or region drops out entirely and every refit stays
 identifiable). Each refit starts from the fitted parameters. The parameter samples give a
 predictive band: pointwise quantiles of the sampled curves (``predict_interval``).
+
+``jackknife_samples`` adds the refits on the cross-validation folds of ``select_law`` (each run
+left out when there are >= 3, and every run truncated at 60% of the horizon): how much the
+prediction moves when a schedule, or the end of the runs, is unseen. ``interval_samples`` =
+both (the default of ``cptdyn fit --law auto``).
 
 The band reflects parameter uncertainty given the law (how much the fit depends on which runs and
 which parts of them it saw), not the law's own misspecification; coverage on held-out curves is
@@ -22,11 +27,13 @@ import numpy as np
 from ._fit import FitError, FitResult, _check_runs, fit
 from ._law import Law, law_from_dict
 from ._run import Run
-from ._select import law_fit_options
+from ._select import _folds, law_fit_options
 
 __all__ = [
     "bootstrap_weights",
     "bootstrap_samples",
+    "jackknife_samples",
+    "interval_samples",
     "predict_interval",
     "samples_to_doc",
     "samples_from_doc",
@@ -88,6 +95,38 @@ def bootstrap_samples(
     if not out:
         raise FitError("bootstrap_samples: every refit failed")
     return out
+
+
+def jackknife_samples(
+    fitted: FitResult | Law,
+    runs: Sequence[Run],
+    *,
+    fspl_fraction: float = 0.6,
+    seed: int = 0,
+    fit_options: Mapping[str, Any] | None = None,
+) -> list[Law]:
+    """Refits of ``fitted`` on the training folds of ``select_law`` (leave-one-run-out with
+    >= 3 runs, and all runs truncated at ``fspl_fraction`` of the horizon); failed refits are
+    skipped (the list may be empty)."""
+    law = fitted.law if isinstance(fitted, FitResult) else fitted
+    runs = _check_runs(runs, "jackknife_samples")
+    kw = law_fit_options(law)
+    kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
+    kw.update(fit_options or {})
+    out: list[Law] = []
+    for _, train, _ in _folds(runs, fspl_fraction):
+        try:
+            out.append(fit(law, train, **kw).law)
+        except FitError:
+            continue
+    return out
+
+
+def interval_samples(fitted: FitResult | Law, runs: Sequence[Run], n_samples: int = 8, *,
+                     seed: int = 0) -> list[Law]:
+    """``bootstrap_samples`` (``n_samples`` refits) followed by ``jackknife_samples``."""
+    return bootstrap_samples(fitted, runs, n_samples, seed=seed) + jackknife_samples(
+        fitted, runs, seed=seed)
 
 
 def _predict(law: Law, target: Run) -> np.ndarray:

@@ -37,15 +37,17 @@ def synthetic_runs(kinds=("constant", "cosine", "wsd"), noise: float = 0.0, seed
 
 def test_select_recovers_generating_law():
     runs = synthetic_runs()
-    res, table = select_law(runs, candidates=("momentum", "fsl"))
-    assert [r["law"] for r in table] == ["momentum", "fsl"]
+    # a named law and a template instance (a wrong fixed lambda) compete
+    res, table = select_law(runs, candidates=("momentum", MomentumLaw(lam=0.9)))
+    assert [r["law"] for r in table] == ["momentum", "momentum"]
+    assert table[0]["chosen"] and table[1]["cv_score"] > table[0]["cv_score"]
     chosen = [r for r in table if r["chosen"]]
     assert len(chosen) == 1 and chosen[0]["law"] == res.law.NAME
     # the chosen law has the lowest finite score
     assert chosen[0]["cv_score"] == min(r["cv_score"] for r in table)
     mom = table[0]
     assert mom["cv_score"] < 1e-4 and mom["n_heldout"] == 3 + 3  # 3 LORO + FSPL on 3 runs
-    assert res.law.NAME == "momentum"
+    assert res.law.NAME == "momentum" and res.law.lam == 0.999
     assert res.params["L0"] == pytest.approx(2.5, rel=1e-3)
     assert "momentum" in format_table(table) and "*" in format_table(table)
 
@@ -67,18 +69,23 @@ def test_cv_score_rules():
 def test_bad_arguments():
     with pytest.raises(FitError, match="no runs"):
         select_law([])
+    with pytest.raises(FitError, match="no candidate"):
+        select_law(synthetic_runs(), candidates=())
     with pytest.raises(FitError, match="fspl_fraction"):
         select_law(synthetic_runs(), fspl_fraction=0.01)
     assert law_template("fsl").block_size == 64
     assert law_template(TRUE) is TRUE
 
 
-def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys):
+def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys, monkeypatch):
     import json
 
     import pandas as pd
 
+    import cptdyn.dynamics._select as sel
     from cptdyn._cli import main
+
+    monkeypatch.setattr(sel, "DEFAULT_CANDIDATES", ("momentum",))  # keep the test fast
 
     paths = []
     for r in synthetic_runs(noise=1e-3, seed=2):
@@ -88,10 +95,10 @@ def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys):
     out = tmp_path / "auto.json"
     assert main(["fit", *paths, "--law", "auto", "--warmup-steps", "100", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "cv_score" in text and "momentum-lam" in text and "mpl" in text and "fsl" in text
+    assert "cv_score" in text and "momentum" in text
     doc = json.loads(out.read_text())
     chosen = [ln.split()[0] for ln in text.splitlines() if ln.rstrip().endswith("*")]
-    assert doc["law"] == chosen[0] and len(doc["samples"]) == 8
+    assert doc["law"] == chosen[0] and len(doc["samples"]) == 8 + 4  # bootstrap + CV folds
     spec = tmp_path / "wsd.json"
     assert main(["schedule", "wsd", "--total-steps", "3000", "--peak-lr", "3e-4",
                  "--warmup-steps", "100", "--out", str(spec)]) == 0

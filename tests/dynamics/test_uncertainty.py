@@ -71,3 +71,13 @@ def test_errors(fitted):
         predict_interval([], runs[0])
     with pytest.raises(ValueError):
         predict_interval(samples, runs[0], level=1.5)
+
+
+def test_jackknife_and_interval_samples(fitted):
+    from cptdyn.dynamics._uncertainty import interval_samples, jackknife_samples
+
+    res, runs, _ = fitted
+    jk = jackknife_samples(res, runs)
+    assert len(jk) == 4  # 3 leave-one-run-out refits + the truncated-runs refit
+    both = interval_samples(res, runs, 3)
+    assert len(both) == 3 + 4 and all(s.NAME == "momentum" for s in both)
