@@ -434,8 +434,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
             r = export(result.schedule, target.strip())
             doc["exports"][target.strip()] = {"native": r.native, "note": r.note,
                                               "text": r.text()}
+    if result.schedule is not None:
+        bands = _sample_bands(args.params, laws, result.schedule, ctx)
+        if bands:  # the law has parameter samples (fit --law auto): final-loss interval
+            doc["uncertainty"] = {
+                ds: {"final_loss_lo": float(lo[-1]), "final_loss_hi": float(hi[-1]),
+                     "source": "parameter samples in the params file"}
+                for ds, (lo, hi) in bands.items()}
     write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
     _print_plan(result)
+    for ds, u in doc.get("uncertainty", {}).items():
+        print(f"  predicted final loss interval [{ds}]: {u['final_loss_lo']:.4f} .. "
+              f"{u['final_loss_hi']:.4f} (parameter samples; too narrow for new schedules)")
     print(f"wrote {args.out}")
     if args.report and result.schedule is not None:
         _plan_report(args.report, laws, result.schedule, ctx, title="plan",

@@ -147,3 +147,20 @@ def test_demo(tmp_path, capsys):
                  "plan_report.html", "torch/lr_table.json", "torch/cptdyn_lr_scheduler.py"):
         assert (tmp_path / "demo" / name).exists(), name
     assert "held-out curves" in out and "planned a 24k-step WSD schedule" in out
+
+
+def test_plan_reports_uncertainty_from_samples(params, tmp_path, capsys):
+    doc = json.loads(params.read_text())
+    doc["samples"] = [{**doc["params"], "C": doc["params"]["C"] * f} for f in (0.9, 1.0, 1.1)]
+    doc["interval"] = {"level": 0.9}
+    p = tmp_path / "p.json"
+    p.write_text(json.dumps(doc))
+    out = tmp_path / "plan.json"
+    rc, text, err = run(["plan", "--params", p, "--family", "wsd", "--total-steps", "24000",
+                         "--peak-lr", "3e-4", "--warmup-steps", "2160", "--warmup-init", "0",
+                         "--tune", "decay_fraction", "--out", out], capsys)
+    assert rc == 0, err
+    u = json.loads(out.read_text())["uncertainty"]["val"]
+    # a larger annealing coefficient C lowers the predicted loss: the band is ordered and non-empty
+    assert u["final_loss_lo"] < u["final_loss_hi"]
+    assert "predicted final loss interval" in text
