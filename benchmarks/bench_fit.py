@@ -13,16 +13,12 @@ cleared before every fit) and the test metrics (unweighted means over the six cu
 
 MPL rows:
 
-* ``MPL dense``: ``MPLLaw`` evaluated by a dense sum over (observed step, LR change) pairs
-  (``DenseMPL`` below, exact for a given LR array; checked against ``MPLLaw`` at start-up) with
-  ``stack_features`` (one law evaluation for all runs), fitted on runs whose LR is averaged between
-  observed steps (``coarsen_lr``); the 4 best of the 17 starts (16 ``init_grid`` points and the
-  template) optimised (``n_keep=4``). Test metrics use the
-  library ``MPLLaw`` on the exact per-step LR.
-* ``MPL library``: the library ``MPLLaw`` kernel (Laplace quadrature + scans) with the same
-  options, for comparison.
+* ``MPLLaw``: the library law, fitted on runs whose LR is averaged between observed steps
+  (``coarsen_lr``; its features are then the exact dense (observed step, LR change) pairs, stacked
+  into one evaluation for all runs); the 4 best of the 17 starts (16 ``init_grid`` points and the
+  template) optimised (``n_keep=4``). Test metrics use ``MPLLaw`` on the exact per-step LR.
 
-Run: ``python benchmarks/bench_fit.py [--sizes 25 100 400] [--no-library]``.
+Run: ``python benchmarks/bench_fit.py [--sizes 25 100 400]``.
 """
 
 from __future__ import annotations
@@ -35,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from cptdyn.dynamics._fit import evaluate, fit
@@ -43,7 +38,6 @@ from cptdyn.dynamics._momentum import MomentumLaw
 from cptdyn.dynamics._mpl import MPLLaw
 from cptdyn.dynamics._run import Run
 from cptdyn.dynamics._runs import load_runs
-from cptdyn.schedules._pytree import pytree_dataclass, x64_context
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "MultiPowerLaw" / "loss_curve_repo"
 TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
@@ -59,47 +53,6 @@ AUTHORS = {
 }
 #: SciPy momentum-law reference as measured for data_and_benchmarks.md §7.4.
 SCIPY_DOC = {25: 0.32, 100: 0.32, 400: 0.28}
-
-
-# ------------------------------------------------------------------------------ dense MPL kernel
-@pytree_dataclass
-class DenseMPL(MPLLaw):
-    """``MPLLaw`` evaluated as a dense sum over (observed step, LR change) pairs.
-
-    Exact for the given LR array (same conventions as ``MPLLaw``); cheap when the LR changes at
-    few updates (e.g. after ``block_average_lr``). Features per pair: ``log eta_k``,
-    ``log S_k(s)``, ``d_k`` and the observation index; ``stack_features`` concatenates runs.
-    """
-
-    def features(self, run: Run) -> dict[str, np.ndarray]:
-        lr = np.asarray(run.lr, np.float64)[: int(run.steps[-1])]
-        d = np.concatenate([[0.0], lr[:-1]]) - lr
-        if self.warmup == "paper":
-            d[: max(int(run.warmup_steps), 1)] = 0.0
-        k = np.flatnonzero((d != 0) & (lr > 0))
-        csum = np.concatenate([[0.0], np.cumsum(lr)])
-        p_obs = csum[run.steps]
-        obs, ev = np.nonzero(k[None, :] < run.steps[:, None])
-        return {
-            "s1": p_obs,
-            "seg": obs.astype(np.int32),
-            "d": d[k[ev]],
-            "log_eta": np.log(lr[k[ev]]),
-            "log_s": np.log(p_obs[obs] - csum[k[ev]]),
-        }
-
-    def predict_features(self, f: Any) -> jax.Array:
-        u = jnp.log(self.C) - self.gamma * f["log_eta"] + f["log_s"]  # log(C eta^-gamma S)
-        g = -jnp.expm1(-self.beta * jnp.logaddexp(0.0, u))  # 1 - (1 + C eta^-gamma S)^-beta
-        ld = jax.ops.segment_sum(f["d"] * g, f["seg"], num_segments=f["s1"].shape[0])
-        return self.L0 + self.A * f["s1"] ** (-self.alpha) - self.B * ld
-
-    def stack_features(self, feats: Any) -> dict[str, np.ndarray]:
-        offsets = np.cumsum([0] + [f["s1"].shape[0] for f in feats])[:-1]
-        out = {k: np.concatenate([f[k] for f in feats]) for k in ("s1", "d", "log_eta", "log_s")}
-        seg = [f["seg"] + o for f, o in zip(feats, offsets, strict=True)]
-        out["seg"] = np.concatenate(seg).astype(np.int32)
-        return out
 
 
 # ------------------------------------------------------------------------------ SciPy reference
@@ -172,19 +125,6 @@ def test_metrics(law: Any, test: list[Run]) -> dict[str, float]:
     return evaluate(law, test).aggregate
 
 
-def check_dense(test: list[Run]) -> float:
-    """Max |DenseMPL - MPLLaw| over a few curves and both conventions (exactness check)."""
-    err = 0.0
-    for conv in ("paper", "repo"):
-        ref = MPLLaw.released("25M", source=conv)
-        dense = DenseMPL(**ref.params(), warmup=conv)
-        for r in test[2:4]:
-            with x64_context():
-                err = max(err, float(np.max(np.abs(np.asarray(dense.predict(r))
-                                                   - np.asarray(ref.predict(r))))))
-    return err
-
-
 def row(label: str, first: float, best: float | None, m: dict[str, float], note: str = "") -> str:
     t = f"{first:7.2f} " + (f"{best:7.2f}" if best is not None else f"{'-':>7}")
     fe = m.get("abs_final_error")
@@ -196,7 +136,6 @@ def row(label: str, first: float, best: float | None, m: dict[str, float], note:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[25, 100, 400])
-    ap.add_argument("--no-library", action="store_true", help="skip the library MPLLaw kernel")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per row (min reported)")
     args = ap.parse_args(argv)
 
@@ -204,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, load average {load_avg:.2f}. Wall "
           "seconds, compilation included (JAX caches cleared before every timed run): 'first' = "
           f"first run, 'min' = best of {args.repeats} runs")
-    print(f"DenseMPL vs MPLLaw max abs difference: {check_dense(load(25, TEST)):.2e}")
     for size in args.sizes:
         train, test = load(size, TRAIN), load(size, TEST)
         print(f"\n{size}M  (fit: {', '.join(TRAIN)}; test: 6 curves)")
@@ -214,11 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         print(row("MPL authors (PyTorch, quoted)", a["fit_s"], None, a,
                   "§7.1 / README; repo convention"))
         mpl_runs = [
-            ("MPL dense, paper conv.", DenseMPL(warmup="paper"), {}),
-            ("MPL dense, repo conv.", DenseMPL(warmup="repo"), {"coarsen_warmup": 120}),
+            ("MPLLaw, paper conv.", MPLLaw(warmup="paper"), {}),
+            ("MPLLaw, repo conv.", MPLLaw(warmup="repo"), {"coarsen_warmup": 120}),
         ]
-        if not args.no_library:
-            mpl_runs.append(("MPL library kernel, paper", MPLLaw(warmup="paper"), {}))
         for label, law, extra in mpl_runs:
             res, first, best = timed(lambda law=law, extra=extra, train=train: fit(
                 law, train, n_random=0, n_keep=4, coarsen_lr=True, **extra), args.repeats)
