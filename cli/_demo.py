@@ -100,11 +100,16 @@ def run_demo(out: str, data: str | None = None) -> int:
     fig = curves_figure(curves, title="LR-annealing law fitted on 3 curves, predicting 6 others "
                         "(MultiPowerLaw 400M)")
     write_html(fig, str(outdir / "fit_report.html"))
-    pc = evaluate_schedule({"plan": res.law}, best.schedule)["plan"]
-    with x64_context():
-        lr = np.asarray(best.schedule.array())
-    fig2 = curves_figure([{"name": "planned WSD", "steps": np.arange(1, pc.size + 1), "loss": pc}],
-                         lr={"plan": lr}, title="Planned schedule and its predicted loss")
+    from cptdyn.schedules import Cosine
+
+    cos = Cosine(24_000, 3e-4, 0.0, warmup_steps=2160, warmup_init=0.0)
+    curves2, lrs = [], {}
+    for name, sched in (("planned WSD", best.schedule), ("cosine to 0 (baseline)", cos)):
+        pc = evaluate_schedule({"v": res.law}, sched)["v"]
+        curves2.append({"name": name, "steps": np.arange(1, pc.size + 1), "loss": pc})
+        with x64_context():
+            lrs[name] = np.asarray(sched.array())
+    fig2 = curves_figure(curves2, lr=lrs, title="Planned schedule vs cosine: predicted loss")
     write_html(fig2, str(outdir / "plan_report.html"))
     print(f"   reports: {outdir}/fit_report.html, {outdir}/plan_report.html "
           f"({time.perf_counter() - t0:.0f} s in all)")

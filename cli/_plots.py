@@ -57,6 +57,21 @@ def curves_figure(
             fig.add_trace(go.Scatter(x=np.arange(a.size), y=a, mode="lines", name=f"LR {name}",
                                      line={"dash": "dot"}), row=2, col=1)
         fig.update_yaxes(title_text="LR", row=2, col=1)
+    # Default view: the loss range past the first 5% of the run. Laws diverge at the first steps
+    # (S1 -> 0 makes A*S1^-alpha blow up), which would otherwise flatten the interesting part;
+    # zooming out still shows everything.
+    vals = []
+    s_max = max((float(np.max(np.asarray(c["steps"]))) for c in curves if len(c["steps"])),
+                default=0.0)
+    for c in curves:
+        st, y = np.asarray(c["steps"], float), np.asarray(c["loss"], float)
+        keep = (st >= 0.05 * s_max) & np.isfinite(y)
+        vals.append(y[keep])
+    allv = np.concatenate(vals) if vals else np.array([])
+    if allv.size:
+        lo, hi = float(allv.min()), float(allv.max())
+        pad = 0.05 * max(hi - lo, 1e-6)
+        fig.update_yaxes(range=[lo - pad, hi + pad], row=1, col=1)
     fig.update_yaxes(title_text="loss", row=1, col=1)
     fig.update_xaxes(title_text="step", row=rows, col=1)
     fig.update_layout(title=title, template="plotly_white")
