@@ -273,8 +273,27 @@ def _version() -> str:
     return __version__
 
 
+def _enable_compilation_cache() -> None:
+    """Keep compiled XLA programs between command-line runs (JAX's persistent cache), so that a
+    second `cptdyn fit/plan/simulate` skips most compilation. Folder: ``$CPTDYN_CACHE_DIR`` or
+    ``~/.cache/cptdyn/jax``; ``CPTDYN_NO_CACHE=1`` turns it off. Failures are ignored."""
+    if os.environ.get("CPTDYN_NO_CACHE"):
+        return
+    try:
+        import jax
+
+        path = os.environ.get("CPTDYN_CACHE_DIR") or os.path.join(
+            os.path.expanduser("~"), ".cache", "cptdyn", "jax")
+        os.makedirs(path, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    except Exception:  # noqa: BLE001 - a cache is an optimisation, never an error
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _enable_compilation_cache()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
