@@ -132,6 +132,17 @@ def _by_dataset(runs: Sequence[Any]) -> dict[str, list[Any]]:
     return out
 
 
+def _add_context_options(p: argparse.ArgumentParser) -> None:
+    """Law context that is not in a schedule: replay ratio and model size."""
+    p.add_argument("--replay-ratio", type=float, help="replay ratio (cpt-replay law)")
+    p.add_argument("--model-size", type=float, help="model size in millions (size laws)")
+
+
+def _law_context(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in ("replay_ratio", "model_size")
+            if getattr(args, k, None) is not None}
+
+
 # ------------------------------------------------------------------------------------------ fit
 def _law_template(name: str, args: argparse.Namespace) -> Any:
     from cptdyn.dynamics import law_class
@@ -254,7 +265,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------- simulate
 def cmd_simulate(args: argparse.Namespace) -> int:
     from cptdyn.planner import evaluate_schedule
-    from cptdyn.schedules import CPTSchedule, schedule_from_spec
+    from cptdyn.schedules import schedule_from_spec
     from cptdyn.schedules._pytree import x64_context
 
     laws = load_params(args.params)
@@ -264,15 +275,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise CLIError(f"--schedule {args.schedule!r}: {e}") from None
     if args.every is not None and args.every < 1:
         raise CLIError(f"--every {args.every}: must be >= 1")
-    ctx: dict[str, Any] = {}
-    if args.replay_ratio is not None:
-        ctx["replay_ratio"] = args.replay_ratio
-    if args.model_size is not None:
-        ctx["model_size"] = args.model_size
+    ctx = _law_context(args)
     if args.warmup_steps is not None:
         ctx["warmup_steps"] = args.warmup_steps
-    if isinstance(sched, CPTSchedule) and len(laws) == 1 and "val" in laws:
-        laws = {"val": laws["val"]}
     curves = evaluate_schedule(laws, sched, ctx)
     with x64_context():
         lr = np.asarray(sched.array(), np.float64)
@@ -376,11 +381,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             pt = schedule_from_spec(read_json(args.pt, "--pt"))
         except ValueError as e:
             raise CLIError(f"--pt {args.pt!r}: {e}") from None
-    ctx: dict[str, Any] = {}
-    if args.replay_ratio is not None:
-        ctx["replay_ratio"] = args.replay_ratio
-    if args.model_size is not None:
-        ctx["model_size"] = args.model_size
+    ctx = _law_context(args)
     if args.budget_steps is not None:
         args.total_steps = args.budget_steps
     if args.family == "free-form":
@@ -547,8 +548,7 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--out", required=True, help="curve CSV: step,lr,loss (or loss_<set>...)")
     s.add_argument("--plot", help="also write an HTML plot")
     s.add_argument("--warmup-steps", type=int, help="override the schedule's warmup length")
-    s.add_argument("--replay-ratio", type=float, help="replay ratio (cpt-replay law)")
-    s.add_argument("--model-size", type=float, help="model size in millions (size laws)")
+    _add_context_options(s)
     s.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("plan", help="tune a schedule by gradient through the predicted loss")
@@ -566,8 +566,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--bounds", help="NAME=LO:HI,... (defaults: peak_lr x0.1..x10 of the "
                    "template, steps x0.25..x4, fractions 0..1)")
     p.add_argument("--budget-steps", type=int, help="total (or CPT) step budget")
-    p.add_argument("--replay-ratio", type=float, help="replay ratio (cpt-replay law)")
-    p.add_argument("--model-size", type=float, help="model size in millions (size laws)")
+    _add_context_options(p)
     p.add_argument("--export", help="also export the plan: comma-separated targets (hf,torch,...)")
     p.add_argument("--every", type=int, help="curve resolution in plan.json")
     p.add_argument("--out", required=True, help="plan JSON")
