@@ -2,8 +2,9 @@
 
 Method under test (chosen without looking at test curves): ``select_law`` (``dynamics/_select.py``)
 on the training runs only -- leave-one-run-out (>= 3 runs) + fit-short/predict-long at 60% of the
-horizon; score = mean over held-out curves of (PredE + |final error|/final) / 2; lowest wins.
-The same rule on both datasets. Intervals: 90% band of ``bootstrap_samples`` refits of the chosen
+horizon; score = mean over held-out curves of (PredE + |final error|/final) / 2; one-standard-error
+rule: the law with the fewest parameters among those within one SE of the lowest score (``--rule
+min``: the lowest score). The same rule on both datasets. Intervals: 90% band of ``bootstrap_samples`` refits of the chosen
 law (Bayesian bootstrap over runs and observation blocks), the same plus the refits on the CV
 folds (``interval_samples``, what ``fit --law auto`` stores), and the latter widened by the law's
 CV relative final error; coverage on the held-out curves.
@@ -82,7 +83,7 @@ def intervals(res: Any, table: list[dict[str, Any]], train: list[Any], test: lis
           f"{c2[0]:.2f} / {c2[1]:.2f}")
 
 
-def mpl_protocol(sizes: list[int], n_samples: int) -> None:
+def mpl_protocol(sizes: list[int], n_samples: int, rule: str = "one-se") -> None:
     print("=" * 100)
     print("1. MPL protocol (train cosine_24000 + constant_24000 + wsdcon_9; test the six others)")
     print("   warmup conventions: momentum / momentum-lam / fsl 'peak', mpl 'paper' (fitted), "
@@ -92,7 +93,7 @@ def mpl_protocol(sizes: list[int], n_samples: int) -> None:
         d = MPL_DIR / f"csv_{size}"
         train = [load_runs(d / f"{n}.csv")[0] for n in TRAIN]
         test = [load_runs(d / f"{n}.csv")[0] for n in TEST]
-        res, table = select_law(train)
+        res, table = select_law(train, rule=rule)
         print(f"\n--- {size}M: selection table (CV on the 3 training runs only)")
         print(format_table(table), end="")
         rows: list[tuple[str, Any]] = [(r["law"], r["result"]) for r in table if "result" in r]
@@ -136,7 +137,7 @@ def _frac(r: Any) -> float | None:
     return None
 
 
-def sweep(lrs: list[float], n_samples: int) -> None:
+def sweep(lrs: list[float], n_samples: int, rule: str = "one-se") -> None:
     print("\n" + "=" * 100)
     print("2./3. 124M cooldown sweep (fit: constant-50k + cosine-to-0-50k of one peak LR; "
           "in-training val_loss from step 1000)")
@@ -149,7 +150,7 @@ def sweep(lrs: list[float], n_samples: int) -> None:
         train = [r for r in runs if r.name in tr_names]
         test = [r for r in runs if r.name not in tr_names]
         assert len(train) == 2, [r.name for r in train]
-        res, table = select_law(train)
+        res, table = select_law(train, rule=rule)
         print(f"\n--- peak LR {lr:g}: selection table (CV on the 2 training runs only)")
         print(format_table(table), end="")
         rows: list[tuple[str, Any]] = [(r["law"], r["result"]) for r in table if "result" in r]
@@ -201,14 +202,16 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=8, help="bootstrap refits for the intervals")
     ap.add_argument("--skip-mpl", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--rule", choices=["one-se", "min"], default="one-se",
+                    help="selection rule of select_law (default one-se)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    print(f"candidates: {', '.join(DEFAULT_CANDIDATES)} (momentum-size / cpt* need model sizes or "
+    print(f"rule: {args.rule}; candidates: {', '.join(DEFAULT_CANDIDATES)} (momentum-size / cpt* need model sizes or "
           "CPT runs and are not candidates)")
     if not args.skip_mpl:
-        mpl_protocol(args.sizes, args.samples)
+        mpl_protocol(args.sizes, args.samples, args.rule)
     if not args.skip_sweep:
-        sweep(args.lrs, args.samples)
+        sweep(args.lrs, args.samples, args.rule)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -160,6 +161,24 @@ def _law_template(name: str, args: argparse.Namespace) -> Any:
             f"--law {name}: options {', '.join(opts)} do not apply to this law") from None
 
 
+_RULE_TEXT = {
+    "one-se": "fewest parameters among the laws within one standard error of the best score",
+    "min": "lowest score",
+}
+
+
+def _cv_relative_error(table: Sequence[Mapping[str, Any]], runs: Sequence[Any]) -> float:
+    """The chosen law's cross-validated mean |final error|, relative to the mean final loss of
+    the training runs: the misspecification term added to the parameter band (0 if unknown)."""
+    row = next((r for r in table if r.get("chosen")), None)
+    if row is None:
+        return 0.0
+    err = float(row.get("cv_abs_final_error", math.nan))
+    final = float(np.mean([float(r.loss[-1]) for r in runs]))
+    rel = err / final if final > 0 else math.nan
+    return rel if math.isfinite(rel) else 0.0
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from cptdyn.dynamics import fit
 
@@ -167,6 +186,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     groups = _by_dataset(runs)
     results: dict[str, Any] = {}
     samples: dict[str, Any] = {}
+    model_error: dict[str, float] = {}
     if args.law == "auto":
         from cptdyn.dynamics import FitError
         from cptdyn.dynamics._select import format_table, select_law
@@ -176,9 +196,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
             label = "" if len(groups) == 1 else f" [{ds}]"
             sys.stdout.write(f"--law auto{label}: cross-validated choice (leave-one-run-out with "
                              ">= 3 runs + fit-short/predict-long at 60%; score = mean held-out "
-                             "(PredE + |final error|/final) / 2)\n")
+                             "(PredE + |final error|/final) / 2; rule "
+                             f"{args.rule}: {_RULE_TEXT[args.rule]})\n")
             try:
-                results[ds], table = select_law(rs, seed=args.seed)
+                results[ds], table = select_law(rs, seed=args.seed, rule=args.rule)
+                model_error[ds] = _cv_relative_error(table, rs)
                 n_s = 8 if getattr(args, "samples", None) is None else int(args.samples)
                 if n_s < 0:
                     raise CLIError(f"--samples {n_s}: must be >= 0")
@@ -221,7 +243,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             d = res.to_dict()
             if ds in samples:  # parameter samples of refits on reweighted runs (intervals)
                 d["samples"] = samples_to_doc(samples[ds])
-                d["interval"] = {"level": 0.9, "method": "bayesian-bootstrap + cv-fold refits"}
+                d["interval"] = {"level": 0.9, "method": "bayesian-bootstrap + cv-fold refits",
+                                 "model_error": model_error.get(ds, 0.0)}
             return d
 
         if len(results) == 1:
@@ -327,7 +350,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
                   ctx: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{dataset: (lo, hi)}``: pointwise band of the curves of the parameter samples stored in
-    the params document (key ``samples``, written by ``fit --law auto``); empty when none."""
+    the params document (key ``samples``, written by ``fit --law auto``), widened on each side by
+    ``interval.model_error`` x the median curve (the law's cross-validated relative final-loss
+    error); empty when there are no samples."""
     from cptdyn.dynamics._uncertainty import samples_from_doc
     from cptdyn.planner import evaluate_schedule
 
@@ -342,11 +367,21 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
             sample_laws = samples_from_doc(d)
         except (ValueError, TypeError, KeyError) as e:
             raise CLIError(f"--params {path!r}: samples: {' '.join(str(e).split())}") from None
-        level = float((d.get("interval") or {}).get("level", 0.9))
+        info = d.get("interval") or {}
+        try:
+            level = float(info.get("level", 0.9))
+            rel = float(info.get("model_error", 0.0))
+        except (TypeError, ValueError):
+            raise CLIError(f"--params {path!r}: interval: level and model_error must be "
+                           "numbers") from None
+        if not (0.0 < level < 1.0) or not (math.isfinite(rel) and rel >= 0.0):
+            raise CLIError(f"--params {path!r}: interval: level={level} must be in (0, 1) and "
+                           f"model_error={rel} >= 0")
         cs = np.stack([evaluate_schedule({ds: law}, sched, ctx)[ds] for law in sample_laws])
         q = (1.0 - level) / 2.0
         with np.errstate(invalid="ignore"):  # non-finite curves are reported by the caller
-            out[ds] = (np.quantile(cs, q, axis=0), np.quantile(cs, 1.0 - q, axis=0))
+            pad = rel * np.median(cs, axis=0)
+            out[ds] = (np.quantile(cs, q, axis=0) - pad, np.quantile(cs, 1.0 - q, axis=0) + pad)
     return out
 
 
@@ -440,13 +475,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if bands:  # the law has parameter samples (fit --law auto): final-loss interval
             doc["uncertainty"] = {
                 ds: {"final_loss_lo": float(lo[-1]), "final_loss_hi": float(hi[-1]),
-                     "source": "parameter samples in the params file"}
+                     "source": "parameter samples in the params file, widened by the law's "
+                               "cross-validated relative final-loss error"}
                 for ds, (lo, hi) in bands.items()}
     write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
     _print_plan(result)
     for ds, u in doc.get("uncertainty", {}).items():
         print(f"  predicted final loss interval [{ds}]: {u['final_loss_lo']:.4f} .. "
-              f"{u['final_loss_hi']:.4f} (parameter samples; too narrow for new schedules)")
+              f"{u['final_loss_hi']:.4f} (parameter samples + cross-validated model error)")
     print(f"wrote {args.out}")
     if args.report and result.schedule is not None:
         _plan_report(args.report, laws, result.schedule, ctx, title="plan",
@@ -527,6 +563,10 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--seed", type=int, default=0, help="seed of the random starts")
     f.add_argument("--samples", type=int, help="with --law auto: refits on resampled runs kept "
                    "for prediction intervals (default 8; 0 = none)")
+    f.add_argument("--rule", choices=["one-se", "min"], default="one-se",
+                   help="with --law auto: one-se = the law with the fewest parameters among "
+                   "those within one standard error of the best CV score (default); min = the "
+                   "best CV score")
     f.add_argument("--n-random", type=int, help="random starts around the grid")
     f.add_argument("--coarsen", action=argparse.BooleanOptionalAction, default=None,
                    help="fit on LRs averaged between observed steps (the LR area at every "

@@ -12,8 +12,13 @@ Rule (``select_law``), identical for every dataset:
 2. Score of a law = mean over the held-out curves of all folds of
    ``0.5 * (PredE + |final error| / final loss)`` (relative error along the curve and at its end;
    both matter for schedule decisions). A fold whose fit fails scores ``inf``.
-3. The law with the lowest score wins; ties go to the earlier candidate. It is then refitted on
-   all the runs (the returned ``FitResult``).
+3. One-standard-error rule (``rule="one-se"``, the default; Breiman et al. 1984, Hastie et al.
+   *Elements of Statistical Learning* §7.10): take the lowest score and its standard error over
+   the held-out curves (sd / sqrt(n)); among the laws scoring within one SE of it, choose the one
+   with the fewest fitted parameters (then the lower score, then the earlier candidate). With few
+   training runs the CV estimate is noisy, and a law with more parameters must beat a simpler one
+   by more than that noise to be chosen. ``rule="min"``: the lowest score wins. The chosen law is
+   then refitted on all the runs (the returned ``FitResult``).
 
 Candidates default to ``DEFAULT_CANDIDATES`` (the laws that need nothing but (LR, loss) runs).
 """
@@ -31,9 +36,12 @@ from ._law import Law, law_class
 from ._run import Run
 
 __all__ = [
-    "DEFAULT_CANDIDATES", "law_template", "law_fit_options", "select_law", "cv_score",
-    "format_table",
+    "DEFAULT_CANDIDATES", "RULES", "law_template", "law_fit_options", "select_law", "cv_score",
+    "cv_score_se", "format_table",
 ]
+
+#: selection rules of ``select_law``
+RULES = ("one-se", "min")
 
 #: laws fitted from (LR, loss) runs alone, simplest first (ties go to the earlier one).
 DEFAULT_CANDIDATES: tuple[str, ...] = ("momentum", "momentum-lam", "mpl", "fsl")
@@ -74,6 +82,32 @@ def cv_score(rows: Sequence[Mapping[str, Any]]) -> float:
     return float(np.mean(vals)) if vals else math.inf
 
 
+def cv_score_se(rows: Sequence[Mapping[str, Any]]) -> float:
+    """Standard error of ``cv_score`` (sd of the per-curve scores / sqrt(n)); inf if < 2 rows or
+    a row failed."""
+    vals = []
+    for r in rows:
+        if r.get("failed"):
+            return math.inf
+        fe = abs(float(r["final_error"])) / float(r["final_obs"])
+        vals.append(0.5 * (float(r["pred_e"]) + fe))
+    if len(vals) < 2:
+        return math.inf
+    return float(np.std(vals, ddof=1) / math.sqrt(len(vals)))
+
+
+def _choose(table: Sequence[Mapping[str, Any]], ok: Sequence[bool], rule: str) -> int:
+    """Index of the chosen row (``ok[i]``: law i was fitted on all runs)."""
+    scores = [float(r["cv_score"]) if ok[i] else math.inf for i, r in enumerate(table)]
+    best = int(np.argmin(scores))  # first minimum = earliest candidate on ties
+    if rule == "min":
+        return best
+    se = float(table[best].get("cv_score_se", math.inf))
+    limit = scores[best] + (se if math.isfinite(se) else 0.0)
+    within = [i for i, s in enumerate(scores) if math.isfinite(s) and s <= limit]
+    return min(within, key=lambda i: (int(table[i]["n_params"]), scores[i], i))
+
+
 def _folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[Run], list[Run]]]:
     folds: list[tuple[str, list[Run], list[Run]]] = []
     if len(runs) >= 3:
@@ -101,6 +135,7 @@ def select_law(
     fspl_fraction: float = 0.6,
     seed: int = 0,
     fit_options: Mapping[str, Mapping[str, Any]] | None = None,
+    rule: str = "one-se",
     verbose: bool = False,
 ) -> tuple[FitResult, list[dict[str, Any]]]:
     """Choose a law by cross-validation on ``runs`` (module docstring) and fit it on all runs.
@@ -112,13 +147,14 @@ def select_law(
         longest run's last observed step).
       seed: seed of every fit.
       fit_options: ``{law name: fit kwargs}`` overriding ``law_fit_options``.
+      rule: ``"one-se"`` (default) or ``"min"`` (module docstring, step 3).
       verbose: print one line per law.
 
     Returns:
       ``(result, table)``: the chosen law refitted on all runs, and one row per candidate with
-      ``law, cv_score, cv_pred_e, cv_abs_final_error, cv_worst_e, n_heldout, fit_r2, chosen,
-      error`` and ``result`` (that law's ``FitResult`` on all runs, absent if the fit failed),
-      in the order of ``candidates``.
+      ``law, n_params, cv_score, cv_score_se, cv_pred_e, cv_abs_final_error, cv_worst_e,
+      n_heldout, fit_r2, chosen, error`` and ``result`` (that law's ``FitResult`` on all runs,
+      absent if the fit failed), in the order of ``candidates``.
     Raises:
       FitError: no runs, or every candidate failed.
     """
@@ -128,6 +164,8 @@ def select_law(
         raise FitError("select_law: no candidate laws")
     if not 0.1 <= fspl_fraction <= 0.95:
         raise FitError(f"select_law: fspl_fraction={fspl_fraction} must be in [0.1, 0.95]")
+    if rule not in RULES:
+        raise FitError(f"select_law: rule={rule!r} is not one of {', '.join(map(repr, RULES))}")
     folds = _folds(runs, fspl_fraction)
     table: list[dict[str, Any]] = []
     fitted: dict[int, FitResult] = {}
@@ -150,7 +188,9 @@ def select_law(
         ok = [r for r in rows if not r.get("failed")]
         row: dict[str, Any] = {
             "law": law.NAME,
+            "n_params": len(law.params()),
             "cv_score": score,
+            "cv_score_se": cv_score_se(rows),
             "cv_pred_e": float(np.mean([r["pred_e"] for r in ok])) if ok else math.nan,
             "cv_abs_final_error": (
                 float(np.mean([abs(r["final_error"]) for r in ok])) if ok else math.nan
@@ -181,22 +221,23 @@ def select_law(
             raise FitError("select_law: every candidate law failed to fit: "
                            + "; ".join(f"{r['law']}: {r['error']}" for r in table))
     else:
-        best = int(np.argmin(scores))  # first minimum = earliest candidate on ties
+        best = _choose(table, [ci in fitted for ci in range(len(table))], rule)
     table[best]["chosen"] = True
     return fitted[best], table
 
 
 def format_table(table: Sequence[Mapping[str, Any]]) -> str:
     """Plain-text table of ``select_law``'s rows."""
-    head = f"{'law':<14} {'cv_score':>9} {'cv_PredE':>9} {'cv_|final|':>10} {'cv_WorstE':>9} " \
-           f"{'fit_R2':>8}  chosen\n"
+    head = (f"{'law':<14} {'params':>6} {'cv_score':>9} {'+-SE':>8} {'cv_PredE':>9} "
+            f"{'cv_|final|':>10} {'cv_WorstE':>9} {'fit_R2':>8}  chosen\n")
     out = [head]
     for r in table:
         def f(v: Any, fmt: str) -> str:
             return "-" if v is None or not math.isfinite(float(v)) else format(float(v), fmt)
 
         out.append(
-            f"{r['law']:<14} {f(r['cv_score'], '.5f'):>9} {f(r['cv_pred_e'], '.5f'):>9} "
+            f"{r['law']:<14} {r.get('n_params', '-'):>6} {f(r['cv_score'], '.5f'):>9} "
+            f"{f(r.get('cv_score_se', math.nan), '.5f'):>8} {f(r['cv_pred_e'], '.5f'):>9} "
             f"{f(r['cv_abs_final_error'], '.5f'):>10} {f(r['cv_worst_e'], '.5f'):>9} "
             f"{f(r['fit_r2'], '.5f'):>8}  {'*' if r['chosen'] else ''}"
             + (f"  ({r['error']})" if r.get("error") else "") + "\n"

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from cptdyn.dynamics import FitError, MomentumLaw, Run
-from cptdyn.dynamics._select import cv_score, format_table, law_template, select_law
+from cptdyn.dynamics._select import (
+    _choose,
+    cv_score,
+    cv_score_se,
+    format_table,
+    law_template,
+    select_law,
+)
 
 TRUE = MomentumLaw(L0=2.5, A=0.6, alpha=0.5, C=0.5)
 
@@ -66,6 +73,42 @@ def test_cv_score_rules():
     assert cv_score(rows) == pytest.approx(0.5 * (0.002 + 0.01))
 
 
+def test_one_se_rule_prefers_fewer_parameters_within_noise():
+    def row(law, n, score, se):
+        return {"law": law, "n_params": n, "cv_score": score, "cv_score_se": se}
+
+    # mpl best (0.0024 +- 0.0005); momentum (4 params) within one SE: momentum is chosen
+    table = [row("momentum", 4, 0.0028, 0.0004), row("momentum-lam", 5, 0.0027, 0.0004),
+             row("mpl", 7, 0.0024, 0.0005)]
+    ok = [True, True, True]
+    assert _choose(table, ok, "one-se") == 0
+    assert _choose(table, ok, "min") == 2
+    # outside one SE: the best law stays
+    table[0]["cv_score"] = table[1]["cv_score"] = 0.0030
+    assert _choose(table, ok, "one-se") == 2
+    # a law that could not be refitted on all runs is never chosen
+    table[0]["cv_score"] = 0.0025
+    assert _choose(table, [False, True, True], "one-se") == 2
+    # equal parameter counts: the lower score
+    t2 = [row("a", 4, 0.0030, 0.001), row("b", 4, 0.0029, 0.001)]
+    assert _choose(t2, [True, True], "one-se") == 1
+    rows = [{"pred_e": 0.002, "final_error": e, "final_obs": 3.0} for e in (0.0, 0.03, 0.06)]
+    vals = [0.5 * (0.002 + abs(e) / 3.0) for e in (0.0, 0.03, 0.06)]
+    assert cv_score_se(rows) == pytest.approx(np.std(vals, ddof=1) / math.sqrt(3))
+    assert cv_score_se(rows[:1]) == math.inf
+
+
+def test_select_rule_argument():
+    runs = synthetic_runs(noise=1e-3, seed=1)
+    res, table = select_law(runs, candidates=("momentum-lam", "momentum"), rule="one-se")
+    # the generating law has fixed lambda = 0.999; fitting lambda too cannot be much better
+    assert res.law.NAME == "momentum" and table[1]["chosen"]
+    assert table[0]["n_params"] == 5 and table[1]["n_params"] == 4
+    assert "+-SE" in format_table(table)
+    with pytest.raises(FitError, match="rule='best'"):
+        select_law(runs, rule="best")
+
+
 def test_bad_arguments():
     with pytest.raises(FitError, match="no runs"):
         select_law([])
@@ -110,3 +153,21 @@ def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys, monkeypatch):
     assert (df.lo <= df.hi).all() and (df.hi - df.lo).iloc[-1] > 0
     assert "[" in capsys.readouterr().out
     assert main(["evaluate", "--params", str(out), *paths, "--warmup-steps", "100"]) == 0
+    # the band = parameter quantiles widened by the stored cross-validated model error
+    rel = doc["interval"]["model_error"]
+    assert rel >= 0 and math.isfinite(rel)
+    doc["interval"]["model_error"] = rel + 0.01
+    wide = tmp_path / "wide.json"
+    wide.write_text(json.dumps(doc))
+    curve2 = tmp_path / "curve2.csv"
+    assert main(["simulate", "--params", str(wide), "--schedule", str(spec), "--every", "500",
+                 "--out", str(curve2)]) == 0
+    df2 = pd.read_csv(curve2)
+    extra = (df2.hi - df2.lo) - (df.hi - df.lo)
+    assert np.allclose(extra, 2 * 0.01 * df.loss, rtol=1e-3)  # median of the samples ~ the fit
+    doc["interval"]["model_error"] = -1
+    wide.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["simulate", "--params", str(wide), "--schedule", str(spec), "--out",
+                 str(tmp_path / "x.csv")]) == 2
+    assert "model_error=-1.0" in capsys.readouterr().err
