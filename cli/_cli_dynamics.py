@@ -430,7 +430,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         doc = ff.to_dict()
         write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
         print(f"free-form plan: predicted objective {ff.value:.5f} "
-              f"({ff.n_evaluations} iterations, {ff.seconds:.1f} s); decay starts at step "
+              f"({len(ff.history) - 1} L-BFGS iterations, {ff.n_evaluations} evaluations, "
+              f"{ff.seconds:.1f} s); decay starts at step "
               f"{ff.summary['decay_start']:.0f} ({ff.summary['decay_fraction']:.1%} of the run), "
               f"ends at {ff.summary['final_over_peak']:.2%} of peak, shape ~(1-tau)^"
               f"{ff.summary['power_fit']:.2f}")

@@ -70,9 +70,11 @@ def mpl_final_direct(law: Any, lr: jax.Array, warmup_steps: int) -> jax.Array:
     from cptdyn.dynamics._mpl import _drops_jnp
 
     drop = _drops_jnp(lr, int(warmup_steps), law.warmup)
-    csum = jnp.cumsum(lr)
-    s1 = csum[-1]
-    area_to_end = s1 - (csum - lr)
+    # LR area from update k to the end as a reverse cumulative sum: exactly 0 where the LR stays
+    # 0 to the end (``s1 - (cumsum - lr)`` leaves rounding residues there, which made a drop to
+    # exactly zero LR count fully)
+    area_to_end = jnp.cumsum(lr[::-1])[::-1]
+    s1 = area_to_end[0]
     pos = lr > 0
     eta = jnp.where(pos, lr, 1.0)
     x = law.C * eta ** (-law.gamma) * area_to_end

@@ -16,7 +16,7 @@ from cptdyn.dynamics._cpt import (
 )
 from cptdyn.dynamics._momentum import P2_FIG2, MomentumLaw
 from cptdyn.dynamics._mpl import MPLLaw
-from cptdyn.planner._freeform import plan_free_form
+from cptdyn.planner._freeform import COLLAPSE_TOL, plan_free_form
 from cptdyn.planner._plan import Objective, PlanError, Problem, evaluate_schedule, plan
 from cptdyn.planner._relaxed import relaxed_lr
 from cptdyn.planner._sweep import pareto_front, sweep
@@ -103,19 +103,25 @@ def test_tuning_total_steps_reports_rounding():
 def test_free_form_mpl_400m_beats_authors_schedule():
     # MPL 400M released parameters under the paper convention (the objective of the repository's
     # optimize_lr_schedule, data_and_benchmarks.md §7.2): the authors' committed schedule
-    # (data/MultiPowerLaw/optimized_schedules/400.npy, 21840 post-warmup steps) predicts 2.5332.
+    # (data/MultiPowerLaw/optimized_schedules/400.npy, 21840 post-warmup steps) predicts 2.5332935.
     law = MPLLaw.released("400M", "repo", warmup="paper")
     ff = plan_free_form(law, total_steps=24_000, peak_lr=3e-4, warmup_steps=2160, warmup_init=0.0)
     opt = np.load(DATA / "MultiPowerLaw" / "optimized_schedules" / "400.npy")
     theirs = np.concatenate([3e-4 * np.arange(2160) / 2160, opt])
     ref = evaluate_schedule({"val": law}, ArraySchedule(theirs), {"warmup_steps": 2160})["val"][-1]
-    assert ref == pytest.approx(2.5332, abs=1e-4)
+    assert ref == pytest.approx(2.5332935, abs=1e-6)
     assert ff.status == "ok"
     assert ff.value <= ref
-    assert ff.losses["val"] == pytest.approx(ff.value, abs=1e-9)
-    s = ff.summary  # WSD-like: a short late decay to near zero (MPL §6: WSDSC, (1 - tau)^1.5)
+    # reached within 200 L-BFGS iterations from the default start (20% linear decay)
+    assert min(ff.history[:201]) <= ref
+    # the reported loss is the prediction of the returned schedule, by the per-step curve too
+    mine = evaluate_schedule({"val": law}, ArraySchedule(ff.lr), {"warmup_steps": 2160})["val"]
+    assert ff.losses["val"] == pytest.approx(ff.value, abs=1e-12)
+    assert mine[-1] == pytest.approx(ff.value, abs=1e-9)
+    s = ff.summary  # WSD-like: a short late decay to near zero (MPL §6: WSDSC, (1 - tau)^1.5);
+    # long runs sharpen it into steps (the law rewards sharp drops), which steepens the fit
     assert 0.05 < s["decay_fraction"] < 0.3 and s["final_over_peak"] < 0.02
-    assert 1.2 < s["power_fit"] < 1.8
+    assert 1.2 < s["power_fit"] < 2.2
 
 
 def test_free_form_annealing_law_collapses():
@@ -124,6 +130,7 @@ def test_free_form_annealing_law_collapses():
     ff = plan_free_form(MOM, total_steps=20_000, peak_lr=2e-4, warmup_steps=500, max_iter=100)
     assert ff.status == "collapsed"
     assert any(d.startswith("collapsed") for d in ff.diagnostics)
+    assert ff.summary["best_single_drop_value"] <= ff.value + COLLAPSE_TOL
 
 
 CPT_LAWS = {"pt": CPTLaw(**P1_FIG3_DPT), "cpt": CPTLaw(**P1_FIG3_DCPT)}  # P1 Fig. 3 (laws.md §3.6)

@@ -61,3 +61,19 @@ def test_loss_at_and_gradient():
         assert float(at[1]) == pytest.approx(2.8359, abs=1e-4)
         g = jax.grad(lambda x: loss_at(law, x, [20000], warmup_steps=500)[0])(lr)
         assert np.all(np.isfinite(np.asarray(g)))
+
+
+def test_zero_tail_after_irregular_decay_counts_nothing():
+    # the LR area after a drop to exactly 0 must be exactly 0 (a reverse cumulative sum; the
+    # difference total - prefix left rounding residues that credited the drop fully)
+    law = MPLLaw.released("400M", "repo", warmup="paper")
+    rng = np.random.default_rng(0)
+    with x64_context():
+        w = 3e-4 * np.arange(2160) / 2160
+        body = np.sort(rng.uniform(1e-4, 3e-4, 20000))[::-1]  # then a drop of >= 1e-4 to 0
+        base = np.concatenate([w, body, np.full(1840, 1e-30)])
+        zero = np.concatenate([w, body, np.zeros(1840)])
+        a, b = (float(mpl_final_direct(law, jnp.asarray(x), 2160)) for x in (base, zero))
+        c = float(law.final_loss(jnp.asarray(zero), 2160))
+    assert b == pytest.approx(c, abs=1e-6)
+    assert abs(a - b) < 1e-4  # 0 is the limit of a vanishing tail LR (credited fully: -0.05)
