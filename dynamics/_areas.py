@@ -23,28 +23,44 @@ Warmup conventions (``warmup=``):
 Algorithm (no Python loop over steps; everything is linear in ``lr`` and smooth in ``lam``, so
 ``jit``, ``vmap`` and ``grad`` w.r.t. the LR array and ``lam`` all work):
 
-1. ``d = eta_prev - eta`` (explicitly, so that S2 never comes from a difference of LR-sized sums).
-2. The steps are cut in blocks of ``B``. Inside a block every quantity is a short weighted sum of
-   ``B`` values with exact (float64-computed) weights ``lam^n`` and ``w_n = sum_{i<=n} lam^i``.
-3. The block carries (prefix S1, momentum at the block end, prefix S2) are propagated by a
-   ``lax.scan`` over the blocks with compensated (TwoSum) accumulation and a float64-accurate
-   ``lam^B`` split into two floats, so the carries are accurate to a few units in the last place
-   whatever the number of blocks.
-4. Values at the observed steps are the carry of their block plus the partial sum inside the
-   block: a gather of the ``B`` values of that block (few observed steps), or a dense block
-   matmul for all steps (many observed steps).
+1. The steps are cut in blocks of ``B`` (32, or the common step of a grid of observed steps,
+   see 4). In each block ``y = x - x_before`` (``x_before``: the LR before the block), exactly 0
+   for a flat LR, so S2 never comes from a difference of LR-sized sums. Every in-block quantity
+   is a weighted sum of the block's ``y`` with float64-exact weights (``lam^n``, ...): the block
+   totals (S1, momentum at the block end, S2), and for observed steps the same at the end of each
+   8-step sub-block -- all of them from one small matmul ``(blocks, B) @ (B, 3..9)``.
+2. Cache blocking: the rows (schedules) go through a ``lax.map`` in groups of ~2^19 LR values,
+   so ``y`` and the matmul results stay in the CPU caches and no temporary is large (JAX's CPU
+   allocator takes buffers above 32 MB fresh from the OS on every call: ~0.3 ms of page faults
+   per MB, more than the arithmetic).
+3. The block carries (prefix S1, momentum, prefix S2) come from two levels of ``lax.scan``: over
+   the ``G ~ sqrt(blocks)`` blocks of every superblock at once, then over the superblocks; sums
+   are compensated (TwoSum) and ``lam^B``, ``lam^(BG)`` are float64-accurate ``hi + lo`` pairs,
+   so the carries are accurate to a few units in the last place whatever the number of blocks.
+4. Observed steps (``method="gather"``, the laws' path): carry of the step's block + matmul
+   columns at the end of the previous sub-block + a window of <= 8 LR values. Concrete steps that
+   are all multiples of a length in 16..128 (a logging grid) use that length as ``B``: the steps
+   end blocks and need only the block totals. All steps (``method="dense"``): a second pass adds
+   the carries to in-block prefixes from a ``(B, 2B)`` matmul of ``y``.
 
 The closed form ``S2 = [(eta_0 - eta_s) - lam m_s]/(1 - lam)`` is *not* used: in float32 it loses
 ``1/(1 - lam) = 1000`` ulps right after a sharp LR drop. Nor is ``jnp.cumsum``: on CPU it is ~5x
 slower than ``np.cumsum`` and less accurate than the blocked sums.
 
+Speed (``benchmarks/bench_areas.py``: 1,024 float32 schedules x 1e5 steps on 2 CPU cores, in
+M schedule-steps/s; numpy/scipy reference ``np.cumsum`` + ``scipy.signal.lfilter`` at every
+step: 61 (float64) / 78 (float32); ``np.cumsum`` alone: 340): 1,000 observed steps on a grid 1,600
+(26x / 21x the reference), 1,000 random steps 730 (12x / 9.4x), every step 170 (2.8x / 2.2x;
+0.5x ``np.cumsum``, most of it writing the two outputs).
+
 Accuracy (tests/dynamics/test_areas.py): float64 results agree with a float64 (and an exact
 rational) reference to ~1e-14 relative (asserted: 1e-9). float32 results on 1e5-step schedules:
-S1 max relative error 2.8e-7 with the dense path (block matmuls) and 7e-8 with the gather path,
-S2 max error / max|S2| <= 2.5e-7 -- a few float32 ulps, whatever the length (asserted: 4e-7,
-1.5e-7, 4e-7), where a naive float32 sequential scan drifts to 1e-5..6e-4. A traced float32
-``lam`` carries its own rounding (1 ulp of 0.999 is 6e-5 of ``1 - lam``); a Python-float ``lam``
-gets float64-exact weights.
+S1 max relative error <= 8e-8 (dense, observed and grid steps), S2 max error / max|S2| <=
+1.5e-7 -- a few float32 ulps, whatever the length (asserted: 4e-7 dense / 1.5e-7 observed for
+S1, 4e-7 for S2), where a naive float32 sequential scan drifts to 1e-5..6e-4. (On the
+benchmark's schedules, which start with an as-run warmup from ~0: S1 <= 2.5e-7, S2 <= 3.4e-7.)
+A traced float32 ``lam`` carries its own rounding (1 ulp of 0.999 is 6e-5 of ``1 - lam``); a
+Python-float ``lam`` gets float64-exact weights.
 
 Enable float64 locally with ``cptdyn.schedules._pytree.x64_context()`` (never globally); the laws'
 ``features(run)`` do so.
@@ -53,7 +69,7 @@ Enable float64 locally with ``cptdyn.schedules._pytree.x64_context()`` (never gl
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 import jax
@@ -170,66 +186,154 @@ def _as_float(lr: Any) -> jax.Array:
 
 
 # ------------------------------------------------------------------------------------------------
-# weights
+# plan and weights
+
+#: LR values handled together by one step of the loop over groups of schedules (cache blocking:
+#: the group's temporaries stay in the CPU caches and allocations stay small).
+_GROUP_ELEMS = 1 << 19
+#: Longest sub-block (observed-step window).
+_SUB = 8
+#: Unrolling of the carry scans (2..4: ~10% faster observed-step path, twice the compile time).
+_UNROLL = 1
+
+
+class _Plan(NamedTuple):
+    B: int  # block length (steps)
+    b: int  # sub-block length (divides B): granularity of the observed-step windows
+    nb: int  # blocks, ceil(T / B)
+    G: int  # blocks per superblock (first level of the carries), ceil(sqrt(nb))
+    nsb: int  # superblocks, ceil(nb / G)
+
+
+def _plan(T: int, B: int) -> _Plan:
+    b = max(d for d in range(1, min(B, _SUB) + 1) if B % d == 0)
+    nb = -(-T // B)
+    G = math.isqrt(nb - 1) + 1
+    return _Plan(B, b, nb, G, -(-nb // G))
 
 
 class _Weights(NamedTuple):
+    cols: jax.Array  # (B, NC) block columns applied to y = x - x_before (see _columns)
+    loc: jax.Array  # (B, 3B) in-block prefixes from y: [sum_{k<=j} y_k | S2 | m]
+    win: jax.Array  # (3, b, b) sub-block window weights [S1 | S2 | m][r, i]
     pw: jax.Array  # (B+1,) lam^n
-    w: jax.Array  # (B+1,) w_n = sum_{i=0..n} lam^i   (w[B] unused)
-    g: jax.Array  # (B+1,) g_n = sum_{i=1..n} lam^i = lam * w_{n-1}
+    g: jax.Array  # (B+1,) g_n = sum_{i=1..n} lam^i
     pB: tuple[jax.Array, jax.Array]  # lam^B as hi + lo
     gB: tuple[jax.Array, jax.Array]  # g_B as hi + lo
+    pG: tuple[jax.Array, jax.Array]  # lam^(B G) as hi + lo
+    gG: tuple[jax.Array, jax.Array]  # g_(B G) as hi + lo
+    pBr: jax.Array  # (G,) lam^(B r)
+    gBr: jax.Array  # (G,) g_(B r)
     tail_c: jax.Array  # lam / (1 - lam)
     tail_L: jax.Array  # log(lam) (finite)
-    U: jax.Array  # (B, B) U[k, j] = 1       for k <= j  (inclusive prefix sums in a block)
-    V: jax.Array  # (B, B) V[k, j] = lam^(j-k)  (momentum)
-    Z: jax.Array  # (B, B) Z[k, j] = w_(j-k)    (annealing area)
 
 
-def _weights(lam: Any, block: int, dtype: Any) -> _Weights:
+def _columns(nsub: int) -> dict[str, int]:
+    """Index of the first column of each kind in ``_Weights.cols`` (``e_q = b (q + 1) - 1``):
+    ``sum`` (sum y), ``m`` (block momentum), ``S2`` (nsub: in-block S2 at ``e_q``; the last is the
+    block total), ``Y1`` (nsub - 1: sum_{k<=e_q} y_k), ``M`` (nsub - 1: in-block m at ``e_q``),
+    ``Y`` (nsub - 1: y at ``e_q``); ``n_obs`` / ``n_all``: column counts without / with m."""
+    c = {"sum": 0, "m": 1, "S2": 2, "Y1": 2 + nsub}
+    c["M"] = c["Y1"] + nsub - 1
+    c["Y"] = c["M"] + nsub - 1
+    c["n_obs"], c["n_all"] = c["M"], c["Y"] + nsub - 1
+    return c
+
+
+def _weights(lam: Any, plan: _Plan, dtype: Any) -> _Weights:
+    """All weights of the blocked algorithm: float64-exact (then rounded once) for a static
+    ``lam`` (cached), ``exp(n log lam)`` in ``dtype`` for a traced one (differentiable)."""
     lam_c = concrete_or_none(lam)
-    n = np.arange(block + 1)
-    if lam_c is not None:  # static lam: exact float64 weights, rounded once to dtype
+    if lam_c is not None:
+        return _weights_static(check_lam(lam_c), plan, np.dtype(dtype))
+    return _weights_impl(lam, plan, dtype)
+
+
+@lru_cache(maxsize=64)
+def _weights_static(lam: float, plan: _Plan, dtype: np.dtype) -> _Weights:
+    with jax.ensure_compile_time_eval():  # concrete arrays even when called inside a trace
+        return _weights_impl(lam, plan, dtype)
+
+
+def _weights_impl(lam: Any, plan: _Plan, dtype: Any) -> _Weights:
+    B, b, G = plan.B, plan.b, plan.G
+    lam_c = concrete_or_none(lam)
+    xp: Any
+    lam_v: Any
+    one_m: Any
+    tail_c: Any
+    tail_L: Any
+    if lam_c is not None:
         lam_c = check_lam(lam_c)
-        pw64 = lam_c ** n.astype(np.float64)
-        w64 = np.cumsum(pw64)
-        g64 = np.concatenate([[0.0], lam_c * w64[:-1]])
-        diff = np.arange(block)[None, :] - np.arange(block)[:, None]
-        mask = diff >= 0
-        dd = np.where(mask, diff, 0)
-        return _Weights(
-            jnp.asarray(pw64, dtype), jnp.asarray(w64, dtype), jnp.asarray(g64, dtype),
-            _split_const(float(pw64[block]), dtype), _split_const(float(g64[block]), dtype),
-            jnp.asarray(lam_c / (1.0 - lam_c), dtype),
-            jnp.asarray(math.log(max(lam_c, 1e-300)), dtype),
-            jnp.asarray(mask, dtype),
-            jnp.asarray(np.where(mask, pw64[dd], 0.0), dtype),
-            jnp.asarray(np.where(mask, w64[dd], 0.0), dtype),
-        )
-    lam_t = jnp.asarray(lam, dtype)
-    # lam^n = exp(n log lam); lam is kept in (0, 1) (the fitted range is an interval inside it).
-    tiny = jnp.finfo(dtype).tiny
-    loglam = jnp.log(jnp.clip(lam_t, tiny, 1.0))
-    pw = jnp.exp(jnp.asarray(n, dtype) * loglam)
-    w = jnp.cumsum(pw)
-    g = jnp.concatenate([jnp.zeros((1,), dtype), lam_t * w[:-1]])
-    zero = jnp.zeros((), dtype)
-    diff = np.arange(block)[None, :] - np.arange(block)[:, None]
-    mask_t = jnp.asarray(diff >= 0)
-    dd_t = jnp.asarray(np.maximum(diff, 0), dtype)
-    V = jnp.where(mask_t, jnp.exp(dd_t * loglam), zero)
+        xp, lam_v, one_m = np, lam_c, 1.0 - lam_c
+        L64 = math.log(lam_c) if lam_c > 0 else -math.inf
+
+        def pw(n: Any) -> Any:
+            return lam_c ** np.asarray(n, np.float64)
+
+        def gs(n: Any) -> Any:  # sum_{i=1..n} lam^i = lam (1 - lam^n) / (1 - lam)
+            n = np.asarray(n, np.float64)
+            if lam_c == 0.0:
+                return np.zeros_like(n)
+            return lam_c * -np.expm1(n * L64) / one_m
+
+        def spl(v: Any) -> tuple[jax.Array, jax.Array]:
+            return _split_const(float(v), dtype)
+
+        tail_c = jnp.asarray(lam_c / one_m, dtype)
+        tail_L = jnp.asarray(math.log(max(lam_c, 1e-300)), dtype)
+    else:
+        xp = jnp
+        lam_v = jnp.asarray(lam, dtype)
+        one_m = 1.0 - lam_v
+        # lam is kept in (0, 1) (the fitted range is an interval inside it)
+        L = jnp.log(jnp.clip(lam_v, jnp.finfo(dtype).tiny, 1.0))
+
+        def pw(n: Any) -> Any:
+            return jnp.exp(jnp.asarray(n, dtype) * L)
+
+        def gs(n: Any) -> Any:
+            return lam_v * -jnp.expm1(jnp.asarray(n, dtype) * L) / one_m
+
+        def spl(v: Any) -> tuple[jax.Array, jax.Array]:
+            return v, jnp.zeros((), dtype)
+
+        tail_c, tail_L = lam_v / one_m, L
+
+    def low(n: int) -> Any:
+        """(n, n) tables [k, j]: ``[k <= j]``, ``-lam^(j-k) [k <= j]`` and
+        ``(1-lam) lam^(j-1-k) [k < j] - [k == j]`` (the in-block S1, S2, m weights on y)."""
+        dd = np.arange(n)[None, :] - np.arange(n)[:, None]
+        le, lt, eq = dd >= 0, dd > 0, dd == 0
+        s1 = le.astype(np.float64)
+        s2 = xp.where(le, -pw(np.maximum(dd, 0)), 0.0)
+        m = xp.where(lt, one_m * pw(np.maximum(dd - 1, 0)), 0.0) - eq
+        return s1, s2, m
+
+    s1, s2, m = low(B)
+    nsub = B // b
+    ends = [b * (q + 1) - 1 for q in range(nsub)]
+    onehot = np.eye(B)
+    cols = (
+        [np.ones(B), m[:, B - 1]] + [s2[:, e] for e in ends] + [s1[:, e] for e in ends[:-1]]
+        + [m[:, e] for e in ends[:-1]] + [onehot[:, e] for e in ends[:-1]]
+    )
+    w1, w2, w3 = low(b)
+    n = np.arange(B + 1)
+    r = np.arange(G)
+    arr = partial(jnp.asarray, dtype=dtype)
     return _Weights(
-        pw, w, g, (pw[block], zero), (g[block], zero), lam_t / (1.0 - lam_t), loglam,
-        mask_t.astype(dtype), V, _tri(w[:block], block, dtype),
+        cols=arr(xp.stack([xp.asarray(c) for c in cols], axis=1)),
+        loc=arr(xp.concatenate([xp.asarray(s1), s2, m], axis=1)),
+        win=arr(xp.stack([xp.asarray(w1.T), -w2.T, w3.T])),
+        pw=arr(pw(n)), g=arr(gs(n)), pB=spl(pw(B)), gB=spl(gs(B)),
+        pG=spl(pw(B * G)), gG=spl(gs(B * G)), pBr=arr(pw(B * r)), gBr=arr(gs(B * r)),
+        tail_c=tail_c, tail_L=tail_L,
     )
 
 
-def _tri(table: jax.Array, block: int, dtype: Any) -> jax.Array:
-    """``M[k, j] = table[j - k]`` for ``k <= j`` else 0 (B x B, upper triangular Toeplitz)."""
-    diff = np.arange(block)[None, :] - np.arange(block)[:, None]
-    mask = diff >= 0
-    vals = jnp.take(table, jnp.asarray(np.where(mask, diff, 0)), axis=0)
-    return jnp.where(jnp.asarray(mask), vals, jnp.zeros((), dtype))
+def _tail_weights(lam: Any, dtype: Any) -> _Weights:
+    return _weights(lam, _plan(1, 1), dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -292,27 +396,116 @@ def _steps_info(steps: Any, T: int) -> tuple[Any, bool]:
     return s, True
 
 
+def _group_rows(N: int, Tp: int) -> int:
+    """Rows per group: ``cap = _GROUP_ELEMS // Tp`` (>= 1), or the largest divisor of ``N`` in
+    ``cap/2..cap`` (no remainder group then)."""
+    cap = max(1, _GROUP_ELEMS // max(Tp, 1))
+    if N <= cap:
+        return N
+    return max([d for d in range(cap // 2 + 1, cap + 1) if N % d == 0] or [cap])
+
+
+def _map_groups(fn: Any, xs: tuple[jax.Array, ...], ng: int) -> Any:
+    """``lax.map`` over the leading (group) axis, or a plain call for a single group."""
+    if ng == 1:
+        return jax.tree_util.tree_map(lambda a: a[None], fn(tuple(a[0] for a in xs)))
+    return lax.map(fn, xs)
+
+
+def _prep(
+    xg: jax.Array, eg: jax.Array, plan: _Plan, before: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Blocks of a group ``(S, T)``: ``xb (S, nb, B)``, the LR before each block ``(S, nb)`` and
+    ``y = xb - before`` (exactly 0 for a flat LR; the block sums below are taken over ``y``)."""
+    S, T = xg.shape
+    pad = plan.nb * plan.B - T
+    if pad:  # steps past T never influence earlier steps
+        xg = jnp.pad(xg, [(0, 0), (0, pad)])
+    xb = xg.reshape(S, plan.nb, plan.B)
+    if before is None:
+        before = jnp.concatenate([eg[:, None], xb[:, :-1, plan.B - 1]], axis=1)
+    return xb, before, xb - before[..., None]
+
+
+def _rowdot(a: jax.Array, w: jax.Array) -> jax.Array:
+    """``sum(a * w, -1)`` for a short last axis, unrolled (one fused loop on CPU)."""
+    acc = a[..., 0] * w[..., 0]
+    for i in range(1, a.shape[-1]):
+        acc = acc + a[..., i] * w[..., i]
+    return acc
+
+
+def _block_dots(y: jax.Array, cols: jax.Array) -> jax.Array:
+    S, nb, B = y.shape
+    return (y.reshape(S * nb, B) @ cols).reshape(S, nb, cols.shape[1])
+
+
+def _group_totals(tot: tuple[jax.Array, ...], plan: _Plan) -> jax.Array:
+    """A group's block totals ``(S1, m, S2)`` (each ``(S, nb)``) in the layout of the carry
+    scan, ``(G, 3, S, nsb)`` (block ``q G + r`` at ``[r, :, :, q]``; done per group, in cache)."""
+    G, nsb, nb = plan.G, plan.nsb, plan.nb
+    a = jnp.stack(tot)
+    S = a.shape[1]
+    if G * nsb > nb:
+        a = jnp.pad(a, [(0, 0), (0, 0), (0, G * nsb - nb)])
+    return a.reshape(3, S, nsb, G).transpose(3, 0, 1, 2)
+
+
 def _carries(
-    s1tot: jax.Array, mtot: jax.Array, s2tot: jax.Array, wt: _Weights
+    totg: jax.Array, wt: _Weights, plan: _Plan
+) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
+    """Exclusive block prefixes of the block totals ``totg`` (``(groups, G, 3, S, nsb)``, from
+    ``_group_totals``), in two levels.
+
+    Level 1: a ``lax.scan`` over the ``G`` blocks of each superblock (all superblocks and rows at
+    once) gives the prefixes inside the superblock and its totals; level 2: a scan over the
+    ``nsb`` superblocks. Sums are TwoSum-compensated (``p + c``), ``lam^B``/``lam^(BG)`` are
+    float64-accurate ``hi + lo`` pairs, so the carries are accurate to a few float ulps.
+
+    Returns ``loc`` (4 arrays ``(G, N, nsb)``: p1, c1, M, S2 inside the superblock, S2 rounded
+    once) and ``sup`` (5 arrays ``(nsb, N)``: p1, c1, M, p2, c2 at the superblock starts).
+    """
+    ng, G, _, S, nsb = totg.shape
+    N = ng * S
+
+    def make_body(pm: tuple[jax.Array, jax.Array], gm: tuple[jax.Array, jax.Array],
+                  paired: bool) -> Any:
+        def body(c: tuple[jax.Array, ...], x: Any) -> tuple[tuple[jax.Array, ...], Any]:
+            p1, c1, M, p2, c2 = c
+            if paired:
+                a1, a1c, am, a2, a2c = x
+            else:  # block r of every superblock (slices of S * nsb contiguous values)
+                xr = lax.dynamic_index_in_dim(totg, x, axis=1, keepdims=False)
+                a1, am, a2 = xr[:, 0], xr[:, 1], xr[:, 2]
+            p1n, e1 = _two_sum(p1, a1)
+            p2n, e2 = _two_sum(p2, gm[0] * M + (gm[1] * M + a2))
+            if paired:
+                e1, e2 = e1 + a1c, e2 + a2c
+            Mn = pm[0] * M + (pm[1] * M + am)
+            out = c if paired else (p1, c1, M, p2 + c2)
+            return (p1n, c1 + e1, Mn, p2n, c2 + e2), out
+        return body
+
+    z = jnp.zeros((ng, S, nsb), totg.dtype)
+    fin, loc = lax.scan(make_body(wt.pB, wt.gB, False), (z, z, z, z, z), jnp.arange(G),
+                        unroll=_UNROLL)
+    z = jnp.zeros((N,), totg.dtype)
+    fin_t = tuple(f.reshape(N, nsb).T for f in fin)
+    _, sup = lax.scan(make_body(wt.pG, wt.gG, True), (z, z, z, z, z), fin_t, unroll=_UNROLL)
+    return tuple(v.reshape(G, N, nsb) for v in loc), sup
+
+
+def _combine(
+    loc: tuple[jax.Array, ...], sup: tuple[jax.Array, ...], pBr: jax.Array, gBr: jax.Array
 ) -> tuple[jax.Array, ...]:
-    """Exclusive block prefixes (blocks on the last axis): P1 = p1 + c1, M, P2 = p2 + c2."""
-    pB_hi, pB_lo = wt.pB
-    gB_hi, gB_lo = wt.gB
-
-    def body(carry, xs):
-        p1, c1, M, p2, c2 = carry
-        a1, am, a2 = xs
-        out = (p1, c1, M, p2, c2)
-        p1n, e1 = _two_sum(p1, a1)
-        inc2 = gB_hi * M + (gB_lo * M + a2)
-        p2n, e2 = _two_sum(p2, inc2)
-        Mn = pB_hi * M + (pB_lo * M + am)
-        return (p1n, c1 + e1, Mn, p2n, c2 + e2), out
-
-    xs = tuple(jnp.moveaxis(a, -1, 0) for a in (s1tot, mtot, s2tot))
-    z = jnp.zeros(s1tot.shape[:-1], s1tot.dtype)
-    _, outs = lax.scan(body, (z, z, z, z, z), xs)
-    return tuple(jnp.moveaxis(o, 0, -1) for o in outs)
+    """Block carries ``P1 = p1 + c1``, ``M``, ``P2 = p2 + c2`` from the superblock start values
+    ``sup`` and the in-superblock prefixes ``loc`` (``pBr``/``gBr``: lam^(B r), g_(B r) of the
+    block's position r in its superblock; all broadcast together)."""
+    Q1, QC1, QM, Q2, QC2 = sup
+    p1, c1, M, p2 = loc
+    P1, e1 = _two_sum(Q1, p1)
+    P2, e2 = _two_sum(Q2, gBr * QM + p2)
+    return P1, (QC1 + c1) + e1, pBr * QM + M, P2, QC2 + e2
 
 
 def _blocked(
@@ -324,84 +517,150 @@ def _blocked(
     block: int,
     method: str,
     return_momentum: bool,
+    aligned: bool = False,
 ) -> Areas:
-    dtype = x.dtype
-    T = x.shape[-1]
-    batch = x.shape[:-1]
-    B = int(block)
-    nb = -(-T // B)
-    pad = nb * B - T
-    s_arr, concrete = _steps_info(steps, T)
-    all_steps = steps is None
-    K = T if all_steps else int(np.prod(np.shape(s_arr)))
+    """S1, S2 (and m) at ``steps`` (``None``: every step) of the LRs ``x (..., T)``."""
+    batch, T = x.shape[:-1], x.shape[-1]
+    plan = _plan(T, block)
+    N = int(np.prod(batch, dtype=np.int64))
+    x2 = x.reshape(N, T)
+    e2 = jnp.broadcast_to(eta0.astype(x.dtype), batch).reshape(N)
+    S = _group_rows(N, plan.nb * plan.B)
+    ng = N // S
+    groups = [(x2[: ng * S].reshape(ng, S, T), e2[: ng * S].reshape(ng, S))]
+    if N % S:  # the remaining rows: one more (smaller) group
+        groups.append((x2[ng * S:][None], e2[ng * S:][None]))
+    s_arr = jnp.arange(1, T + 1) if steps is None else jnp.asarray(steps)
     if method == "auto":
-        method = "dense" if (all_steps or K * B > 2 * T) else "gather"
-
-    d = _diff(x, eta0.astype(dtype))
-    if pad:
-        x = jnp.pad(x, [(0, 0)] * len(batch) + [(0, pad)])
-        d = jnp.pad(d, [(0, 0)] * len(batch) + [(0, pad)])
-    xb = x.reshape(*batch, nb, B)
-    db = d.reshape(*batch, nb, B)
-    U, V, Z = wt.U, wt.V, wt.Z
-
+        big = s_arr.size * plan.B > 2 * T and not aligned
+        method = "dense" if (steps is None or big) else "gather"
     if method == "dense":
-        s1loc = (xb.reshape(-1, B) @ U).reshape(*batch, nb, B)
-        if return_momentum:
-            dz = db.reshape(-1, B) @ jnp.concatenate([Z, V], axis=1)
-            s2loc = dz[:, :B].reshape(*batch, nb, B)
-            mloc = dz[:, B:].reshape(*batch, nb, B)
-            mtot = mloc[..., -1]
-        else:
-            dz = db.reshape(-1, B) @ jnp.concatenate([Z, V[:, -1:]], axis=1)
-            s2loc = dz[:, :B].reshape(*batch, nb, B)
-            mtot = dz[:, B].reshape(*batch, nb)
-        p1, c1, M, p2, c2 = _carries(s1loc[..., -1], mtot, s2loc[..., -1], wt)
-        S1 = p1[..., None] + (c1[..., None] + s1loc)
-        S2 = p2[..., None] + ((c2[..., None] + wt.g[1:][None, :] * M[..., None]) + s2loc)
-        S1 = S1.reshape(*batch, nb * B)[..., :T]
-        S2 = S2.reshape(*batch, nb * B)[..., :T]
-        m = None
-        if return_momentum:
-            m = (wt.pw[1:][None, :] * M[..., None] + mloc).reshape(*batch, nb * B)[..., :T]
-        if all_steps:
-            return Areas(S1, S2, m)
-        idx = (jnp.asarray(s_arr) - 1) if not concrete else np.asarray(s_arr) - 1
-        take = lambda a: jnp.take(a, jnp.asarray(idx).reshape(-1), axis=-1).reshape(
-            *batch, *np.shape(s_arr)
-        )
-        return Areas(take(S1), take(S2), None if m is None else take(m))
-
-    if method != "gather":
+        parts = [_dense(xs, wt, plan, T, return_momentum) for xs in groups]
+        res = [jnp.concatenate(r, axis=0).reshape(*batch, T) for r in zip(*parts, strict=True)]
+        if steps is not None:
+            idx = (s_arr.astype(jnp.int32) - 1).reshape(-1)
+            res = [jnp.take(r, idx, axis=-1, mode="clip").reshape(*batch, *s_arr.shape)
+                   for r in res]
+    elif method == "gather":
+        s_flat = s_arr.reshape(-1)
+        parts = [_observed(xs, wt, plan, s_flat, return_momentum, aligned) for xs in groups]
+        res = [jnp.concatenate(r, axis=1).T.reshape(*batch, *s_arr.shape)
+               for r in zip(*parts, strict=True)]
+    else:
         raise ValueError(f"method={method!r} is not one of 'auto', 'dense', 'gather'")
-    s_flat = (jnp.asarray(s_arr) if not concrete else np.asarray(s_arr)).reshape(-1)
-    if not concrete:
-        s_flat = s_flat.astype(jnp.int32)
-    bi, ji = (s_flat - 1) // B, (s_flat - 1) % B
-    s1tot = jnp.sum(xb, axis=-1)
-    dm = db.reshape(-1, B) @ jnp.stack([V[:, -1], Z[:, -1]], axis=1)
-    mtot = dm[:, 0].reshape(*batch, nb)
-    s2tot = dm[:, 1].reshape(*batch, nb)
-    p1, c1, M, p2, c2 = _carries(s1tot, mtot, s2tot, wt)
-    bi_j = jnp.asarray(bi)
-    ji_j = jnp.asarray(ji)
-    # the observed steps' blocks of x (one gather), and their LR decrements rebuilt from them
-    xg = jnp.take(xb, bi_j, axis=-2)  # (..., K, B)
-    before = jnp.concatenate([eta0[..., None].astype(dtype), xb[..., :-1, -1]], axis=-1)
-    dg0 = jnp.take(before, bi_j, axis=-1) - xg[..., 0]
-    dg = jnp.concatenate([dg0[..., None], xg[..., :-1] - xg[..., 1:]], axis=-1)
-    s1loc = jnp.sum(xg * jnp.take(U.T, ji_j, axis=0), axis=-1)
-    s2loc = jnp.sum(dg * jnp.take(Z.T, ji_j, axis=0), axis=-1)
-    tk = lambda a: jnp.take(a, bi_j, axis=-1)
-    g_j = jnp.take(wt.g, ji_j + 1)
-    S1 = tk(p1) + (tk(c1) + s1loc)
-    S2 = tk(p2) + ((tk(c2) + g_j * tk(M)) + s2loc)
-    m = None
+    return Areas(res[0], res[1], res[2] if return_momentum else None)
+
+
+def _flat(a: jax.Array) -> jax.Array:
+    """``(groups, S, ...) -> (groups * S, ...)``."""
+    return a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
+
+
+def _dense(
+    xs: tuple[jax.Array, jax.Array], wt: _Weights, plan: _Plan, T: int, return_momentum: bool
+) -> list[jax.Array]:
+    """Every step, ``(N, T)`` each: pass 1 (block totals and ``before``), the carries, pass 2
+    (in-block prefixes by one matmul of ``y``, plus the carries of the block)."""
+    B, nb, G, nsb = plan.B, plan.nb, plan.G, plan.nsb
+    ng, S = xs[1].shape
+    N = ng * S
+    c = _columns(B // plan.b)
+    cols3 = wt.cols[:, [c["sum"], c["m"], c["S2"] + B // plan.b - 1]]
+
+    def pass1(a: tuple[jax.Array, jax.Array]) -> Any:
+        xb, before, y = _prep(*a, plan)
+        dc = _block_dots(y, cols3)
+        return _group_totals((B * before + dc[..., 0], dc[..., 1], dc[..., 2]), plan), before
+
+    totg, bef = _map_groups(pass1, xs, ng)
+    loc, sup = _carries(totg, wt, plan)
+    car = _combine(loc, tuple(v.T[None] for v in sup), wt.pBr[:, None, None],
+                   wt.gBr[:, None, None])  # (G, N, nsb)
+    carb = jnp.stack(car).transpose(0, 2, 3, 1).reshape(5, N, G * nsb)[:, :, :nb]
+    carb = carb.reshape(5, ng, S, nb)
+    nq = 3 if return_momentum else 2
+    D = wt.loc[:, : nq * B]
+    j1 = jnp.arange(1, B + 1, dtype=bef.dtype)
+
+    def pass2(a: tuple[jax.Array, ...]) -> Any:
+        xg, eg, bg, P1, C1, M, P2, C2 = a
+        xb, before, y = _prep(xg, eg, plan, bg)
+        lc = _block_dots(y, D).reshape(S, nb, nq, B)
+        P1, C1, M, P2, C2, before = (v[..., None] for v in (P1, C1, M, P2, C2, before))
+        out = [P1 + (C1 + (j1 * before + lc[:, :, 0])),
+               P2 + ((C2 + wt.g[1:] * M) + lc[:, :, 1])]
+        if return_momentum:
+            out.append(wt.pw[1:] * M + lc[:, :, 2])
+        return tuple(o.reshape(S, nb * B)[:, :T] for o in out)
+
+    args = (*xs, bef, *carb)
+    return [_flat(o) for o in _map_groups(pass2, args, ng)]
+
+
+def _observed(
+    xs: tuple[jax.Array, jax.Array], wt: _Weights, plan: _Plan, s: jax.Array,
+    return_momentum: bool, aligned: bool,
+) -> list[jax.Array]:
+    """At the steps ``s`` (``(K,)``), ``(K, N)`` each: the carries of their blocks plus the sums
+    inside the block -- from the matmul columns at the end of the previous sub-block and a
+    window of ``b`` values (``aligned``: every step ends a block, its block totals)."""
+    B, b, nb, G = plan.B, plan.b, plan.nb, plan.G
+    nsub = B // b
+    ng, S = xs[1].shape
+    N = ng * S
+    c = _columns(nsub)
+    t = s.astype(jnp.int32) - 1
+    bi, ji = t // B, t % B
+    if aligned:
+        ji = jnp.full_like(t, B - 1)
+        cols = wt.cols[:, [c["sum"], c["m"], c["S2"] + nsub - 1]]
+    else:
+        cols = wt.cols[:, : c["n_all"] if return_momentum else c["n_obs"]]
+    nc = cols.shape[1]
+    qi, ri = ji // b, ji % b
+    hasq, qm1 = qi > 0, jnp.maximum(qi - 1, 0)
+    wr = [jnp.take(w, ri, axis=0) for w in wt.win]  # (K, b) each
+    lam_r1 = jnp.take(wt.pw, ri + 1)
+
+    def gpass(a: tuple[jax.Array, jax.Array]) -> Any:
+        xb, before, y = _prep(*a, plan)
+        dc = _block_dots(y, cols)
+        tot = (B * before + dc[..., c["sum"]], dc[..., c["m"]], dc[..., c["S2"] + nsub - 1])
+        totg = _group_totals(tot, plan)
+        if aligned:
+            return (totg,)
+        xw = jnp.take(xb.reshape(S, nb * nsub, b), bi * nsub + qi, axis=1, mode="clip")
+        bk = jnp.take(before, bi, axis=1, mode="clip")  # (S, K)
+        yw = xw - bk[..., None]  # (S, K, b)
+        dflat = dc.reshape(S, nb * nc)
+
+        def col(c0: int) -> jax.Array:  # column c0 + q - 1 of the step's block
+            return jnp.take(dflat, bi * nc + c0 + qm1, axis=1, mode="clip")
+
+        zero = jnp.zeros((), xb.dtype)
+        s1 = jnp.where(hasq, (b * qi).astype(xb.dtype) * bk + col(c["Y1"]), zero)
+        out = [s1 + _rowdot(xw, wr[0]),
+               jnp.where(hasq, lam_r1 * col(c["S2"]), zero) - _rowdot(yw, wr[1])]
+        if return_momentum:
+            mq = lam_r1 * col(c["M"]) + jnp.take(wt.pw, ri) * col(c["Y"])
+            out.append(jnp.where(hasq, mq, zero) + _rowdot(yw, wr[2]))
+        return (totg, *out)
+
+    totg, *res = _map_groups(gpass, xs, ng)
+    r_, q_ = bi % G, bi // G
+    if aligned:  # S1, S2, m inside the block = its totals
+        part = [totg[:, r_, i, :, q_].reshape(-1, N) for i in (0, 2, 1)]
+    else:
+        part = [_flat(p).T for p in res]
+    loc, sup = _carries(totg, wt, plan)
+    lk = tuple(v[r_, :, q_] for v in loc)  # (K, N)
+    sk = tuple(jnp.take(v, q_, axis=0, mode="clip") for v in sup)
+    P1, C1, M, P2, C2 = _combine(lk, sk, jnp.take(wt.pBr, r_)[:, None],
+                                 jnp.take(wt.gBr, r_)[:, None])  # (K, N)
+    out = [P1 + (C1 + part[0]), P2 + ((C2 + jnp.take(wt.g, ji + 1)[:, None] * M) + part[1])]
     if return_momentum:
-        mloc = jnp.sum(dg * jnp.take(V.T, ji_j, axis=0), axis=-1)
-        m = jnp.take(wt.pw, ji_j + 1) * tk(M) + mloc
-    shp = (*batch, *np.shape(s_arr))
-    return Areas(S1.reshape(shp), S2.reshape(shp), None if m is None else m.reshape(shp))
+        out.append(jnp.take(wt.pw, ji + 1)[:, None] * M + part[2])
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -417,7 +676,7 @@ def areas(
     warmup: str = "peak",
     eta0: Any = None,
     return_momentum: bool = False,
-    block_size: int = DEFAULT_BLOCK,
+    block_size: int | None = None,
     method: str = "auto",
 ) -> Areas:
     """Forward area S1 and annealing area S2 (and optionally the momentum m) at observed steps.
@@ -434,8 +693,11 @@ def areas(
       eta0: the LR before the first update (default: the first effective LR, so ``m_1 = 0``);
         shape ``lr.shape[:-1]``. Overrides the warmup convention's ``eta_0``.
       return_momentum: also return ``m`` at the steps.
-      block_size: block length ``B`` (static).
-      method: ``"auto"``, ``"dense"`` (all steps via block matmuls) or ``"gather"``.
+      block_size: block length ``B`` (static); ``None``: ``DEFAULT_BLOCK``, or, for concrete
+        observed steps that are all multiples of a length in ``16..128``, that length (the
+        largest; the steps then end blocks and need no in-block sums).
+      method: ``"auto"``, ``"dense"`` (all steps via block matmuls) or ``"gather"`` (observed
+        steps from the block carries and sums over their sub-blocks).
 
     Returns:
       ``Areas(S1, S2, m)`` with shapes ``lr.shape[:-1] + steps.shape`` (``m`` is None unless
@@ -444,33 +706,53 @@ def areas(
     check_warmup(warmup)
     if method not in ("auto", "dense", "gather"):
         raise ValueError(f"method={method!r} is not one of 'auto', 'dense', 'gather'")
-    B = _check_int("block_size", block_size, 1)
     x = _as_float(lr)
-    W = _check_int("warmup_steps", warmup_steps, 0, x.shape[-1])
-    _steps_info(steps, x.shape[-1])  # validation (skipped for traced steps)
-    wt = _weights(lam, B, x.dtype)
+    T = x.shape[-1]
+    W = _check_int("warmup_steps", warmup_steps, 0, T)
+    s_arr, concrete = _steps_info(steps, T)  # validation (skipped for traced steps)
+    aligned = False
+    if block_size is None:
+        B = DEFAULT_BLOCK
+        if steps is not None and concrete:
+            B = _aligned_block(s_arr, T) or B
+    else:
+        B = _check_int("block_size", block_size, 1)
+    if steps is not None and concrete and method != "dense":
+        aligned = bool(s_arr.size) and not np.any(s_arr % B)
+    wt = _weights(lam, _plan(T, B), x.dtype)
     if eta0 is not None:
         eta0 = jnp.broadcast_to(jnp.asarray(eta0, x.dtype), x.shape[:-1])
-    if steps is not None and not isinstance(steps, jax.core.Tracer):
-        steps = jnp.asarray(np.rint(np.asarray(steps)).astype(np.int64))
+    if steps is not None and concrete:
+        steps = jnp.asarray(s_arr)
     return _areas_jit(
         x, steps, eta0, wt, warmup_steps=W, warmup=warmup, block=B, method=method,
-        return_momentum=bool(return_momentum),
+        return_momentum=bool(return_momentum), aligned=aligned,
     )
 
 
+def _aligned_block(steps: np.ndarray, T: int) -> int | None:
+    """The largest ``B`` in ``16..128`` (preferring multiples of 8) dividing every step."""
+    if not steps.size:
+        return None
+    g = int(np.gcd.reduce(steps.reshape(-1)))
+    ok = [d for d in range(16, min(128, T) + 1) if g % d == 0]
+    ok8 = [d for d in ok if d % 8 == 0]
+    return max(ok8 or ok) if ok else None
+
+
 @partial(
-    jax.jit, static_argnames=("warmup_steps", "warmup", "block", "method", "return_momentum")
+    jax.jit,
+    static_argnames=("warmup_steps", "warmup", "block", "method", "return_momentum", "aligned"),
 )
 def _areas_jit(
     x: jax.Array, steps: Any, eta0: Any, wt: _Weights, *, warmup_steps: int, warmup: str,
-    block: int, method: str, return_momentum: bool,
+    block: int, method: str, return_momentum: bool, aligned: bool,
 ) -> Areas:
     x, e0 = effective_lr(x, warmup_steps=warmup_steps, warmup=warmup)
     if eta0 is not None:
         e0 = eta0
     return _blocked(x, e0, steps, wt, block=block, method=method,
-                    return_momentum=return_momentum)
+                    return_momentum=return_momentum, aligned=aligned)
 
 
 def forward_area(
@@ -493,7 +775,7 @@ def momentum_tail(m: jax.Array, n: Any, lam: Any) -> jax.Array:
     m = jnp.asarray(m)
     if not jnp.issubdtype(m.dtype, jnp.floating):
         m = m.astype(jnp.result_type(float))
-    return _tail(m, n, _weights(lam, 1, m.dtype))
+    return _tail(m, n, _tail_weights(lam, m.dtype))
 
 
 def _tail(m: jax.Array, n: Any, wt: _Weights) -> jax.Array:
@@ -540,8 +822,8 @@ def cpt_areas(
         steps = np.arange(1, T + 1)
     if not isinstance(steps, jax.core.Tracer):
         steps = jnp.asarray(np.rint(np.asarray(steps)).astype(np.int64))
-    wt = _weights(lam, B, x.dtype)
-    return _cpt_jit(x, steps, wt, transfer_step=Tp, warmup_steps=W, warmup=warmup, split=split,
+    wts = (_weights(lam, _plan(Tp, B), x.dtype), _weights(lam, _plan(T - Tp, B), x.dtype))
+    return _cpt_jit(x, steps, wts, transfer_step=Tp, warmup_steps=W, warmup=warmup, split=split,
                     block=B)
 
 
@@ -549,8 +831,8 @@ def cpt_areas(
     jax.jit, static_argnames=("transfer_step", "warmup_steps", "warmup", "split", "block")
 )
 def _cpt_jit(
-    x: jax.Array, steps: jax.Array, wt: _Weights, *, transfer_step: int, warmup_steps: int,
-    warmup: str, split: str, block: int,
+    x: jax.Array, steps: jax.Array, wts: tuple[_Weights, _Weights], *, transfer_step: int,
+    warmup_steps: int, warmup: str, split: str, block: int,
 ) -> CPTAreas:
     x, e0 = effective_lr(x, warmup_steps=warmup_steps, warmup=warmup)
     T = x.shape[-1]
@@ -563,6 +845,7 @@ def _cpt_jit(
     in_cpt = n_cpt > 0
 
     pt_steps = jnp.concatenate([s_pt.reshape(-1), jnp.asarray([Tp], s_pt.dtype)])
+    wt, wt_cpt = wts
     pt = _blocked(x[..., :Tp], e0, pt_steps, wt, block=B, method="auto", return_momentum=True)
     K = pt_steps.shape[0] - 1
     shp = (*x.shape[:-1], *steps.shape)
@@ -571,7 +854,7 @@ def _cpt_jit(
     assert pt.m is not None
     m_T = pt.m[..., K:]  # (..., 1)
     cpt = _blocked(
-        x[..., Tp:], x[..., Tp - 1], s_cpt.reshape(-1), wt, block=B, method="auto",
+        x[..., Tp:], x[..., Tp - 1], s_cpt.reshape(-1), wt_cpt, block=B, method="auto",
         return_momentum=False,
     )
     zero = jnp.zeros((), x.dtype)
