@@ -62,6 +62,12 @@ benchmark's schedules, which start with an as-run warmup from ~0: S1 <= 2.5e-7, 
 A traced float32 ``lam`` carries its own rounding (1 ulp of 0.999 is 6e-5 of ``1 - lam``); a
 Python-float ``lam`` gets float64-exact weights.
 
+Eager float64 calls (the laws' fitting features: concrete LR, steps and ``lam``; up to
+``NUMPY_MAX_SIZE`` values) are computed in NumPy instead (``method="numpy"``: ``np.cumsum`` and the
+momentum recursion as chunked ``lam^j * cumsum(d * lam^-j)``), which agrees with the kernel to
+~1e-13 and needs no compilation: one compile per run shape (0.35-0.5 s) made a three-run fit of
+the annealing law 2.4 s instead of 1.1 s.
+
 Enable float64 locally with ``cptdyn.schedules._pytree.x64_context()`` (never globally); the laws'
 ``features(run)`` do so.
 """
@@ -81,6 +87,7 @@ from cptdyn.schedules._pytree import concrete_or_none
 lax = jax.lax
 
 __all__ = [
+    "NUMPY_MAX_SIZE",
     "WARMUP_CONVENTIONS",
     "S2_SPLITS",
     "Areas",
@@ -696,20 +703,34 @@ def areas(
       block_size: block length ``B`` (static); ``None``: ``DEFAULT_BLOCK``, or, for concrete
         observed steps that are all multiples of a length in ``16..128``, that length (the
         largest; the steps then end blocks and need no in-block sums).
-      method: ``"auto"``, ``"dense"`` (all steps via block matmuls) or ``"gather"`` (observed
-        steps from the block carries and sums over their sub-blocks).
+      method: ``"auto"``, ``"dense"`` (all steps via block matmuls), ``"gather"`` (observed
+        steps from the block carries and sums over their sub-blocks) or ``"numpy"`` (float64
+        NumPy: ``cumsum`` and a first-order ``lfilter``; concrete inputs only). ``"auto"`` uses
+        ``"numpy"`` for eager float64 calls on up to ``NUMPY_MAX_SIZE`` values (fitting features:
+        no compilation, ~1 ms per run; relative error ~T * 1e-16) and the compiled kernel
+        otherwise.
 
     Returns:
       ``Areas(S1, S2, m)`` with shapes ``lr.shape[:-1] + steps.shape`` (``m`` is None unless
       requested).
     """
     check_warmup(warmup)
-    if method not in ("auto", "dense", "gather"):
-        raise ValueError(f"method={method!r} is not one of 'auto', 'dense', 'gather'")
+    if method not in ("auto", "dense", "gather", "numpy"):
+        raise ValueError(f"method={method!r} is not one of 'auto', 'dense', 'gather', 'numpy'")
     x = _as_float(lr)
     T = x.shape[-1]
     W = _check_int("warmup_steps", warmup_steps, 0, T)
     s_arr, concrete = _steps_info(steps, T)  # validation (skipped for traced steps)
+    eager = (concrete and not isinstance(x, jax.core.Tracer) and concrete_or_none(lam) is not None
+             and (eta0 is None or not isinstance(eta0, jax.core.Tracer)))
+    if method == "numpy" or (method == "auto" and eager and x.dtype == np.float64
+                             and x.size <= NUMPY_MAX_SIZE):
+        if not eager:
+            raise ValueError("method='numpy' needs concrete lr, steps, lam and eta0 (not traced)")
+        return _areas_numpy(np.asarray(x, np.float64), None if steps is None else s_arr,
+                            check_lam(concrete_or_none(lam)), W, warmup,
+                            None if eta0 is None else np.asarray(eta0, np.float64),
+                            bool(return_momentum))
     aligned = False
     if block_size is None:
         B = DEFAULT_BLOCK
@@ -728,6 +749,55 @@ def areas(
         x, steps, eta0, wt, warmup_steps=W, warmup=warmup, block=B, method=method,
         return_momentum=bool(return_momentum), aligned=aligned,
     )
+
+
+#: ``areas(method="auto")`` computes eager float64 calls up to this many LR values in NumPy
+NUMPY_MAX_SIZE = 1 << 22
+
+
+def _momentum_numpy(d: np.ndarray, lam: float) -> np.ndarray:
+    """``m_t = lam * m_{t-1} + d_t`` (``m_{-1} = 0``) along the last axis, float64, vectorised:
+    in chunks short enough that ``lam^-L`` stays below 1e150, ``m = lam^j * cumsum(d * lam^-j)``
+    (the same rounding as the recursion: every partial sum is dominated by its latest terms),
+    the chunks joined by their carries (a loop over chunks, not steps)."""
+    if lam == 0.0:
+        return d.copy()
+    T = d.shape[-1]
+    L = max(1, min(T, int(345.0 / -math.log(lam))))
+    j = np.arange(L, dtype=np.float64)
+    up = np.exp(-j * math.log(lam))  # lam^-j
+    down = np.exp(j * math.log(lam))  # lam^j
+    out = np.empty_like(d)
+    carry = np.zeros(d.shape[:-1])
+    for a in range(0, T, L):
+        n = min(L, T - a)
+        loc = down[:n] * np.cumsum(d[..., a:a + n] * up[:n], axis=-1)
+        out[..., a:a + n] = loc + (lam * down[:n]) * carry[..., None]
+        carry = out[..., a + n - 1]
+    return out
+
+
+def _areas_numpy(x: np.ndarray, steps: np.ndarray | None, lam: float, W: int, warmup: str,
+                 eta0: np.ndarray | None, return_momentum: bool) -> Areas:
+    """float64 areas by ``np.cumsum`` and the momentum recursion (``_momentum_numpy``)."""
+    T = x.shape[-1]
+    x = np.array(x, np.float64)
+    if warmup == "peak" and W > 0:
+        peak = x[..., min(W, T - 1)].copy()
+        x[..., :W] = peak[..., None]
+        e0 = peak
+    else:
+        e0 = x[..., 0].copy()
+    if eta0 is not None:
+        e0 = np.broadcast_to(eta0, x.shape[:-1])
+    d = np.concatenate([np.asarray(e0)[..., None], x[..., :-1]], axis=-1) - x
+    m = _momentum_numpy(d, lam)
+    S1, S2 = np.cumsum(x, axis=-1), np.cumsum(m, axis=-1)
+    if steps is not None:
+        idx = np.asarray(steps).reshape(-1) - 1
+        shp = (*x.shape[:-1], *np.shape(steps))
+        S1, S2, m = (a[..., idx].reshape(shp) for a in (S1, S2, m))
+    return Areas(jnp.asarray(S1), jnp.asarray(S2), jnp.asarray(m) if return_momentum else None)
 
 
 def _aligned_block(steps: np.ndarray, T: int) -> int | None:
