@@ -70,28 +70,29 @@ def law_fit_options(law: Law | str) -> dict[str, Any]:
     return dict(_FIT_OPTIONS.get(name, {}))
 
 
-def cv_score(rows: Sequence[Mapping[str, Any]]) -> float:
-    """``mean(0.5 * (pred_e + |final_error| / final_obs))`` over held-out rows; inf if none or a
-    row failed."""
+def _curve_scores(rows: Sequence[Mapping[str, Any]]) -> list[float] | None:
+    """``0.5 * (pred_e + |final_error| / final_obs)`` per held-out row; None if a row failed."""
     vals = []
     for r in rows:
         if r.get("failed"):
-            return math.inf
+            return None
         fe = abs(float(r["final_error"])) / float(r["final_obs"])
         vals.append(0.5 * (float(r["pred_e"]) + fe))
+    return vals
+
+
+def cv_score(rows: Sequence[Mapping[str, Any]]) -> float:
+    """``mean(0.5 * (pred_e + |final_error| / final_obs))`` over held-out rows; inf if none or a
+    row failed."""
+    vals = _curve_scores(rows)
     return float(np.mean(vals)) if vals else math.inf
 
 
 def cv_score_se(rows: Sequence[Mapping[str, Any]]) -> float:
     """Standard error of ``cv_score`` (sd of the per-curve scores / sqrt(n)); inf if < 2 rows or
     a row failed."""
-    vals = []
-    for r in rows:
-        if r.get("failed"):
-            return math.inf
-        fe = abs(float(r["final_error"])) / float(r["final_obs"])
-        vals.append(0.5 * (float(r["pred_e"]) + fe))
-    if len(vals) < 2:
+    vals = _curve_scores(rows)
+    if vals is None or len(vals) < 2:
         return math.inf
     return float(np.std(vals, ddof=1) / math.sqrt(len(vals)))
 
