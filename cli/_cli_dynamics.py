@@ -426,7 +426,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         ff = plan_free_form(laws, total_steps=args.total_steps, peak_lr=args.peak_lr,
                             warmup_steps=args.warmup_steps or 0,
                             warmup_init=args.warmup_init if args.warmup_init is not None else 0.0,
-                            min_lr=args.final_lr or 0.0, objective=objective, pt=pt, context=ctx)
+                            min_lr=args.final_lr or 0.0, objective=objective, pt=pt, context=ctx,
+                            max_iter=args.max_iter)
         doc = ff.to_dict()
         write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
         print(f"free-form plan: predicted objective {ff.value:.5f} "
@@ -610,6 +611,9 @@ def add_commands(sub: Any) -> None:
     _add_context_options(p)
     p.add_argument("--export", help="also export the plan: comma-separated targets (hf,torch,...)")
     p.add_argument("--every", type=int, help="curve resolution in plan.json")
+    p.add_argument("--max-iter", type=int, default=300,
+                   help="free-form: L-BFGS iterations (default 300; fewer give smoother decays "
+                   "under laws that reward sharp drops)")
     p.add_argument("--out", required=True, help="plan JSON")
     p.add_argument("--report", help="HTML report with the predicted curves")
     for flag, field, typ, hlp in _SCHEDULE_OPTIONS:

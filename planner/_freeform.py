@@ -141,6 +141,8 @@ def plan_free_form(
                         f"warmup_steps={warmup_steps}")
     if not (peak_lr > 0 and math.isfinite(peak_lr)):
         raise PlanError(f"free-form: peak_lr={peak_lr} must be positive")
+    if int(max_iter) != max_iter or max_iter < 0:
+        raise PlanError(f"free-form: max_iter={max_iter} must be a whole number >= 0")
     if not (0 <= min_lr < peak_lr):
         raise PlanError(f"free-form: min_lr={min_lr} must be in [0, peak_lr)")
     ctx = dict(context or {})
@@ -263,7 +265,7 @@ def plan_free_form(
             f"step {int(summary['max_step_drop_at'])}; the law rewards step-like drops (MPL "
             "realises a decrement faster when the LR after it is lower), which it was not "
             "validated on. For a smooth schedule plan a parametric family (e.g. WSD with a "
-            "tuned decay fraction and shape) or stop earlier (max_iter).")
+            "tuned decay fraction and shape) or stop earlier (max_iter; CLI --max-iter).")
     if summary["decay_steps"] <= 2 or best_drop <= best_value + COLLAPSE_TOL:
         status = "collapsed"
         diagnostics.append(

@@ -164,3 +164,26 @@ def test_plan_reports_uncertainty_from_samples(params, tmp_path, capsys):
     # a larger annealing coefficient C lowers the predicted loss: the band is ordered and non-empty
     assert u["final_loss_lo"] < u["final_loss_hi"]
     assert "predicted final loss interval" in text
+
+
+def test_plan_free_form_mpl_max_iter_and_sharp_drop(tmp_path, capsys):
+    from cptdyn.dynamics import MPLLaw
+
+    p = tmp_path / "mpl.json"
+    p.write_text(json.dumps(MPLLaw.released("400M", "repo", warmup="paper").to_dict()))
+    base = ["plan", "--params", p, "--family", "free-form", "--total-steps", 24000, "--peak-lr",
+            3e-4, "--warmup-steps", 2160]
+    out = tmp_path / "ff.json"
+    rc, text, _ = run([*base, "--max-iter", 300, "--out", out], capsys)
+    doc = json.loads(out.read_text())
+    # data_and_benchmarks.md §7.2: the authors' committed schedule predicts 2.5332 (objective (a))
+    assert rc == 0 and doc["status"] == "ok" and doc["objective_value"] < 2.5333
+    assert "300 L-BFGS iterations" in text
+    # the law rewards sharp drops: a long run ends with one, and says so
+    assert doc["decay"]["max_step_drop"] > 0.05 and "sharp drop" in text
+    rc, text, _ = run([*base, "--max-iter", 10, "--out", out], capsys)
+    doc10 = json.loads(out.read_text())
+    assert rc == 0 and "10 L-BFGS iterations" in text
+    assert doc10["objective_value"] > doc["objective_value"]
+    rc, _, err = run([*base, "--max-iter", -1, "--out", tmp_path / "bad.json"], capsys)
+    assert rc != 0 and "max_iter=-1" in err and not (tmp_path / "bad.json").exists()
