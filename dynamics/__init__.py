@@ -101,6 +101,7 @@ from ._mpl import PAPER_PARAMS as PAPER_PARAMS
 from ._mpl import REPO_PARAMS as REPO_PARAMS
 from ._mpl import MPLLaw as MPLLaw
 from ._mpl import mpl_curve as mpl_curve
+from ._mpl_reference import fit_mpl_reference as fit_mpl_reference
 from ._run import Run as Run
 from ._run import RunError as RunError
 from ._runs import LOSS_ALIASES as LOSS_ALIASES

@@ -187,3 +187,29 @@ def test_plan_free_form_mpl_max_iter_and_sharp_drop(tmp_path, capsys):
     assert doc10["objective_value"] > doc["objective_value"]
     rc, _, err = run([*base, "--max-iter", -1, "--out", tmp_path / "bad.json"], capsys)
     assert rc != 0 and "max_iter=-1" in err and not (tmp_path / "bad.json").exists()
+
+
+def test_fit_mpl_reference_procedure_reproduces_released_fit(tmp_path, capsys):
+    """`fit --law mpl --procedure mpl-reference` = the MPL authors' procedure: their released
+    400M parameters (src/config.py, data_and_benchmarks.md §2.5) come back, and `evaluate` of the
+    written file gives their README test PredE 0.00168 (§5.1)."""
+    out = tmp_path / "mpl.json"
+    rc, text, _ = run(["fit", *TRAIN, "--law", "mpl", "--procedure", "mpl-reference",
+                       "--out", out], capsys)
+    assert rc == 0 and "AdamW steps" in text and "patience" in text
+    doc = json.loads(out.read_text())
+    assert doc["options"]["warmup"] == "repo"
+    assert doc["fit"]["settings"]["procedure"] == "mpl-reference"
+    assert doc["params"]["B"] == pytest.approx(523.42464371, rel=2e-5)
+    test = [D400 / f"{n}.csv" for n in ("constant_72000", "cosine_72000", "wsd_20000_24000",
+                                        "wsdld_20000_24000", "wsdcon_3", "wsdcon_18")]
+    rc, text, _ = run(["evaluate", "--params", out, *test, "--json"], capsys)
+    rows = json.loads(text)["runs"]
+    assert sum(r["PredE"] for r in rows) / len(rows) == pytest.approx(0.00168, abs=5e-6)
+
+
+def test_fit_procedure_applies_to_mpl_only(capsys):
+    rc, out, err = run(["fit", *TRAIN, "--law", "momentum", "--procedure", "mpl-reference"],
+                       capsys)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "--procedure mpl-reference" in err
