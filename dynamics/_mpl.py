@@ -44,10 +44,12 @@ the recurrence is not scanned: being linear, its value after observation ``b`` i
 ``b - 1`` times ``exp(-lam * area between them)`` plus a sum of independent per-event terms, so
 one ``(events x n_nodes)`` array, a segment sum and a scan over the observations give the same
 numbers with no sequential pass over the events (2-3x cheaper to differentiate on long cosine
-runs); above ``BLOCKED_MAX_ELEMENTS`` array elements the scan is used. The grid is placed from the run's LR range and the parameters (``lam`` from
-``0.01 / X_max`` to ``40 / X_min``) and is excluded from differentiation (the exact value does not
-depend on it). Measured against a direct float64 evaluation: relative error < 1e-13 on the MPL
-runs (``tests/dynamics/test_mpl.py``); float32 inputs give ~3e-7.
+runs); above ``BLOCKED_MAX_ELEMENTS`` array elements the scan is used. The grid is placed from
+the run's LR range and the parameters (``lam`` from ``0.01 / X_max`` to ``40 / X_min``; at
+observed steps ``X_min`` is the smallest ``X`` actually evaluated) and is excluded from
+differentiation (the exact value does not depend on it). Measured against a direct float64
+evaluation: relative error < 1e-13 on the MPL runs (``tests/dynamics/test_mpl.py``); float32
+inputs give ~3e-7.
 
 Use float64 (``features``/``predict``/``predict_curve`` do, locally); ``curve`` and ``final_loss``
 follow the dtype of their input. To differentiate the final loss w.r.t. the LR array use
@@ -59,7 +61,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -145,8 +147,15 @@ def _mpl_events(law: MPLLaw, area: jax.Array, drop: jax.Array, eta: jax.Array,
 
 
 def _node_setup(C: Any, beta: Any, gamma: Any, area: jax.Array, drop: jax.Array, eta: jax.Array,
-                p_max: jax.Array, n_nodes: int) -> tuple[Any, ...]:
-    """Per-event weights, the quadrature nodes and the closed-form tail (``_events_jit``)."""
+                p_max: jax.Array, n_nodes: int,
+                x_min_fn: Callable[[jax.Array], jax.Array] | None = None) -> tuple[Any, ...]:
+    """Per-event weights, the quadrature nodes and the closed-form tail (``_events_jit``).
+
+    The grid spans ``lam`` in ``[0.01 / X_max, 40 / X_min]`` over the ``X = 1/a_k + S_k(s)`` that
+    are evaluated; by default ``X_min`` is bounded by ``1/a_k + eta_k`` (any step), and
+    ``x_min_fn(1/a)`` may give the actual smallest ``X`` (a narrower grid, fewer nodes for the
+    same accuracy).
+    """
     dt = area.dtype
     has = (drop != 0) & (eta > 0)
     eta_s = jnp.where(eta > 0, eta, 1.0)
@@ -160,7 +169,10 @@ def _node_setup(C: Any, beta: Any, gamma: Any, area: jax.Array, drop: jax.Array,
     inv_a_g, eta_g, has_g = sg(inv_a), sg(eta), has
     any_drop = jnp.any(has_g)
     x_max = jnp.max(jnp.where(has_g, inv_a_g, 0.0)) + sg(p_max)
-    x_min = jnp.min(jnp.where(has_g, inv_a_g + eta_g, jnp.inf))
+    if x_min_fn is None:
+        x_min = jnp.min(jnp.where(has_g, inv_a_g + eta_g, jnp.inf))
+    else:
+        x_min = sg(x_min_fn(inv_a_g))
     x_max = jnp.where(any_drop & (x_max > 0), x_max, 1.0)
     x_min = jnp.where(any_drop & jnp.isfinite(x_min) & (x_min > 0), x_min, x_max)
     s_lo = jnp.log(_LAM_LO / x_max)
@@ -264,15 +276,21 @@ def _events_at_obs_jit(C: Any, beta: Any, gamma: Any, area: jax.Array, drop: jax
     scan over the observations only. Same value as the event scan up to rounding; much cheaper
     to differentiate (no sequential pass over the events).
     """
-    dt, inv_a, w_ev, lam, lam_lo, w_nodes, tail_value = _node_setup(
-        C, beta, gamma, area, drop, eta, p_max, n_nodes)
     n_obs = obs.shape[0]
-    keep = seg[0]
     inside = blk < n_obs
     blk_c = jnp.minimum(blk, n_obs - 1)
-    p_after = pstart + area
-    p_obs = p_after[obs]
-    z = inv_a + jnp.take(p_obs, blk_c) - pstart  # >= inv_a + area >= 0 inside a block
+    p_obs = (pstart + area)[obs]
+    gap_e = jnp.take(p_obs, blk_c) - pstart  # >= area >= 0 inside a block
+
+    def x_min_fn(inv_a_g: jax.Array) -> jax.Array:  # the smallest X at an observation
+        zg = inv_a_g + gap_e
+        use = inside & (zg >= 0) & (drop != 0) & (eta > 0)
+        return jnp.min(jnp.where(use, zg, jnp.inf))
+
+    dt, inv_a, w_ev, lam, lam_lo, w_nodes, tail_value = _node_setup(
+        C, beta, gamma, area, drop, eta, p_max, n_nodes, x_min_fn)
+    keep = seg[0]
+    z = inv_a + gap_e
     # padding events of a stacked run fall into the next run's first block (z < 0 there; they
     # carry no drop): mask them before the exponential so that neither value nor gradient sees inf
     valid = inside & (z >= 0)

@@ -10,8 +10,9 @@ metrics come from that procedure:
    ``L0, A, alpha, B`` are fitted by L-BFGS-B (bounds ``>= 0``) from a 5 x 3 x 3 x 3 grid:
    ``L0`` in ``min loss +- 0.2``, ``A = exp(c) +- 0.1`` and ``alpha = -m +- 0.1`` from the
    least-squares line ``log(loss - min loss + 0.01) = c + m log S1``, ``B`` in
-   ``{100, 550, 1000}``. (The repository uses finite differences; the gradient here is
-   analytic, the optimum reached is the same to the digits that matter.)
+   ``{100, 550, 1000}``; the lowest end point is kept. (The repository runs SciPy's L-BFGS-B
+   with finite differences from each grid point; here the 135 starts run together, see
+   ``_surrogate_start``, and reach the same optimum to 1e-6 relative on the MPL data.)
 2. **Early-stopped AdamW** on all seven parameters from that start with ``C = 1``,
    ``beta = gamma = 0.5``: learning rate 5e-2 for ``L0, A, B, C`` and 5e-3 for
    ``alpha, beta, gamma``, PyTorch's AdamW defaults otherwise (betas 0.9 / 0.999, eps 1e-8,
@@ -59,10 +60,19 @@ __all__ = ["fit_mpl_reference"]
 
 _NAMES = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
 _MPL: Any = MPLLaw  # (the pytree dataclass decorator hides the fields from mypy)
+_LM_MAX_ITER = 300  # surrogate: batched Levenberg-Marquardt iterations at most
 
 
 def _surrogate_start(runs: Sequence[Run], delta: float) -> tuple[np.ndarray, float]:
-    """Step 1: L0, A, alpha, B of the LLDL surrogate, best of the 135-point grid."""
+    """Step 1: L0, A, alpha, B of the LLDL surrogate: its best minimum from the 135-point grid.
+
+    The repository runs SciPy L-BFGS-B (finite differences) from every grid point and keeps the
+    lowest end point. Here all 135 starts run together: a Levenberg-Marquardt iteration on the
+    log residuals (Huber by iteratively reweighted least squares, the bounds by projection), as
+    NumPy arrays of shape (starts, observations); then L-BFGS-B (analytic gradient) polishes the
+    best. On the MPL data this reaches the repository's optimum to 1e-6 relative, with an
+    objective as low or lower, in ~0.1 s instead of 0.3 s (7 s with their finite differences).
+    """
     from scipy.optimize import minimize
 
     s1 = np.concatenate([np.cumsum(r.lr)[r.steps - 1] for r in runs])
@@ -77,38 +87,75 @@ def _surrogate_start(runs: Sequence[Run], delta: float) -> tuple[np.ndarray, flo
     slope, icpt = np.polyfit(np.log(s1), np.log(obs - low + 0.01), 1)
     drop = peak - eta
     log_s1 = np.log(s1)
-    half_d = 0.5 * delta
 
-    def value_grad(p: np.ndarray) -> tuple[float, np.ndarray]:
-        L0, A, alpha, B = p
+    def residuals(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(objective per start, s1^-alpha, prediction, log residual) for params (S, 4)."""
+        pw = np.exp(-p[:, 2:3] * log_s1)
+        pred = p[:, 0:1] + p[:, 1:2] * pw - p[:, 3:4] * drop
         with np.errstate(all="ignore"):
-            pw = np.exp(-alpha * log_s1)
-            pred = L0 + A * pw - B * drop
             r = y - np.log(pred)
-            a = np.abs(r)
-            quad = a <= delta
-            val = float(np.where(quad, 0.5 * r * r, delta * (a - half_d)).sum())
-            dr = np.clip(r, -delta, delta) / pred  # -(d Huber / d pred)
-            grad = -np.array([dr.sum(), dr @ pw, -A * ((dr * pw) @ log_s1), -(dr @ drop)])
-        if not (math.isfinite(val) and np.all(np.isfinite(grad))):
-            return math.inf, np.zeros(4)
-        return val, grad
+        a = np.abs(r)
+        val = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)).sum(axis=1)
+        ok = np.all(pred > 0, axis=1) & np.isfinite(val)
+        return np.where(ok, val, np.inf), pw, pred, r
 
-    grid = itertools.product(np.linspace(low - 0.2, low + 0.2, 5),
-                             np.linspace(math.exp(icpt) - 0.1, math.exp(icpt) + 0.1, 3),
-                             np.linspace(-slope - 0.1, -slope + 0.1, 3),
-                             np.linspace(100.0, 1000.0, 3))
-    best_f, best_x = math.inf, None
-    for g in grid:  # all 135 to the end: a few iterations each do not single out the optimum
-        res = minimize(value_grad, np.asarray(g), jac=True, method="L-BFGS-B",
-                       bounds=[(0.0, None)] * 4,
-                       options={"maxiter": 100_000, "ftol": 1e-9, "gtol": 1e-6})
-        if math.isfinite(res.fun) and res.fun < best_f:
-            best_f, best_x = float(res.fun), np.asarray(res.x)
-    if best_x is None:
+    p = np.array(list(itertools.product(
+        np.linspace(low - 0.2, low + 0.2, 5),
+        np.linspace(math.exp(icpt) - 0.1, math.exp(icpt) + 0.1, 3),
+        np.linspace(-slope - 0.1, -slope + 0.1, 3),
+        np.linspace(100.0, 1000.0, 3))))
+    f, pw, pred, r = residuals(p)
+    mu = np.full(len(p), 1e-3)
+    eye = np.eye(4)
+    best, stall = float(np.min(f)), 0
+    for _ in range(_LM_MAX_ITER):
+        live = np.isfinite(f)
+        if not live.any():
+            break
+        with np.errstate(all="ignore"):
+            jac = -np.stack([np.ones_like(pw), pw, -p[:, 1:2] * pw * log_s1,
+                             -np.broadcast_to(drop, pw.shape)], axis=-1) / pred[..., None]
+            wt = np.where(np.abs(r) <= delta, 1.0, delta / np.abs(r))  # Huber as IRLS weights
+            jtw = np.swapaxes(jac, 1, 2) * wt[:, None, :]
+            h = jtw @ jac
+            g = (jtw @ r[..., None])[..., 0]
+            d = np.sqrt(np.einsum("sii->si", h)) + 1e-300
+            hs = h / d[:, :, None] / d[:, None, :] + mu[:, None, None] * eye
+        hs = np.where(live[:, None, None] & np.isfinite(hs), hs, eye)
+        step = -np.linalg.solve(hs, np.where(live[:, None], g / d, 0.0)[..., None])[..., 0] / d
+        cand = np.maximum(p + np.where(np.isfinite(step), step, 0.0), 0.0)
+        fc, pwc, predc, rc = residuals(cand)
+        acc = live & (fc < f)
+        p = np.where(acc[:, None], cand, p)
+        f = np.where(acc, fc, f)
+        pw = np.where(acc[:, None], pwc, pw)
+        pred = np.where(acc[:, None], predc, pred)
+        r = np.where(acc[:, None], rc, r)
+        mu = np.clip(np.where(acc, mu * 0.3, mu * 10.0), 1e-12, 1e12)
+        new_best = float(np.min(f))
+        stall = stall + 1 if new_best >= best * (1.0 - 1e-13) else 0
+        best = new_best
+        if stall >= 5:
+            break
+    if not math.isfinite(best):
         raise FitError("fit_mpl_reference: the surrogate fit is non-finite from every grid "
                        "point (predictions <= 0)")
-    return best_x, best_f
+    x0 = p[int(np.argmin(f))]
+
+    def value_grad(q: np.ndarray) -> tuple[float, np.ndarray]:
+        val, pwq, predq, rq = residuals(q[None, :])
+        if not math.isfinite(val[0]):
+            return math.inf, np.zeros(4)
+        dr = np.clip(rq[0], -delta, delta) / predq[0]  # -(d Huber / d pred)
+        grad = -np.array([dr.sum(), dr @ pwq[0], -q[1] * ((dr * pwq[0]) @ log_s1),
+                          -(dr @ drop)])
+        return float(val[0]), grad
+
+    res = minimize(value_grad, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * 4,
+                   options={"maxiter": 100_000, "ftol": 1e-12, "gtol": 1e-10})
+    if math.isfinite(res.fun) and res.fun <= best:
+        return np.asarray(res.x), float(res.fun)
+    return x0, best
 
 
 def fit_mpl_reference(
@@ -122,7 +169,7 @@ def fit_mpl_reference(
     weight_decay: float = 1e-2,
     grad_tol: float = 1e-5,
     delta: float = 1e-3,
-    n_nodes: int = 40,
+    n_nodes: int = 32,
 ) -> FitResult:
     """Fit ``MPLLaw`` with the MPL authors' procedure (module docstring): surrogate start, then
     early-stopped AdamW.
@@ -133,9 +180,9 @@ def fit_mpl_reference(
         parameters use).
       max_steps, patience, lr_coef, lr_exp, weight_decay, grad_tol, delta: the procedure's
         settings (defaults: the repository's ``src/config.py`` and PyTorch's AdamW defaults).
-      n_nodes: quadrature nodes of the law's evaluation during the fit (``MPLLaw.n_nodes``; 40
-        agree with the default 64 to ~1e-10 relative on the MPL runs, and are 1.6x cheaper). The
-        returned law has the default.
+      n_nodes: quadrature nodes of the law's evaluation during the fit (``MPLLaw.n_nodes``; 32
+        agree with 64 to ~1e-10 relative at the observed steps of the MPL runs, at half the
+        cost). The returned law has the default.
 
     Returns:
       ``FitResult``; ``convergence.status`` says which rule stopped AdamW and ``iterations``
