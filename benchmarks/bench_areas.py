@@ -11,7 +11,10 @@ Compares, in one process on the same float32 array (rows = schedules):
 * ``numpy/scipy ref (f64)``: ``np.cumsum`` for S1, ``scipy.signal.lfilter`` for the momentum and
   ``np.cumsum`` of it for S2, written naturally (float coefficients, so lfilter runs in float64);
 * ``numpy/scipy ref (f32)``: the same with float32 filter coefficients (lfilter in float32);
-* ``np.cumsum``: a plain cumulative sum over the same array (S1 only).
+* ``np.cumsum``: a plain cumulative sum over the same array (S1 only);
+* ``law:`` rows: the annealing law's loss (``MomentumLaw.predict_lr``, P2 Fig. 2 parameters)
+  at every step / the grid steps / the random steps, against the same reference plus the formula
+  at every step (f64 / f32 filter).
 
 The numpy/scipy reference computes every step (a numpy user would index the steps afterwards),
 so each JAX row is compared with the same full reference: the observed-step rows do less work
@@ -23,15 +26,21 @@ them alike); compile time of the JAX functions is reported separately. The work 
 of ``--chunk`` schedules for every method, to keep peak memory reasonable (the input alone is
 400 MB). The machine's load average is printed: the timings are only comparable within one run.
 
-Measured (2-CPU container, default arguments, load average 2.2 from other jobs; jax 0.10.2)::
+Measured (2-CPU container, default arguments, load average 1.2; jax 0.10.2)::
 
     method                              seconds  M steps/s  x ref f64  x ref f32  x np.cumsum
-    jax dense (S1+S2, all steps)          0.606      169.0       2.78       2.17         0.49
-    jax @1000 grid steps (S1+S2)          0.064     1606.4      26.39      20.61         4.69
-    jax @1000 random steps (S1+S2)        0.140      731.5      12.02       9.38         2.14
-    numpy/scipy ref f64 (S1+S2)           1.682       60.9       1.00       0.78         0.18
-    numpy/scipy ref f32 (S1+S2)           1.313       78.0       1.28       1.00         0.23
-    np.cumsum (S1 only)                   0.299      342.3       5.62       4.39         1.00
+    jax dense (S1+S2, all steps)          0.657      155.8       2.59       2.18         0.51
+    jax @1000 grid steps (S1+S2)          0.069     1479.0      24.58      20.65         4.80
+    jax @1000 random steps (S1+S2)        0.158      647.3      10.76       9.04         2.10
+    numpy/scipy ref f64 (S1+S2)           1.702       60.2       1.00       0.84         0.20
+    numpy/scipy ref f32 (S1+S2)           1.429       71.6       1.19       1.00         0.23
+    np.cumsum (S1 only)                   0.333      308.0       5.12       4.30         1.00
+    annealing-law loss (L0 + A S1^-alpha - C S2; the reference adds the formula at every step):
+    jax loss, all steps                   1.011      101.3       3.25       1.93         0.33
+    jax loss @1000 grid steps             0.075     1367.1      43.83      26.07         4.44
+    jax loss @1000 random steps           0.168      608.8      19.52      11.61         1.98
+    numpy/scipy loss f64                  3.283       31.2       1.00       0.59         0.10
+    numpy/scipy loss f32                  1.952       52.4       1.68       1.00         0.17
     float32 error vs the float64 reference (S1 max rel / S2 max/max|S2|): dense 2.5e-7 / 3.4e-7,
     grid 1.5e-7 / 2.4e-7, random 6.9e-8 / 3.4e-7; numpy/scipy f32 1.1e-3 / 2.4e-4
 
@@ -60,6 +69,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from cptdyn.dynamics._areas import areas
+from cptdyn.dynamics._momentum import MomentumLaw
 
 LAM = 0.999
 
@@ -135,7 +145,17 @@ def main() -> None:
     def jax_fn(steps):
         return jax.jit(lambda a: tuple(areas(a, steps, lam=LAM, warmup="as-run")[:2]))
 
-    jfns = {"dense": jax_fn(None), "grid": jax_fn(grid), "random": jax_fn(rand)}
+    law = MomentumLaw(warmup="as-run")  # P2 Fig. 2 parameters, lambda 0.999
+
+    def law_fn(steps):
+        return jax.jit(lambda a: law.predict_lr(a, steps))
+
+    def ref_loss(c, coef_dtype):
+        s1, s2 = reference(c, coef_dtype)
+        return law.L0 + law.A * s1 ** (-law.alpha) - law.C * s2
+
+    jfns = {"dense": jax_fn(None), "grid": jax_fn(grid), "random": jax_fn(rand),
+            "law dense": law_fn(None), "law grid": law_fn(grid), "law random": law_fn(rand)}
     compile_s = {}
     for name, f in jfns.items():
         t0 = time.perf_counter()
@@ -149,6 +169,11 @@ def main() -> None:
         ("numpy/scipy ref f64 (S1+S2)", lambda c: reference(c, np.float64), chunks),
         ("numpy/scipy ref f32 (S1+S2)", lambda c: reference(c, np.float32), chunks),
         ("np.cumsum (S1 only)", lambda c: np.cumsum(c, axis=-1), chunks),
+        ("law: jax loss, all steps", jfns["law dense"], jchunks),
+        (f"law: jax loss @{K} grid steps", jfns["law grid"], jchunks),
+        (f"law: jax loss @{K} random steps", jfns["law random"], jchunks),
+        ("law: numpy/scipy loss f64", lambda c: ref_loss(c, np.float64), chunks),
+        ("law: numpy/scipy loss f32", lambda c: ref_loss(c, np.float32), chunks),
     ]
     load = os.getloadavg()
     times: dict[str, list[float]] = {name: [] for name, _, _ in rows}
@@ -179,8 +204,20 @@ def main() -> None:
     print(hdr)
     print("-" * len(hdr))
     for name, sec in results.items():
+        if name.startswith("law:"):
+            continue
         print(f"{name:34s} {sec:8.3f} {work / sec:10.1f} {ref64 / sec:10.2f} {ref32 / sec:10.2f} "
               f"{cums / sec:12.2f}")
+    # the annealing law itself: L0 + A S1^-alpha - C S2 (the reference adds the formula at every
+    # step to its S1 + S2; the observed-step JAX rows evaluate it at their steps only)
+    lref64 = results["law: numpy/scipy loss f64"]
+    lref32 = results["law: numpy/scipy loss f32"]
+    print(f"\nannealing-law loss, same array:\n{hdr.replace('ref f', 'ref L f')}")
+    print("-" * len(hdr))
+    for name, sec in results.items():
+        if name.startswith("law:"):
+            print(f"{name[5:]:34s} {sec:8.3f} {work / sec:10.1f} {lref64 / sec:10.2f} "
+                  f"{lref32 / sec:10.2f} {cums / sec:12.2f}")
     print("jax compile: " + ", ".join(f"{k} {v:.2f} s" for k, v in compile_s.items()))
     print("float32 error vs float64 reference (first chunk; S1 max rel, S2 max/max|S2|): "
           + "; ".join(f"{k} {a:.1e} / {b:.1e}" for k, (a, b) in errs.items()))
