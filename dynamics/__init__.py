@@ -4,7 +4,9 @@ Laws (registered by name, see ``law_names()``): ``momentum`` (LR-annealing law, 
 2024) and its ``momentum-lam`` / ``momentum-size`` variants; ``cpt`` (Wang et al. 2025) and its
 ``cpt-replay`` / ``cpt-size`` / ``cpt-open`` variants; ``mpl`` (Multi-Power Law, Luo et al. 2025);
 ``fsl`` (functional-scaling-law ansatz). Every law is a pytree of parameters with
-``predict(run)`` and a pure-JAX prediction from an LR array; ``fit(law, runs)`` fits it.
+``predict(run)`` and a pure-JAX prediction from an LR array; ``fit(law, runs)`` fits it (the
+converged minimum of the Huber objective); ``fit_mpl_reference(runs)`` fits the MPL the way its
+authors did (early-stopped AdamW; reproduces their released parameters).
 """
 
 from ._areas import S2_SPLITS as S2_SPLITS
