@@ -12,6 +12,8 @@ Compares, in one process on the same float32 array (rows = schedules):
   ``np.cumsum`` of it for S2, written naturally (float coefficients, so lfilter runs in float64);
 * ``numpy/scipy ref (f32)``: the same with float32 filter coefficients (lfilter in float32);
 * ``np.cumsum``: a plain cumulative sum over the same array (S1 only);
+* ``floor:`` rows: an XLA kernel that only writes two outputs (``2x, 3x``), and one that only
+  takes ``x^-alpha`` at every step: upper bounds for any every-step S1 + S2 / loss kernel here;
 * ``law:`` rows: the annealing law's loss (``MomentumLaw.predict_lr``, P2 Fig. 2 parameters)
   at every step / the grid steps / the random steps, against the same reference plus the formula
   at every step (f64 / f32 filter).
@@ -26,21 +28,23 @@ them alike); compile time of the JAX functions is reported separately. The work 
 of ``--chunk`` schedules for every method, to keep peak memory reasonable (the input alone is
 400 MB). The machine's load average is printed: the timings are only comparable within one run.
 
-Measured (2-CPU container, default arguments, load average 1.2; jax 0.10.2)::
+Measured (2-CPU container, default arguments, load average 0.3-1.0; jax 0.10.2)::
 
     method                              seconds  M steps/s  x ref f64  x ref f32  x np.cumsum
-    jax dense (S1+S2, all steps)          0.657      155.8       2.59       2.18         0.51
-    jax @1000 grid steps (S1+S2)          0.069     1479.0      24.58      20.65         4.80
-    jax @1000 random steps (S1+S2)        0.158      647.3      10.76       9.04         2.10
-    numpy/scipy ref f64 (S1+S2)           1.702       60.2       1.00       0.84         0.20
-    numpy/scipy ref f32 (S1+S2)           1.429       71.6       1.19       1.00         0.23
-    np.cumsum (S1 only)                   0.333      308.0       5.12       4.30         1.00
+    jax dense (S1+S2, all steps)          0.591      173.3       2.68       2.24         0.52
+    jax @1000 grid steps (S1+S2)          0.060     1698.0      26.30      21.98         5.11
+    jax @1000 random steps (S1+S2)        0.138      739.7      11.46       9.57         2.23
+    numpy/scipy ref f64 (S1+S2)           1.586       64.6       1.00       0.84         0.19
+    numpy/scipy ref f32 (S1+S2)           1.325       77.3       1.20       1.00         0.23
+    np.cumsum (S1 only)                   0.308      332.2       5.14       4.30         1.00
     annealing-law loss (L0 + A S1^-alpha - C S2; the reference adds the formula at every step):
-    jax loss, all steps                   1.011      101.3       3.25       1.93         0.33
-    jax loss @1000 grid steps             0.075     1367.1      43.83      26.07         4.44
-    jax loss @1000 random steps           0.168      608.8      19.52      11.61         1.98
-    numpy/scipy loss f64                  3.283       31.2       1.00       0.59         0.10
-    numpy/scipy loss f32                  1.952       52.4       1.68       1.00         0.17
+    jax loss, all steps                   0.929      110.2       2.79       1.98         0.33
+    jax loss @1000 grid steps             0.068     1504.6      38.15      27.05         4.53
+    jax loss @1000 random steps           0.151      676.6      17.15      12.16         2.04
+    numpy/scipy loss f64                  2.596       39.4       1.00       0.71         0.12
+    numpy/scipy loss f32                  1.841       55.6       1.41       1.00         0.17
+    floors of an every-step kernel on this machine (M steps/s): write two outputs 532, one power
+    per step 313; 10x the f32 references would need 773 (S1+S2) and 556 (loss)
     float32 error vs the float64 reference (S1 max rel / S2 max/max|S2|): dense 2.5e-7 / 3.4e-7,
     grid 1.5e-7 / 2.4e-7, random 6.9e-8 / 3.4e-7; numpy/scipy f32 1.1e-3 / 2.4e-4
 
@@ -155,7 +159,10 @@ def main() -> None:
         return law.L0 + law.A * s1 ** (-law.alpha) - law.C * s2
 
     jfns = {"dense": jax_fn(None), "grid": jax_fn(grid), "random": jax_fn(rand),
-            "law dense": law_fn(None), "law grid": law_fn(grid), "law random": law_fn(rand)}
+            "law dense": law_fn(None), "law grid": law_fn(grid), "law random": law_fn(rand),
+            # floors of any every-step kernel here: write two outputs, or take one power
+            "floor 2 outputs": jax.jit(lambda a: (a * 2.0, a * 3.0)),
+            "floor pow": jax.jit(lambda a: a ** -law.alpha)}
     compile_s = {}
     for name, f in jfns.items():
         t0 = time.perf_counter()
@@ -169,6 +176,8 @@ def main() -> None:
         ("numpy/scipy ref f64 (S1+S2)", lambda c: reference(c, np.float64), chunks),
         ("numpy/scipy ref f32 (S1+S2)", lambda c: reference(c, np.float32), chunks),
         ("np.cumsum (S1 only)", lambda c: np.cumsum(c, axis=-1), chunks),
+        ("floor: jax (2x, 3x) (2 outputs)", jfns["floor 2 outputs"], jchunks),
+        ("floor: jax x^-alpha", jfns["floor pow"], jchunks),
         ("law: jax loss, all steps", jfns["law dense"], jchunks),
         (f"law: jax loss @{K} grid steps", jfns["law grid"], jchunks),
         (f"law: jax loss @{K} random steps", jfns["law random"], jchunks),
@@ -204,7 +213,7 @@ def main() -> None:
     print(hdr)
     print("-" * len(hdr))
     for name, sec in results.items():
-        if name.startswith("law:"):
+        if name.startswith(("law:", "floor:")):
             continue
         print(f"{name:34s} {sec:8.3f} {work / sec:10.1f} {ref64 / sec:10.2f} {ref32 / sec:10.2f} "
               f"{cums / sec:12.2f}")
@@ -218,7 +227,12 @@ def main() -> None:
         if name.startswith("law:"):
             print(f"{name[5:]:34s} {sec:8.3f} {work / sec:10.1f} {lref64 / sec:10.2f} "
                   f"{lref32 / sec:10.2f} {cums / sec:12.2f}")
-    print("jax compile: " + ", ".join(f"{k} {v:.2f} s" for k, v in compile_s.items()))
+    print("\nfloors of an every-step kernel on this machine (M steps/s): write two outputs "
+          f"{work / results['floor: jax (2x, 3x) (2 outputs)']:.0f}, one power per step "
+          f"{work / results['floor: jax x^-alpha']:.0f}; 10x the f32 references would need "
+          f"{10 * work / ref32:.0f} (S1+S2) and {10 * work / lref32:.0f} (loss)")
+    print("jax compile: " + ", ".join(f"{k} {v:.2f} s" for k, v in compile_s.items()
+                                     if not k.startswith("floor")))
     print("float32 error vs float64 reference (first chunk; S1 max rel, S2 max/max|S2|): "
           + "; ".join(f"{k} {a:.1e} / {b:.1e}" for k, (a, b) in errs.items()))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
