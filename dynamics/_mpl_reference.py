@@ -185,8 +185,10 @@ def fit_mpl_reference(
         cost). The returned law has the default.
 
     Returns:
-      ``FitResult``; ``convergence.status`` says which rule stopped AdamW and ``iterations``
-      counts its steps; ``settings["procedure"] == "mpl-reference"``.
+      ``FitResult``; ``convergence.status`` says which rule stopped AdamW (and names parameters
+      that AdamW, unconstrained as in the repository, left outside the law's ranges; also in
+      ``convergence.at_bound``), ``iterations`` counts its steps and ``grad_norm`` is the
+      gradient norm at the last one; ``settings["procedure"] == "mpl-reference"``.
     Raises:
       FitError: bad settings, no usable runs, or a non-finite result.
     """
@@ -215,7 +217,7 @@ def fit_mpl_reference(
             [np.log(np.asarray(r.loss, np.float32)).astype(np.float64) for r in runs]))
         lr = jnp.asarray([lr_coef, lr_coef, lr_exp, lr_coef, lr_coef, lr_exp, lr_exp])
         p0 = jnp.asarray([*start, 1.0, 0.5, 0.5])
-        stop_code, p_best, it, best_obj, pred = _adamw(
+        stop_code, p_best, it, best_obj, pred, grad_norm = _adamw(
             p0, feats, y, lr, jnp.asarray(float(weight_decay)), jnp.asarray(float(delta)),
             jnp.asarray(float(grad_tol)), int(max_steps), int(patience), warmup, int(n_nodes))
         p_best, pred = np.asarray(p_best), np.asarray(pred, np.float64)
@@ -236,9 +238,13 @@ def fit_mpl_reference(
                           for p, r in zip(preds, runs, strict=True)))
     status = {0: "max_steps", 1: f"no improvement for {patience} steps (patience)",
               2: "gradient norm below grad_tol"}[int(stop_code)]
+    # AdamW is unconstrained (as in the repository): say so if it left the law's ranges
+    outside = tuple(k for k, c in MPLLaw.PARAMS.items() if not c.contains(values[k]))
+    if outside:
+        status += f"; outside the law's constraints: {', '.join(outside)}"
     conv = Convergence(status=status, converged=int(stop_code) != 0,
-                       grad_norm=float("nan"), iterations=int(it),
-                       hit_max_iter=int(stop_code) == 0, at_bound=())
+                       grad_norm=float(grad_norm), iterations=int(it),
+                       hit_max_iter=int(stop_code) == 0, at_bound=outside)
     return FitResult(
         law=law, objective=objective, delta=float(delta), metrics=_aggregate(rows), per_run=rows,
         convergence=conv, n_starts=135, n_optimized=1, n_finite=1,
@@ -264,7 +270,8 @@ def _adamw(p0: jax.Array, feats: Any, y: jax.Array, lr: jax.Array, wd: jax.Array
            delta: jax.Array, grad_tol: jax.Array, max_steps: int, patience: int, warmup: str,
            n_nodes: int) -> tuple[jax.Array, ...]:
     """Step 2, one compiled loop. Returns (stop code: 0 max_steps / 1 patience / 2 gradient,
-    kept parameters, steps taken, lowest objective, predictions of the kept parameters)."""
+    kept parameters, steps taken, lowest objective, predictions of the kept parameters, gradient
+    norm at the last step)."""
     vg = jax.value_and_grad(_objective, has_aux=True)
     b1, b2, eps = 0.9, 0.999, 1e-8
     inf = jnp.asarray(jnp.inf, p0.dtype)
@@ -273,7 +280,7 @@ def _adamw(p0: jax.Array, feats: Any, y: jax.Array, lr: jax.Array, wd: jax.Array
         return (c[0] < max_steps) & (c[8] < 0)
 
     def body(c: tuple[Any, ...]) -> tuple[Any, ...]:
-        step, p, m, v, low, stale, best, best_p, code, pending, pred_best = c
+        step, p, m, v, low, stale, best, best_p, code, pending, pred_best, _ = c
         (val, pred), g = vg(p, feats, y, delta, warmup, n_nodes)
         # the kept parameters are those after the previous step: their predictions are these
         pred_best = jnp.where(pending, pred, pred_best)
@@ -286,17 +293,19 @@ def _adamw(p0: jax.Array, feats: Any, y: jax.Array, lr: jax.Array, wd: jax.Array
         low = jnp.where(improved, val, low)
         stale = jnp.where(improved, 0, stale + 1)
         stop_pat = (step > patience) & (stale >= patience)
-        stop_grad = jnp.sqrt(jnp.sum(g * g)) < grad_tol
+        gnorm = jnp.sqrt(jnp.sum(g * g))
+        stop_grad = gnorm < grad_tol
         code = jnp.where(stop_pat, 1, jnp.where(stop_grad, 2, -1))
         keep = (code < 0) & (val < best)
         best = jnp.where(keep, val, best)
         best_p = jnp.where(keep, new_p, best_p)
-        return step + 1, new_p, m, v, low, stale, best, best_p, code, keep, pred_best
+        return step + 1, new_p, m, v, low, stale, best, best_p, code, keep, pred_best, gnorm
 
     z = jnp.zeros_like(p0)
     c = (jnp.asarray(0), p0, z, z, inf, jnp.asarray(0), inf, jnp.full_like(p0, jnp.nan),
-         jnp.asarray(-1), jnp.asarray(False), jnp.full(y.shape, jnp.nan, p0.dtype))
-    step, _, _, _, _, _, best, best_p, code, pending, pred = jax.lax.while_loop(cond, body, c)
+         jnp.asarray(-1), jnp.asarray(False), jnp.full(y.shape, jnp.nan, p0.dtype), inf)
+    step, _, _, _, _, _, best, best_p, code, pending, pred, gnorm = jax.lax.while_loop(
+        cond, body, c)
     # pending: the last step (max_steps) improved; its predictions are computed by the caller
     pred = jnp.where(pending, jnp.nan, pred)
-    return jnp.maximum(code, 0), best_p, step, best, pred
+    return jnp.maximum(code, 0), best_p, step, best, pred, gnorm

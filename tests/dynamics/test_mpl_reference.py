@@ -44,6 +44,7 @@ def test_reproduces_released_parameters_and_readme_metrics(fit400):
         assert res.params[k] == pytest.approx(want[k], rel=2e-5), k
     assert res.convergence.iterations == 91  # data_and_benchmarks.md §7.1: 91 AdamW steps
     assert "patience" in res.convergence.status
+    assert res.convergence.at_bound == () and 0 < res.convergence.grad_norm < 1.0
     assert res.settings["procedure"] == "mpl-reference"
     agg = evaluate(res.law, load(400, TEST)).aggregate
     assert agg["r2"] == pytest.approx(0.9978, abs=5e-5)  # README: 0.9978
@@ -74,6 +75,17 @@ def test_step_cap_and_last_step_kept():
     with x64_context():
         pred = np.asarray(res.law.predict(runs[0]))
     assert res.per_run[0]["final_pred"] == pytest.approx(pred[-1], rel=1e-9)
+
+
+def test_parameters_outside_the_law_ranges_are_named():
+    """AdamW is unconstrained, as in the repository: with a large step on the exponents it leaves
+    beta, gamma in (0, 1), and the result says so instead of clipping."""
+    res = fit_mpl_reference(load(25, ["constant_24000", "wsdcon_9"]), lr_exp=0.3, max_steps=40)
+    out = res.convergence.at_bound
+    assert out and set(out) <= {"beta", "gamma"}
+    assert "outside the law's constraints" in res.convergence.status
+    for k in out:
+        assert not 0 < res.params[k] < 1
 
 
 @pytest.mark.parametrize("kw, msg", [
