@@ -50,6 +50,7 @@ from ._fit import (
     FitResult,
     _aggregate,
     _check_runs,
+    _huber,
     _huber_np,
     _run_row,
 )
@@ -94,8 +95,7 @@ def _surrogate_start(runs: Sequence[Run], delta: float) -> tuple[np.ndarray, flo
         pred = p[:, 0:1] + p[:, 1:2] * pw - p[:, 3:4] * drop
         with np.errstate(all="ignore"):
             r = y - np.log(pred)
-        a = np.abs(r)
-        val = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)).sum(axis=1)
+            val = _huber_np(r, delta).sum(axis=1)
         ok = np.all(pred > 0, axis=1) & np.isfinite(val)
         return np.where(ok, val, np.inf), pw, pred, r
 
@@ -260,9 +260,7 @@ def _objective(p: jax.Array, feats: Any, y: jax.Array, delta: jax.Array, warmup:
                n_nodes: int) -> tuple[jax.Array, jax.Array]:
     law = _MPL(**dict(zip(_NAMES, p, strict=True)), warmup=warmup, n_nodes=n_nodes)
     pred = jnp.reshape(law.predict_features(feats), (-1,))
-    r = y - jnp.log(jnp.maximum(pred, 1e-10))
-    a = jnp.abs(r)
-    return jnp.sum(jnp.where(a < delta, 0.5 * r * r, delta * (a - 0.5 * delta))), pred
+    return jnp.sum(_huber(y - jnp.log(jnp.maximum(pred, 1e-10)), delta)), pred
 
 
 @functools.partial(jax.jit, static_argnames=("max_steps", "patience", "warmup", "n_nodes"))
