@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._mpl import MPLLaw
 from cptdyn.dynamics._run import Run
 from cptdyn.dynamics._runs import mpl_schedule
-from cptdyn.schedules._pytree import x64_context
 
 
 def numpy_loop(lrs: np.ndarray, steps: np.ndarray, p: dict[str, float]) -> np.ndarray:

@@ -114,7 +114,7 @@ def bench_sweep() -> None:
         rows.append((name, df.attrs["seconds"], len(df)))
     # reference: the same objective one configuration at a time (jitted once), on 200 configs
     prob = Problem.make(law, tmpl, list(grid), bounds={k: (min(v), max(v)) for k, v in grid.items()})
-    from cptdyn.schedules._pytree import x64_context
+    from cptdyn._pytree import x64_context
 
     with x64_context():
         f = jax.jit(lambda v: prob.objective_value(v))

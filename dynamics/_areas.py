@@ -68,7 +68,7 @@ momentum recursion as chunked ``lam^j * cumsum(d * lam^-j)``), which agrees with
 ~1e-13 and needs no compilation: one compile per run shape (0.35-0.5 s) made a three-run fit of
 the annealing law 2.4 s instead of 1.1 s.
 
-Enable float64 locally with ``cptdyn.schedules._pytree.x64_context()`` (never globally); the laws'
+Enable float64 locally with ``cptdyn._pytree.x64_context()`` (never globally); the laws'
 ``features(run)`` do so.
 """
 
@@ -82,7 +82,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn.schedules._pytree import concrete_or_none
+from cptdyn._pytree import concrete_or_none
+from cptdyn._validate import check_int as _check_int
+from cptdyn._validate import check_unit_interval
 
 lax = jax.lax
 
@@ -144,24 +146,7 @@ def check_split(split: Any, where: str = "split") -> str:
 
 
 def check_lam(lam: Any, where: str = "lam") -> float:
-    try:
-        v = float(lam)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}={lam!r} is not a number in [0, 1)") from None
-    if not (0.0 <= v < 1.0) or not math.isfinite(v):
-        raise ValueError(f"{where}={lam!r} is outside [0, 1)")
-    return v
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
-    try:
-        v = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not an integer") from None
-    if v != value or v < lo or (hi is not None and v > hi):
-        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name}={value!r} is outside {rng}")
-    return v
+    return check_unit_interval(None, where, lam)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -363,7 +348,7 @@ def effective_lr(
     check_warmup(warmup)
     x = _as_float(lr)
     T = x.shape[-1]
-    W = _check_int("warmup_steps", warmup_steps, 0, T)
+    W = _check_int(None, "warmup_steps", warmup_steps, 0, T)
     if warmup == "as-run" or W == 0:
         return x, x[..., 0]
     peak = x[..., min(W, T - 1)]
@@ -719,7 +704,7 @@ def areas(
         raise ValueError(f"method={method!r} is not one of 'auto', 'dense', 'gather', 'numpy'")
     x = _as_float(lr)
     T = x.shape[-1]
-    W = _check_int("warmup_steps", warmup_steps, 0, T)
+    W = _check_int(None, "warmup_steps", warmup_steps, 0, T)
     s_arr, concrete = _steps_info(steps, T)  # validation (skipped for traced steps)
     eager = (concrete and not isinstance(x, jax.core.Tracer) and concrete_or_none(lam) is not None
              and (eta0 is None or not isinstance(eta0, jax.core.Tracer)))
@@ -737,7 +722,7 @@ def areas(
         if steps is not None and concrete:
             B = _aligned_block(s_arr, T) or B
     else:
-        B = _check_int("block_size", block_size, 1)
+        B = _check_int(None, "block_size", block_size, 1)
     if steps is not None and concrete and method != "dense":
         aligned = bool(s_arr.size) and not np.any(s_arr % B)
     wt = _weights(lam, _plan(T, B), x.dtype)
@@ -882,11 +867,11 @@ def cpt_areas(
     """
     check_split(split)
     check_warmup(warmup)
-    B = _check_int("block_size", block_size, 1)
+    B = _check_int(None, "block_size", block_size, 1)
     x = _as_float(lr)
     T = x.shape[-1]
-    W = _check_int("warmup_steps", warmup_steps, 0, T)
-    Tp = _check_int("transfer_step", transfer_step, 1, T - 1)
+    W = _check_int(None, "warmup_steps", warmup_steps, 0, T)
+    Tp = _check_int(None, "transfer_step", transfer_step, 1, T - 1)
     _steps_info(steps, T)
     if steps is None:
         steps = np.arange(1, T + 1)

@@ -1,4 +1,3 @@
-# mypy: disable-error-code="call-arg,list-item,misc,return-value,type-var"
 """Data-mixture and scale laws of continual pre-training (laws.md §6.1, §6.2).
 
 These laws are functions of the model size ``N`` (parameters), the number of CPT tokens ``D`` and
@@ -47,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn.schedules._pytree import pytree_dataclass, static_field, x64_context
+from cptdyn._pytree import pytree_dataclass, static_field, x64_context
 
 from ._fit import _bfgs, _huber
 
@@ -271,7 +270,8 @@ def _solve(
 
     one = partial(_bfgs, vg, n_pred=1, max_iter=max_iter, gtol=jnp.asarray(1e-9, x0.dtype),
                   ftol=jnp.asarray(1e-13, x0.dtype))
-    return jax.vmap(one)(x0)[:2]
+    out = jax.vmap(one)(x0)
+    return out[0], out[1]
 
 
 def _fit_table(
@@ -317,7 +317,9 @@ def _r2(pred: np.ndarray, y: np.ndarray) -> float:
     return 1.0 - float(np.sum((pred - y) ** 2)) / ss if ss > 0 else float("nan")
 
 
-def _grid_starts(axes: Sequence[Sequence[float]], n_starts: int, seed: int) -> np.ndarray:
+def _grid_starts(
+    axes: Sequence[Sequence[float] | np.ndarray], n_starts: int, seed: int
+) -> np.ndarray:
     grid = np.array(list(itertools.product(*axes)), dtype=np.float64)
     if len(grid) <= n_starts:
         return grid
@@ -385,7 +387,7 @@ def fit_dcpt(
     _check_pos("loss", cols["loss"])
     _check_pos("n_starts", n_starts)
     X = {"logN": np.log(cols["N"]), "logD": np.log(cols["D"]), "r": cols["r"]}
-    axes: list[Sequence[float]] = [
+    axes: list[Sequence[float] | np.ndarray] = [
         np.arange(-1.0, 1.01, 0.5), np.arange(0.0, 25.1, 5.0), np.arange(0.0, 2.01, 0.5),
         np.arange(0.0, 25.1, 5.0), np.arange(0.0, 2.01, 0.5), (-4.0, -2.0, 0.0),
         (0.0, 0.5, 1.0, 1.5), np.log([1e-3, 1e-2, 1e-1]),
@@ -661,7 +663,7 @@ def fit_cross_domain(
     _check_ratio("r", cols["r"])
     X = {"logN": np.log(cols["N"]), "logD": np.log(cols["D"]), "r": cols["r"],
          "k1": cols["k1"], "k2": cols["k2"]}
-    axes: list[Sequence[float]] = [
+    axes: list[Sequence[float] | np.ndarray] = [
         (-1.0, 0.0, 1.0), (0.0, 5.0, 10.0, 20.0), (0.0, 0.5, 1.0), (0.0, 5.0, 10.0, 20.0),
         (0.0, 0.5, 1.0), (-4.0, -2.0, 0.0), (0.0, 0.5, 1.0), np.log([1e-3, 1e-2, 1e-1]),
         (0.0, 0.5, 1.0), (-4.0, -2.0, 0.0), (0.5, 1.0, 2.0), (-2.0, 0.0, 2.0),
@@ -753,7 +755,8 @@ def fit_cross_lingual(
     base = np.array([math.log(fixed[k]) if k in ("E", "A", "B") and k in fixed
                      else float(fixed.get(k, 0.0)) for k in names])
     free = np.array([k not in fixed for k in names])
-    grid = {"E": np.arange(-1.0, 1.01, 0.5), "A": np.arange(0.0, 25.1, 5.0),
+    grid: dict[str, Sequence[float] | np.ndarray] = {
+            "E": np.arange(-1.0, 1.01, 0.5), "A": np.arange(0.0, 25.1, 5.0),
             "alpha": np.arange(0.0, 2.01, 0.5), "B": np.arange(0.0, 25.1, 5.0),
             "beta": np.arange(0.0, 2.01, 0.5), "gamma": (-0.5, 0.0, 0.5)}
     if not free.any():

@@ -41,7 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn.schedules._pytree import x64_context
+from cptdyn._errors import FitError
+from cptdyn._pytree import x64_context
 
 from ._law import Constraint, Law, concat_rows
 from ._metrics import curve_metrics, mean_metrics
@@ -74,8 +75,6 @@ _INTERVAL_RAW_EDGE = 10.0
 _POSITIVE_RAW_EDGE = -18.0
 
 
-class FitError(RuntimeError):
-    """A fit could not produce a finite result. The message is one line."""
 
 
 # ------------------------------------------------------------------------------------------------

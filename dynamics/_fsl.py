@@ -28,9 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn.schedules._pytree import pytree_dataclass, static_field
+from cptdyn._pytree import pytree_dataclass, static_field
+from cptdyn._validate import check_int as _check_int
 
-from ._areas import _check_int, _diff, areas, check_warmup, effective_lr
+from ._areas import _diff, areas, check_warmup, effective_lr
 from ._law import positive, register_law
 from ._momentum import _AreaLaw, _ctx_check, _derive_A, _obs, _power_decay
 from ._run import Run
@@ -78,7 +79,7 @@ class FSLLaw(_AreaLaw):
     def _validate(self) -> None:
         name = type(self).__name__
         check_warmup(self.warmup, f"{name}: warmup")
-        _check_int(f"{name}: block_size", self.block_size, 1)
+        _check_int(name, "block_size", self.block_size, 1)
 
     def lr_features(self, lr: Any, steps: Any = None, *, warmup_steps: int = 0, **_: Any) -> Any:
         w = _ctx_check(type(self).__name__, warmup_steps)

@@ -1,6 +1,6 @@
 """The protocol every loss law implements, and the registry of laws by name.
 
-A law is a frozen dataclass registered as a pytree (``cptdyn.schedules._pytree.pytree_dataclass``):
+A law is a frozen dataclass registered as a pytree (``cptdyn._pytree.pytree_dataclass``):
 
 * parameter fields are **leaves** (``L0``, ``A``, ``alpha`` ...): jit / vmap / grad trace them;
 * option fields are **static** (``lam`` when fixed, ``warmup`` convention ...), declared with
@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn.schedules._pytree import x64_context
+from cptdyn._io import to_plain
+from cptdyn._pytree import x64_context
 
 from ._run import Run
 
@@ -146,18 +147,10 @@ class Law:
 
     # -- serialization ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        def plain(v: Any) -> Any:
-            if isinstance(v, (np.ndarray, jax.Array)):
-                a = np.asarray(v)
-                return a.item() if a.ndim == 0 else a.tolist()
-            if isinstance(v, tuple):
-                return [plain(x) for x in v]
-            return v
-
         return {
             "law": self.NAME,
-            "params": {k: plain(v) for k, v in self.params().items()},
-            "options": {k: plain(v) for k, v in self.options().items()},
+            "params": {k: to_plain(v) for k, v in self.params().items()},
+            "options": {k: to_plain(v) for k, v in self.options().items()},
         }
 
 

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn.schedules._pytree import pytree_dataclass, static_field, x64_context
+from cptdyn._pytree import pytree_dataclass, static_field, x64_context
 
 from ._areas import areas, check_lam, check_warmup, effective_lr
 from ._law import Law, concat_rows, interval, positive, real, register_law

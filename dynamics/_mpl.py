@@ -69,7 +69,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
-from cptdyn.schedules._pytree import pytree_dataclass, static_field, x64_context
+from cptdyn._pytree import pytree_dataclass, static_field, x64_context
 
 from ._law import Constraint, Law, interval, positive, register_law
 from ._run import Run, RunError
@@ -450,8 +450,8 @@ class MPLLaw(Law):
             key += "M"
         if key not in table:
             raise ValueError(f"MPLLaw.released: size={size!r} must be one of {', '.join(table)}")
-        opts = {"warmup": source, **options}
-        return cls(**table[key], **opts)
+        kwargs: dict[str, Any] = {**table[key], "warmup": source, **options}
+        return cls(**kwargs)
 
     # ------------------------------------------------------------------ features / prediction
     def features(self, run: Run, *, form: str = "auto") -> dict[str, np.ndarray]:

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn.schedules._pytree import x64_context
+from cptdyn._pytree import x64_context
 
 from ._fit import (
     Convergence,

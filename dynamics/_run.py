@@ -21,11 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from cptdyn._errors import RunError
+
 __all__ = ["Run", "RunError"]
-
-
-class RunError(ValueError):
-    """A run (file, array or field) is malformed. The message is one line naming the culprit."""
 
 
 def _as_1d_float(name: str, value: Any, where: str) -> np.ndarray:

@@ -130,7 +130,7 @@ def interval_samples(fitted: FitResult | Law, runs: Sequence[Run], n_samples: in
 
 
 def _predict(law: Law, target: Run) -> np.ndarray:
-    from cptdyn.schedules._pytree import x64_context
+    from cptdyn._pytree import x64_context
 
     with x64_context():
         return np.asarray(law.predict(target), np.float64).reshape(-1)

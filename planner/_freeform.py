@@ -40,9 +40,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._law import Law
 from cptdyn.schedules import ArraySchedule, CPTSchedule, Schedule
-from cptdyn.schedules._pytree import x64_context
 
 from ._plan import Objective, PlanError, parse_objective
 from ._predict import loss_at

@@ -31,9 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._law import Law
 from cptdyn.schedules import CPTSchedule, Schedule
-from cptdyn.schedules._pytree import x64_context
 
 from ._predict import curve, curve_jit, loss_at
 from ._relaxed import FAMILIES, PlanError, params_of, read_at, relaxed_lr, to_schedule
@@ -201,7 +201,7 @@ class Problem:
         bounds = dict(bounds or {})
         cpt = isinstance(template, CPTSchedule)
         p = cls(laws=laws, template=template, knobs=(), objective=obj, context=ctx, cpt=cpt)
-        if cpt:
+        if isinstance(template, CPTSchedule):
             p.family, p.base, p.opts = params_of(template.cpt)
             p.opts["warmup_from_previous"] = bool(getattr(template.cpt, "warmup_from_previous",
                                                           False))
@@ -641,7 +641,8 @@ def _baselines(prob: Problem, value: float) -> list[dict[str, Any]]:
                        general_rise=rise, feasible=bool(rise <= prob.objective.max_rise + 2e-4))
         rows.append(row)
 
-    tmpl = base_t.cpt if prob.cpt else base_t
+    pt_t = base_t.pt if isinstance(base_t, CPTSchedule) else None
+    tmpl: Any = base_t.cpt if isinstance(base_t, CPTSchedule) else base_t
     t = tmpl.total_steps
     w = getattr(tmpl, "warmup_steps", 0)
     peak = float(tmpl.peak_lr)
@@ -661,5 +662,5 @@ def _baselines(prob: Problem, value: float) -> list[dict[str, Any]]:
             cands.append((f"WSD 1-sqrt {int(f * 100)}% to 0",
                           WSD(t, peak, 0.0, f, "1-sqrt", warmup_steps=w, **extra)))
     for name, s in cands:
-        score(name, CPTSchedule(base_t.pt, s) if prob.cpt else s)
+        score(name, CPTSchedule(pt_t, s) if pt_t is not None else s)
     return rows

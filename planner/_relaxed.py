@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from cptdyn._errors import PlanError
 from cptdyn.schedules import (
     WSD,
     Constant,
@@ -33,9 +34,6 @@ from cptdyn.schedules._core import _decay_shape
 
 __all__ = ["FAMILIES", "PlanError", "relaxed_lr", "read_at", "to_schedule", "params_of"]
 
-
-class PlanError(ValueError):
-    """The planning problem is malformed (one-line message naming the culprit)."""
 
 #: family -> continuous parameters it reads (besides total_steps / warmup_steps)
 FAMILIES: dict[str, tuple[str, ...]] = {

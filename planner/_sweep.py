@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._law import Law
 from cptdyn.schedules import Schedule
-from cptdyn.schedules._pytree import x64_context
 
 from ._plan import Objective, PlanError, Problem
 

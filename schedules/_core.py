@@ -34,7 +34,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._pytree import concrete_or_none, is_traced, pytree_dataclass, static_field
+from cptdyn._io import to_plain
+from cptdyn._pytree import concrete_or_none, is_traced, pytree_dataclass, static_field
+from cptdyn._validate import check_fraction as _check_fraction
+from cptdyn._validate import check_int as _check_int
+from cptdyn._validate import check_lr as _check_lr
 
 __all__ = [
     "Schedule",
@@ -63,53 +67,15 @@ _TINY = 1e-30
 
 
 # ------------------------------------------------------------------------------------ validation
-def _check_int(cls: str, name: str, value: Any, lo: int = 0, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"{cls}: {name}={value!r} must be a whole number of steps")
-    value = int(value)
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{cls}: {name}={value} must be {rng}")
-    return value
-
-
-def _check_lr(cls: str, name: str, value: Any) -> None:
-    v = concrete_or_none(value)
-    if v is None:
-        if value is None:
-            raise ValueError(f"{cls}: {name} is required")
-        return
-    if not math.isfinite(v):
-        raise ValueError(f"{cls}: {name}={v} is not a finite number")
-    if v < 0:
-        raise ValueError(f"{cls}: {name}={v:g} is negative")
-
-
-def _check_fraction(cls: str, name: str, value: Any) -> None:
-    v = concrete_or_none(value)
-    if v is None:
-        return
-    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
-        raise ValueError(f"{cls}: {name}={v:g} must be a fraction in [0, 1]")
-
-
 def _plain(v: Any) -> Any:
-    """JSON-friendly value."""
+    """JSON-friendly value (schedules nested in a spec become their own specs)."""
     if isinstance(v, Schedule):
         return v.to_spec(versioned=False)
-    if isinstance(v, (jax.Array, np.ndarray)):
-        a = np.asarray(v, dtype=np.float64)
-        return a.item() if a.ndim == 0 else a.tolist()
-    if isinstance(v, (np.floating,)):
-        return float(v)
-    if isinstance(v, (np.integer,)):
-        return int(v)
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
-    return v
+    if isinstance(v, (jax.Array, np.ndarray)):
+        return to_plain(np.asarray(v, dtype=np.float64))
+    return to_plain(v)
 
 
 # ------------------------------------------------------------------------------------- base class

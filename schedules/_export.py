@@ -87,6 +87,9 @@ from typing import Any
 
 import numpy as np
 
+from cptdyn._errors import ExportError
+from cptdyn._pytree import x64_context
+
 from ._core import (
     WSD,
     ArraySchedule,
@@ -102,7 +105,6 @@ from ._core import (
     TwoStage,
     schedule_from_spec,
 )
-from ._pytree import x64_context
 
 __all__ = [
     "EXPORT_TARGETS",
@@ -149,10 +151,6 @@ STEP_CONVENTION = "lrs[t] is the LR of optimizer update t (0-based; the first up
 # (absolute floor: _ATOL_FRAC * peak, for values that are 0 or nearly so).
 _RTOL = 1e-9
 _ATOL_FRAC = 1e-12
-
-
-class ExportError(ValueError):
-    """The schedule cannot be expressed for the requested target (the message says why)."""
 
 
 @dataclasses.dataclass(frozen=True)

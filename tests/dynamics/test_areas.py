@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._areas import (
     annealing_area,
     areas,
@@ -18,7 +19,6 @@ from cptdyn.dynamics._areas import (
     forward_area,
     momentum_tail,
 )
-from cptdyn.schedules._pytree import x64_context
 
 PEAK = 2e-4  # P2 Setting A max LR (laws.md §2.6)
 
@@ -440,8 +440,8 @@ def test_grad_wrt_lam(method):
     [
         ({"warmup": "linear"}, r"warmup='linear' is not one of"),
         ({"lam": 1.0}, r"lam=1.0 is outside \[0, 1\)"),
-        ({"warmup_steps": 11}, r"warmup_steps=11 is outside 0..10"),
-        ({"block_size": 0}, r"block_size=0 is outside >= 1"),
+        ({"warmup_steps": 11}, r"warmup_steps=11 must be in 0..10"),
+        ({"block_size": 0}, r"block_size=0 must be >= 1"),
         ({"method": "fast"}, r"method='fast' is not one of"),
     ],
 )
@@ -455,7 +455,7 @@ def test_bad_steps_and_transfer():
         areas(np.ones(10), [1, 11])
     with pytest.raises(ValueError, match=r"steps contains 0"):
         areas(np.ones(10), [0])
-    with pytest.raises(ValueError, match=r"transfer_step=10 is outside 1..9"):
+    with pytest.raises(ValueError, match=r"transfer_step=10 must be in 1..9"):
         cpt_areas(np.ones(10), [1], transfer_step=10)
     with pytest.raises(ValueError, match=r"split='middle' is not one of"):
         cpt_areas(np.ones(10), [1], transfer_step=5, split="middle")

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._cpt import (
     P1_FIG3_DCPT,
     P1_FIG3_DPT,
@@ -32,7 +33,6 @@ from cptdyn.dynamics._cpt import (
 from cptdyn.dynamics._law import law_class, law_from_dict
 from cptdyn.dynamics._momentum import MomentumLaw, simulate
 from cptdyn.dynamics._run import Run
-from cptdyn.schedules._pytree import x64_context
 
 PEAK = 2e-4  # P1 Table 1: peak LR 2e-4 (laws.md §3.5)
 T_PT = 40_000  # P1 App. I: PT WSD 40K steps, CPT cosine 10K (laws.md §3.5)

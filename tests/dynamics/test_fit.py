@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cptdyn._pytree import pytree_dataclass, x64_context
 from cptdyn.dynamics._fit import (
     Evaluation,
     FitError,
@@ -30,7 +31,6 @@ from cptdyn.dynamics._metrics import curve_metrics
 from cptdyn.dynamics._momentum import MomentumLaw
 from cptdyn.dynamics._mpl import MPLLaw
 from cptdyn.dynamics._run import Run
-from cptdyn.schedules._pytree import pytree_dataclass, x64_context
 
 PEAK, END, W = 3e-4, 3e-5, 300
 TRUE_MTL = {"L0": 2.7, "A": 0.45, "alpha": 0.55, "C": 0.45}

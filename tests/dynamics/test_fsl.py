@@ -13,11 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._fsl import FSLLaw
 from cptdyn.dynamics._law import law_class, law_from_dict
 from cptdyn.dynamics._momentum import simulate
 from cptdyn.dynamics._run import Run
-from cptdyn.schedules._pytree import x64_context
 
 PEAK, T, W = 2e-4, 4000, 200
 PARAMS = {"L0": 2.6, "c1": 0.45, "s": 0.55, "c2": 300.0, "c3": 0.5, "c4": 50.0, "gamma": 0.6}
@@ -137,7 +137,7 @@ def test_protocol():
     "kwargs, match",
     [
         ({"warmup": "cosine"}, r"^FSLLaw: warmup='cosine' is not one of 'peak', 'as-run'$"),
-        ({"block_size": 0}, r"^FSLLaw: block_size=0 is outside >= 1$"),
+        ({"block_size": 0}, r"^FSLLaw: block_size=0 must be >= 1$"),
     ],
 )
 def test_bad_options(kwargs, match):

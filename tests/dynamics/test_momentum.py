@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._law import law_class, law_from_dict
 from cptdyn.dynamics._momentum import (
     P2_FIG2,
@@ -20,7 +21,6 @@ from cptdyn.dynamics._momentum import (
     simulate,
 )
 from cptdyn.dynamics._run import Run
-from cptdyn.schedules._pytree import x64_context
 
 PEAK, T, W = 2e-4, 20_000, 500  # P2 Setting A / Fig. 2 (laws.md §2.6, §8.1)
 

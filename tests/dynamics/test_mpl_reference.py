@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import cptdyn.dynamics._mpl as mpl_mod
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics import FitError, evaluate, fit_mpl_reference
 from cptdyn.dynamics._mpl import REPO_PARAMS, MPLLaw
 from cptdyn.dynamics._run import Run
 from cptdyn.dynamics._runs import load_runs
-from cptdyn.schedules._pytree import x64_context
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "MultiPowerLaw" / "loss_curve_repo"
 TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]

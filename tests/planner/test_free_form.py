@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._cpt import P1_FIG3_DCPT, P1_FIG3_DPT, CPTLaw
 from cptdyn.dynamics._mpl import MPLLaw
 from cptdyn.planner._freeform import plan_free_form
 from cptdyn.planner._plan import PlanError, evaluate_schedule
 from cptdyn.schedules import WSD, ArraySchedule
-from cptdyn.schedules._pytree import x64_context
 
 MPL = MPLLaw.released("400M", "repo", warmup="paper")
 CPT_LAWS = {"pt": CPTLaw(**P1_FIG3_DPT), "cpt": CPTLaw(**P1_FIG3_DCPT)}

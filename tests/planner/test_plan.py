@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._cpt import (
     P1_FIG3_DCPT,
     P1_FIG3_DPT,
@@ -29,7 +30,6 @@ from cptdyn.schedules import (
     CPTSchedule,
     Linear,
 )
-from cptdyn.schedules._pytree import x64_context
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cptdyn._pytree import x64_context
 from cptdyn.dynamics._momentum import P2_FIG2, MomentumLaw
 from cptdyn.dynamics._mpl import MPLLaw
 from cptdyn.planner._predict import curve, loss_at, mpl_final_direct
 from cptdyn.schedules import WSD, Cosine
-from cptdyn.schedules._pytree import x64_context
 
 
 @pytest.mark.parametrize("conv", ["paper", "repo"])

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cptdyn._pytree import x64_context
 from cptdyn.schedules._core import (
     DECAY_SHAPES,
     WSD,
@@ -27,7 +28,6 @@ from cptdyn.schedules._core import (
     schedule_kinds,
     stack,
 )
-from cptdyn.schedules._pytree import x64_context
 
 
 def arr(s):

@@ -45,6 +45,7 @@ import optax
 import pytest
 import yaml
 
+from cptdyn._pytree import x64_context
 from cptdyn.schedules._core import (
     WSD,
     ArraySchedule,
@@ -68,7 +69,6 @@ from cptdyn.schedules._export import (
     export,
     write,
 )
-from cptdyn.schedules._pytree import x64_context
 
 try:
     import tomllib  # Python >= 3.11

@@ -35,10 +35,10 @@ def _data_dir(data: str | None) -> Path:
 
 
 def run_demo(out: str, data: str | None = None) -> int:
+    from cptdyn._pytree import x64_context
     from cptdyn.dynamics import MomentumLaw, evaluate, fit, load_runs
     from cptdyn.planner import Problem, evaluate_schedule, plan
     from cptdyn.schedules import WSD, export, write
-    from cptdyn.schedules._pytree import x64_context
 
     from ._cli_dynamics import METRIC_COLS, _metric_row, _table
     from ._plots import curves_figure, write_html
@@ -71,7 +71,7 @@ def run_demo(out: str, data: str | None = None) -> int:
     f = best.tuned["decay_fraction"]
     prof = best.profiles["decay_fraction"]
     print(f"3. planned a 24k-step WSD schedule (peak 3e-4, warmup 2160): "
-          f"{best.schedule.decay_shape} decay over the last {f:.1%} of the run "
+          f"{getattr(best.schedule, 'decay_shape', '')} decay over the last {f:.1%} of the run "
           f"(anything in {prof['lo']:.1%}..{prof['hi']:.1%} is within 0.001 nats); "
           f"predicted final loss {best.value:.4f}")
     for b in best.baselines:

@@ -120,7 +120,7 @@ def _read_lr_values(path: str) -> np.ndarray:
 
 
 def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
-    from cptdyn.schedules._pytree import x64_context
+    from cptdyn._pytree import x64_context
 
     def lr_array() -> np.ndarray:
         with x64_context():

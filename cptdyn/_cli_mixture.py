@@ -163,10 +163,10 @@ def cmd_plan_mixture(args: argparse.Namespace) -> int:
     print(f"binding             {', '.join(p.binding) or 'none'}")
     if len(p.by_model_size) > 1:
         print("\nN            r_d      D          L_g      L_d")
-        for r in p.by_model_size:
-            print(f"{_fmt(r['model_size']):<12} {_fmt(r['domain_ratio'], '.4f'):<8} "
-                  f"{_fmt(r['tokens']):<10} {_fmt(r['general_loss'], '.4f'):<8} "
-                  f"{_fmt(r['domain_loss'], '.4f')}")
+        for row in p.by_model_size:
+            print(f"{_fmt(row['model_size']):<12} {_fmt(row['domain_ratio'], '.4f'):<8} "
+                  f"{_fmt(row['tokens']):<10} {_fmt(row['general_loss'], '.4f'):<8} "
+                  f"{_fmt(row['domain_loss'], '.4f')}")
     for w in warnings:
         print(f"warning: {w}")
     return 0

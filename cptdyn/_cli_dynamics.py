@@ -300,9 +300,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------- simulate
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from cptdyn._pytree import x64_context
     from cptdyn.planner import evaluate_schedule
     from cptdyn.schedules import schedule_from_spec
-    from cptdyn.schedules._pytree import x64_context
 
     laws = load_params(args.params)
     try:
@@ -538,8 +538,8 @@ def _print_plan(p: Any) -> None:
 def _plan_report(path: str, laws: Mapping[str, Any], sched: Any, ctx: Mapping[str, Any],
                  title: str, baselines: Sequence[Mapping[str, Any]] = (),
                  template: Any = None) -> None:
+    from cptdyn._pytree import x64_context
     from cptdyn.planner import evaluate_schedule
-    from cptdyn.schedules._pytree import x64_context
 
     from ._plots import curves_figure, write_html
 

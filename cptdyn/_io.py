@@ -1,0 +1,146 @@
+"""Atomic file output and JSON input with one-line errors, shared by every layer.
+
+Nothing is ever half-written: text goes to a temporary file in the destination folder (fsynced,
+with the final permissions: the replaced file's mode, else 0o666 minus the umask) and is renamed
+into place. A set of files goes to a temporary folder that is renamed into place, or, into an
+existing folder, every file is staged before any is renamed.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._errors import CLIError
+
+__all__ = ["atomic_write", "atomic_write_files", "read_json", "to_plain", "write_atomic"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _file_mode(path: Path) -> int:
+    """Mode for a new file at ``path``: the existing file's, else 0o666 minus the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _stage(directory: Path, name: str, data: str | bytes) -> Path:
+    """Write ``data`` to a temporary file in ``directory`` (fsynced, final permissions)."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        if isinstance(data, bytes):
+            with os.fdopen(fd, "wb") as fb:
+                fb.write(data)
+                fb.flush()
+                os.fsync(fb.fileno())
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode(directory / name))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def atomic_write(
+    path: str | os.PathLike[str], data: str | bytes, *, what: str = "--out"
+) -> None:
+    """Write ``data`` to ``path`` atomically. ``what`` names the option in the error when the
+    folder is missing."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise CLIError(f"{what} {str(path)!r}: folder {str(parent)!r} does not exist")
+    tmp = _stage(parent, p.name, data)
+    try:
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+#: The CLI's historical name for :func:`atomic_write`.
+write_atomic = atomic_write
+
+
+def atomic_write_files(out: Path, files: Mapping[str, str | bytes]) -> list[Path]:
+    """Write several files into folder ``out`` (created if missing) so that either all of them
+    land or none does (a new folder is renamed into place whole)."""
+    if not out.exists():
+        tmpdir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+        try:
+            for name, data in files.items():
+                _stage(tmpdir, name, data).rename(tmpdir / name)
+            os.chmod(tmpdir, 0o777 & ~_umask())
+            os.replace(tmpdir, out)
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        return [out / name for name in files]
+    staged: list[tuple[str, Path]] = []
+    try:
+        for name, data in files.items():
+            staged.append((name, _stage(out, name, data)))
+        for name, tmp in staged:
+            os.replace(tmp, out / name)
+    except BaseException:
+        for _, tmp in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+    return [out / name for name in files]
+
+
+def read_json(path: str | os.PathLike[str], what: str = "file") -> Any:
+    """Parse a JSON file; a missing, unreadable or invalid file is a one-line :class:`CLIError`."""
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"{what} {str(path)!r} does not exist")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CLIError(f"{what} {str(path)!r} cannot be read: {e}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CLIError(
+            f"{what} {str(path)!r} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        ) from None
+
+
+def to_plain(v: Any) -> Any:
+    """A JSON-friendly copy of ``v``: arrays (NumPy or JAX) become numbers or lists, NumPy
+    scalars Python numbers, tuples lists; mappings and lists are converted item by item."""
+    if isinstance(v, dict):
+        return {k: to_plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [to_plain(x) for x in v]
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return v
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.ndarray) or hasattr(v, "__array__"):
+        a = np.asarray(v)
+        return a.item() if a.ndim == 0 else a.tolist()
+    return v
