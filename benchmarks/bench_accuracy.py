@@ -33,15 +33,19 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from cptdyn.dynamics._fit import FitError, evaluate
-from cptdyn.dynamics._mpl import MPLLaw
-from cptdyn.dynamics._runs import load_cooldown_sweep, load_runs
-from cptdyn.dynamics._select import DEFAULT_CANDIDATES, format_table, select_law
-from cptdyn.dynamics._uncertainty import (
+from cptdyn.dynamics import (
+    DEFAULT_CANDIDATES,
+    FitError,
+    MPLLaw,
     bootstrap_samples,
+    evaluate,
     jackknife_samples,
+    load_cooldown_sweep,
+    load_runs,
     predict_interval,
+    select_law,
 )
+from cptdyn.dynamics import format_selection_table as format_table
 
 ROOT = Path(__file__).resolve().parents[1] / "data"
 MPL_DIR = ROOT / "MultiPowerLaw" / "loss_curve_repo"

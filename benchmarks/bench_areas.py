@@ -72,8 +72,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.signal import lfilter
 
-from cptdyn.dynamics._areas import areas
-from cptdyn.dynamics._momentum import MomentumLaw
+from cptdyn.dynamics import MomentumLaw, areas
 
 LAM = 0.999
 

@@ -37,12 +37,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from cptdyn.dynamics._fit import evaluate, fit
-from cptdyn.dynamics._momentum import MomentumLaw
-from cptdyn.dynamics._mpl import MPLLaw
-from cptdyn.dynamics._mpl_reference import fit_mpl_reference
-from cptdyn.dynamics._run import Run
-from cptdyn.dynamics._runs import load_runs
+from cptdyn.dynamics import MomentumLaw, MPLLaw, Run, evaluate, fit, fit_mpl_reference, load_runs
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "MultiPowerLaw" / "loss_curve_repo"
 TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]

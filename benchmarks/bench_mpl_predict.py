@@ -22,9 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._mpl import MPLLaw
-from cptdyn.dynamics._run import Run
-from cptdyn.dynamics._runs import mpl_schedule
+from cptdyn.dynamics import MPLLaw, Run, mpl_schedule
 
 
 def numpy_loop(lrs: np.ndarray, steps: np.ndarray, p: dict[str, float]) -> np.ndarray:

@@ -188,9 +188,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     samples: dict[str, Any] = {}
     model_error: dict[str, float] = {}
     if args.law == "auto":
-        from cptdyn.dynamics import FitError
-        from cptdyn.dynamics._select import format_table, select_law
-        from cptdyn.dynamics._uncertainty import interval_samples
+        from cptdyn.dynamics import FitError, interval_samples, select_law
+        from cptdyn.dynamics import format_selection_table as format_table
 
         for ds, rs in groups.items():
             label = "" if len(groups) == 1 else f" [{ds}]"
@@ -250,7 +249,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         METRIC_COLS[1:]
     out.write(_table(rows, cols))
     if args.out:
-        from cptdyn.dynamics._uncertainty import samples_to_doc
+        from cptdyn.dynamics import samples_to_doc
 
         def law_doc(ds: str, res: Any) -> dict[str, Any]:
             d = res.to_dict()
@@ -366,7 +365,7 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
     the params document (key ``samples``, written by ``fit --law auto``), widened on each side by
     ``interval.model_error`` x the median curve (the law's cross-validated relative final-loss
     error); empty when there are no samples."""
-    from cptdyn.dynamics._uncertainty import samples_from_doc
+    from cptdyn.dynamics import samples_from_doc
     from cptdyn.planner import evaluate_schedule
 
     doc = read_json(path, "--params")

@@ -55,7 +55,7 @@ def _one(text: str | None, flag: str) -> float | None:
 
 
 def _laws_from_params(path: str) -> tuple[Any, Any]:
-    from cptdyn.dynamics._dcpt import dcpt_from_dict
+    from cptdyn.dynamics.mixture import dcpt_from_dict
 
     doc = read_json(path, "--params")
     if not isinstance(doc, Mapping) or "general" not in doc or "domain" not in doc:
@@ -70,7 +70,7 @@ def _laws_from_data(path: str, form: str) -> tuple[Any, Any, dict[str, Any]]:
     import numpy as np
     import pandas as pd
 
-    from cptdyn.dynamics._dcpt import fit_dcpt
+    from cptdyn.dynamics.mixture import fit_dcpt
 
     if not Path(path).exists():
         raise CLIError(f"--data {path!r} does not exist")
@@ -119,7 +119,7 @@ def cmd_plan_mixture(args: argparse.Namespace) -> int:
         if args.save_params:
             doc = {"general": general.to_dict(), "domain": domain.to_dict(), "fit": fit_info}
             write_atomic(args.save_params, json.dumps(doc, indent=2) + "\n")
-    from cptdyn.dynamics._dcpt import check_monotone
+    from cptdyn.dynamics.mixture import check_monotone
     from cptdyn.planner._mixture import plan_mixture
 
     if args.tolerance is not None and args.general_loss0 is None:
@@ -173,7 +173,8 @@ def cmd_plan_mixture(args: argparse.Namespace) -> int:
 
 
 def _allocation(args: argparse.Namespace) -> int:
-    from cptdyn.dynamics._dcpt import ZHENG_CPT, ZHENG_SCRATCH, CrossLingualLaw, allocation
+    from cptdyn.dynamics.mixture import CrossLingualLaw, allocation
+    from cptdyn.dynamics.presets import ZHENG_CPT, ZHENG_SCRATCH
 
     if args.compute is None:
         raise CLIError("--allocation needs --compute (FLOPs, e.g. 1e21)")

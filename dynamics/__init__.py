@@ -1,14 +1,29 @@
 """Loss laws in JAX, runs (loading real loss curves) and fitting.
 
-Laws (registered by name, see ``law_names()``): ``momentum`` (LR-annealing law, Tissue et al.
-2024) and its ``momentum-lam`` / ``momentum-size`` variants; ``cpt`` (Wang et al. 2025) and its
-``cpt-replay`` / ``cpt-size`` / ``cpt-open`` variants; ``mpl`` (Multi-Power Law, Luo et al. 2025);
-``fsl`` (functional-scaling-law ansatz). Every law is a pytree of parameters with
-``predict(run)`` and a pure-JAX prediction from an LR array; ``fit(law, runs)`` fits it (the
-converged minimum of the Huber objective); ``fit_mpl_reference(runs)`` fits the MPL the way its
-authors did (early-stopped AdamW; reproduces their released parameters).
+The package is in four wings (see the README's Layout table):
+
+* step-dynamics laws (``_laws/``): ``momentum`` (LR-annealing law, Tissue et al. 2024) and its
+  ``momentum-lam`` / ``momentum-size`` variants; ``cpt`` (Wang et al. 2025) and its
+  ``cpt-replay`` / ``cpt-size`` / ``cpt-open`` variants; ``mpl`` (Multi-Power Law, Luo et al.
+  2025); ``fsl`` (functional-scaling-law ansatz). Every law implements the :class:`Law`
+  protocol: ``features`` / ``predict_features`` (fitting), ``predict(run)`` and the pure-JAX
+  ``predict_lr(lr, steps, **context)`` the planner differentiates;
+* data-mixture and scale laws (``_mixture/``, public as :mod:`cptdyn.dynamics.mixture`);
+* run readers (``_runs/``): CSV, W&B, TensorBoard, Hugging Face ``trainer_state.json`` and the
+  MultiPowerLaw curve files, all into :class:`Run`;
+* fitting (``_fitting/``): ``fit`` (the converged minimum of the Huber objective),
+  ``fit_mpl_reference`` (the MPL authors' early-stopped procedure), law selection by
+  cross-validation and prediction intervals.
+
+Published parameter tables are in :mod:`cptdyn.dynamics.presets`.
 """
 
+import importlib
+import warnings
+from typing import Any
+
+from . import mixture as mixture
+from . import presets as presets
 from ._areas import S2_SPLITS as S2_SPLITS
 from ._areas import WARMUP_CONVENTIONS as WARMUP_CONVENTIONS
 from ._areas import Areas as Areas
@@ -19,58 +34,39 @@ from ._areas import cpt_areas as cpt_areas
 from ._areas import effective_lr as effective_lr
 from ._areas import forward_area as forward_area
 from ._areas import momentum_tail as momentum_tail
-from ._cpt import P1_FIG3_DCPT as P1_FIG3_DCPT
-from ._cpt import P1_FIG3_DPT as P1_FIG3_DPT
-from ._cpt import P1_FIG11_DCPT as P1_FIG11_DCPT
-from ._cpt import P1_FIG11_DPT as P1_FIG11_DPT
-from ._cpt import P1_FIG15_DCPT as P1_FIG15_DCPT
-from ._cpt import P1_FIG15_DPT as P1_FIG15_DPT
-from ._cpt import P1_FIG18_MODEL1_DCPT as P1_FIG18_MODEL1_DCPT
-from ._cpt import P1_FIG19_DCPT as P1_FIG19_DCPT
-from ._cpt import P1_FIG19_DPT as P1_FIG19_DPT
-from ._cpt import P1_OOD as P1_OOD
-from ._cpt import CPTLaw as CPTLaw
-from ._cpt import CPTOpenLaw as CPTOpenLaw
-from ._cpt import CPTReplayLaw as CPTReplayLaw
-from ._cpt import CPTSizeLaw as CPTSizeLaw
-from ._cpt import critical_point as critical_point
-from ._cpt import fit_ood_weights as fit_ood_weights
-from ._cpt import loss_potential as loss_potential
-from ._cpt import ood_loss as ood_loss
-from ._cpt import turning_length as turning_length
-from ._dcpt import DCPT_FORMS as DCPT_FORMS
-from ._dcpt import DCPT_TABLE1 as DCPT_TABLE1
-from ._dcpt import ZHENG_CPT as ZHENG_CPT
-from ._dcpt import ZHENG_SCRATCH as ZHENG_SCRATCH
-from ._dcpt import Allocation as Allocation
-from ._dcpt import CrossDomainDCPTLaw as CrossDomainDCPTLaw
-from ._dcpt import CrossLingualLaw as CrossLingualLaw
-from ._dcpt import DCPTLaw as DCPTLaw
-from ._dcpt import MonotoneReport as MonotoneReport
-from ._dcpt import TableFit as TableFit
-from ._dcpt import allocation as allocation
-from ._dcpt import best_ratio_limited_data as best_ratio_limited_data
-from ._dcpt import check_monotone as check_monotone
-from ._dcpt import chinchilla_allocation as chinchilla_allocation
-from ._dcpt import dcpt_compute_optimal as dcpt_compute_optimal
-from ._dcpt import dcpt_from_dict as dcpt_from_dict
-from ._dcpt import dlc as dlc
-from ._dcpt import domain_coefficients as domain_coefficients
-from ._dcpt import fit_cross_domain as fit_cross_domain
-from ._dcpt import fit_cross_lingual as fit_cross_lingual
-from ._dcpt import fit_dcpt as fit_dcpt
-from ._dcpt import max_domain_ratio as max_domain_ratio
-from ._dcpt import monotone_min_tokens as monotone_min_tokens
-from ._fit import Convergence as Convergence
-from ._fit import Evaluation as Evaluation
-from ._fit import FitError as FitError
-from ._fit import FitResult as FitResult
-from ._fit import block_average_lr as block_average_lr
-from ._fit import evaluate as evaluate
-from ._fit import fit as fit
-from ._fit import fit_short_predict_long as fit_short_predict_long
-from ._fit import leave_one_schedule_out as leave_one_schedule_out
-from ._fsl import FSLLaw as FSLLaw
+from ._fitting._fit import Convergence as Convergence
+from ._fitting._fit import Evaluation as Evaluation
+from ._fitting._fit import FitError as FitError
+from ._fitting._fit import FitResult as FitResult
+from ._fitting._fit import block_average_lr as block_average_lr
+from ._fitting._fit import evaluate as evaluate
+from ._fitting._fit import fit as fit
+from ._fitting._fit import fit_short_predict_long as fit_short_predict_long
+from ._fitting._fit import leave_one_schedule_out as leave_one_schedule_out
+from ._fitting._metrics import METRIC_NAMES as METRIC_NAMES
+from ._fitting._metrics import curve_metrics as curve_metrics
+from ._fitting._metrics import final_error as final_error
+from ._fitting._metrics import mae as mae
+from ._fitting._metrics import mean_metrics as mean_metrics
+from ._fitting._metrics import mse as mse
+from ._fitting._metrics import pred_e as pred_e
+from ._fitting._metrics import r2 as r2
+from ._fitting._metrics import rmse as rmse
+from ._fitting._metrics import worst_e as worst_e
+from ._fitting._mpl_reference import fit_mpl_reference as fit_mpl_reference
+from ._fitting._select import DEFAULT_CANDIDATES as DEFAULT_CANDIDATES
+from ._fitting._select import cv_score as cv_score
+from ._fitting._select import format_table as format_selection_table  # noqa: F401
+from ._fitting._select import law_fit_options as law_fit_options
+from ._fitting._select import law_template as law_template
+from ._fitting._select import select_law as select_law
+from ._fitting._uncertainty import bootstrap_samples as bootstrap_samples
+from ._fitting._uncertainty import bootstrap_weights as bootstrap_weights
+from ._fitting._uncertainty import interval_samples as interval_samples
+from ._fitting._uncertainty import jackknife_samples as jackknife_samples
+from ._fitting._uncertainty import predict_interval as predict_interval
+from ._fitting._uncertainty import samples_from_doc as samples_from_doc
+from ._fitting._uncertainty import samples_to_doc as samples_to_doc
 from ._law import Constraint as Constraint
 from ._law import Law as Law
 from ._law import concat_rows as concat_rows
@@ -78,32 +74,26 @@ from ._law import interval as interval
 from ._law import law_class as law_class
 from ._law import law_from_dict as law_from_dict
 from ._law import law_names as law_names
+from ._law import param as param
 from ._law import positive as positive
 from ._law import real as real
 from ._law import register_law as register_law
-from ._metrics import METRIC_NAMES as METRIC_NAMES
-from ._metrics import curve_metrics as curve_metrics
-from ._metrics import final_error as final_error
-from ._metrics import mae as mae
-from ._metrics import mean_metrics as mean_metrics
-from ._metrics import mse as mse
-from ._metrics import pred_e as pred_e
-from ._metrics import r2 as r2
-from ._metrics import rmse as rmse
-from ._metrics import worst_e as worst_e
-from ._momentum import P2_FIG2 as P2_FIG2
-from ._momentum import P2_FIG7B as P2_FIG7B
-from ._momentum import MomentumLamLaw as MomentumLamLaw
-from ._momentum import MomentumLaw as MomentumLaw
-from ._momentum import MomentumSizeLaw as MomentumSizeLaw
-from ._momentum import run_context as run_context
-from ._momentum import simulate as simulate
-from ._mpl import MPL_CONVENTIONS as MPL_CONVENTIONS
-from ._mpl import PAPER_PARAMS as PAPER_PARAMS
-from ._mpl import REPO_PARAMS as REPO_PARAMS
-from ._mpl import MPLLaw as MPLLaw
-from ._mpl import mpl_curve as mpl_curve
-from ._mpl_reference import fit_mpl_reference as fit_mpl_reference
+from ._laws._cpt import CPTLaw as CPTLaw
+from ._laws._cpt import CPTOpenLaw as CPTOpenLaw
+from ._laws._cpt import CPTReplayLaw as CPTReplayLaw
+from ._laws._cpt import CPTSizeLaw as CPTSizeLaw
+from ._laws._cpt import critical_point as critical_point
+from ._laws._cpt import fit_ood_weights as fit_ood_weights
+from ._laws._cpt import loss_potential as loss_potential
+from ._laws._cpt import ood_loss as ood_loss
+from ._laws._cpt import turning_length as turning_length
+from ._laws._fsl import FSLLaw as FSLLaw
+from ._laws._momentum import MomentumLamLaw as MomentumLamLaw
+from ._laws._momentum import MomentumLaw as MomentumLaw
+from ._laws._momentum import MomentumSizeLaw as MomentumSizeLaw
+from ._laws._mpl import MPL_CONVENTIONS as MPL_CONVENTIONS
+from ._laws._mpl import MPLLaw as MPLLaw
+from ._laws._mpl import mpl_curve as mpl_curve
 from ._run import Run as Run
 from ._run import RunError as RunError
 from ._runs import LOSS_ALIASES as LOSS_ALIASES
@@ -121,16 +111,154 @@ from ._runs import mpl_schedule as mpl_schedule
 from ._runs import reconstruct_lr as reconstruct_lr
 from ._runs import runs_from_frame as runs_from_frame
 from ._runs import sniff_format as sniff_format
-from ._select import DEFAULT_CANDIDATES as DEFAULT_CANDIDATES
-from ._select import cv_score as cv_score
-from ._select import format_table as format_selection_table  # noqa: F401
-from ._select import law_fit_options as law_fit_options
-from ._select import law_template as law_template
-from ._select import select_law as select_law
-from ._uncertainty import bootstrap_samples as bootstrap_samples
-from ._uncertainty import bootstrap_weights as bootstrap_weights
-from ._uncertainty import interval_samples as interval_samples
-from ._uncertainty import jackknife_samples as jackknife_samples
-from ._uncertainty import predict_interval as predict_interval
-from ._uncertainty import samples_from_doc as samples_from_doc
-from ._uncertainty import samples_to_doc as samples_to_doc
+from ._simulate import run_context as run_context
+from ._simulate import simulate as simulate
+
+__all__ = [
+    "Areas",
+    "CPTAreas",
+    "S2_SPLITS",
+    "WARMUP_CONVENTIONS",
+    "annealing_area",
+    "areas",
+    "cpt_areas",
+    "effective_lr",
+    "forward_area",
+    "momentum_tail",
+    "Convergence",
+    "Evaluation",
+    "FitError",
+    "FitResult",
+    "block_average_lr",
+    "evaluate",
+    "fit",
+    "fit_short_predict_long",
+    "leave_one_schedule_out",
+    "METRIC_NAMES",
+    "curve_metrics",
+    "final_error",
+    "mae",
+    "mean_metrics",
+    "mse",
+    "pred_e",
+    "r2",
+    "rmse",
+    "worst_e",
+    "fit_mpl_reference",
+    "DEFAULT_CANDIDATES",
+    "cv_score",
+    "format_selection_table",
+    "law_fit_options",
+    "law_template",
+    "select_law",
+    "bootstrap_samples",
+    "bootstrap_weights",
+    "interval_samples",
+    "jackknife_samples",
+    "predict_interval",
+    "samples_from_doc",
+    "samples_to_doc",
+    "Constraint",
+    "Law",
+    "concat_rows",
+    "interval",
+    "law_class",
+    "law_from_dict",
+    "law_names",
+    "param",
+    "positive",
+    "real",
+    "register_law",
+    "CPTLaw",
+    "CPTOpenLaw",
+    "CPTReplayLaw",
+    "CPTSizeLaw",
+    "critical_point",
+    "fit_ood_weights",
+    "loss_potential",
+    "ood_loss",
+    "turning_length",
+    "FSLLaw",
+    "MomentumLamLaw",
+    "MomentumLaw",
+    "MomentumSizeLaw",
+    "MPLLaw",
+    "MPL_CONVENTIONS",
+    "mpl_curve",
+    "Run",
+    "RunError",
+    "LOSS_ALIASES",
+    "LR_ALIASES",
+    "RUN_FORMATS",
+    "STEP_ALIASES",
+    "load_cooldown_sweep",
+    "load_csv",
+    "load_hf_trainer_state",
+    "load_runs",
+    "load_tensorboard",
+    "load_wandb_csv",
+    "load_wandb_json",
+    "mpl_schedule",
+    "reconstruct_lr",
+    "runs_from_frame",
+    "sniff_format",
+    "run_context",
+    "simulate",
+    "mixture",
+    "presets",
+]
+
+# Names that moved in 0.2: the published tables to ``presets``, the mixture laws to ``mixture``.
+# They still resolve here for one release, with a DeprecationWarning.
+_MOVED = {
+    "P1_FIG3_DPT": "presets",
+    "P1_FIG3_DCPT": "presets",
+    "P1_FIG11_DPT": "presets",
+    "P1_FIG11_DCPT": "presets",
+    "P1_FIG15_DPT": "presets",
+    "P1_FIG15_DCPT": "presets",
+    "P1_FIG18_MODEL1_DCPT": "presets",
+    "P1_FIG19_DPT": "presets",
+    "P1_FIG19_DCPT": "presets",
+    "P1_OOD": "presets",
+    "P2_FIG2": "presets",
+    "P2_FIG7B": "presets",
+    "REPO_PARAMS": "presets",
+    "PAPER_PARAMS": "presets",
+    "DCPT_TABLE1": "presets",
+    "ZHENG_CPT": "presets",
+    "ZHENG_SCRATCH": "presets",
+    "DCPT_FORMS": "mixture",
+    "Allocation": "mixture",
+    "CrossDomainDCPTLaw": "mixture",
+    "CrossLingualLaw": "mixture",
+    "DCPTLaw": "mixture",
+    "MonotoneReport": "mixture",
+    "TableFit": "mixture",
+    "allocation": "mixture",
+    "best_ratio_limited_data": "mixture",
+    "check_monotone": "mixture",
+    "chinchilla_allocation": "mixture",
+    "dcpt_compute_optimal": "mixture",
+    "dcpt_from_dict": "mixture",
+    "dlc": "mixture",
+    "domain_coefficients": "mixture",
+    "fit_cross_domain": "mixture",
+    "fit_cross_lingual": "mixture",
+    "fit_dcpt": "mixture",
+    "max_domain_ratio": "mixture",
+    "monotone_min_tokens": "mixture",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cptdyn.dynamics' has no attribute {name!r}")
+    warnings.warn(
+        f"cptdyn.dynamics.{name} moved to cptdyn.dynamics.{home}.{name}; the old name goes "
+        "in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

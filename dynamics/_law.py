@@ -16,15 +16,28 @@ fitted parameters once per run:
   leaves).
 * ``law.predict(run)`` = ``predict_features(features(run))``.
 
-Parameter constraints are declared in ``PARAMS``: ``{name: Constraint}``. Fitting works in an
-unconstrained space through ``Constraint.to_raw`` / ``from_raw`` (bounds by reparameterization).
+Every registered law implements four abstract methods: ``features``, ``predict_features``,
+``predict_lr`` and ``init_grid``. ``predict_lr(lr, steps=None, **context)`` is the prediction as a
+pure-JAX function of a raw per-step LR array (differentiable in ``lr`` and the parameters, jit
+friendly): the one entry point the planner uses, with the context keys of :func:`run_context`
+(``warmup_steps``, ``transfer_step``, ``dataset``, ``replay_ratio``, ``model_size``).
+
+Parameters are declared once, on the field, with their constraint::
+
+    L0: Any = param(positive(), default=2.6)
+
+``PARAMS`` (``{name: Constraint}``, in field order) is derived from those fields; every leaf of a
+registered law must be a parameter, and every parameter a leaf (``register_law`` checks both).
+Fitting works in an unconstrained space through ``Constraint.to_raw`` / ``from_raw`` (bounds by
+reparameterization).
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -32,7 +45,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from cptdyn._io import to_plain
-from cptdyn._pytree import x64_context
 
 from ._run import Run
 
@@ -42,6 +54,7 @@ __all__ = [
     "real",
     "interval",
     "Law",
+    "param",
     "register_law",
     "law_class",
     "law_names",
@@ -83,44 +96,76 @@ class Constraint:
 
 
 def positive() -> Constraint:
+    """A parameter in ``(0, inf)``, fitted as its log."""
     return Constraint("positive", 0.0, math.inf)
 
 
 def real() -> Constraint:
+    """An unconstrained real parameter."""
     return Constraint("real")
 
 
 def interval(lo: float, hi: float) -> Constraint:
+    """A parameter in ``[lo, hi]``, fitted through a logistic map."""
     return Constraint("interval", lo, hi)
 
 
-class Law:
-    """Base class of the loss laws (subclasses are ``pytree_dataclass``es).
+_CONSTRAINT = "cptdyn.constraint"
+
+
+def param(constraint: Constraint, *, default: Any = dataclasses.MISSING) -> Any:
+    """A law's parameter field: a pytree leaf carrying its constraint (``PARAMS`` derives from
+    these fields)."""
+    if not isinstance(constraint, Constraint):
+        raise TypeError(f"param: constraint must be a Constraint, got {type(constraint).__name__}")
+    return dataclasses.field(default=default, metadata={_CONSTRAINT: constraint})
+
+
+def _declared_params(cls: type) -> dict[str, Constraint]:
+    return {
+        f.name: f.metadata[_CONSTRAINT]
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if _CONSTRAINT in f.metadata
+    }
+
+
+class Law(abc.ABC):
+    """The protocol of the step-dynamics loss laws (subclasses are ``pytree_dataclass``es).
 
     Subclasses define:
       NAME: registry name (``"momentum"``, ``"cpt"``, ``"mpl"``, ``"fsl"`` ...).
-      PARAMS: ordered ``{param_name: Constraint}``; each is a leaf field of the dataclass.
-      features(run), predict_features(feats), init_grid(runs) (classmethod-like, see below).
+      parameter fields declared with :func:`param` (``PARAMS`` is derived from them);
+      option fields declared with ``static_field``;
+      the four abstract methods below.
     """
 
     NAME: ClassVar[str] = ""
     PARAMS: ClassVar[Mapping[str, Constraint]] = {}
 
     # -- prediction -----------------------------------------------------------------------------
-    def features(self, run: Run) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def features(self, run: Run) -> Any:
+        """Parameter-independent arrays for ``run`` (float64 NumPy, computed under local x64)."""
 
-    def predict_features(self, feats: Any) -> jax.Array:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def predict_features(self, feats: Any) -> jax.Array:
+        """Predicted loss from ``features`` (pure JAX in the parameter leaves)."""
+
+    @abc.abstractmethod
+    def predict_lr(self, lr: Any, steps: Any = None, **context: Any) -> jax.Array:
+        """Predicted loss after each of ``steps`` updates (default ``1..len(lr)``) of the raw LR
+        array ``lr`` (pure JAX, differentiable in ``lr``). ``context``: ``warmup_steps``,
+        ``transfer_step``, ``dataset``, ``replay_ratio``, ``model_size``; keys a law does not use
+        are ignored."""
 
     def predict(self, run: Run) -> jax.Array:
         """Predicted loss at ``run.steps``."""
         return self.predict_features(self.features(run))
 
     # -- fitting support --------------------------------------------------------------------------
+    @abc.abstractmethod
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """Starting points for fitting (parameter dicts); static options come from ``self``."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def stack_features(self, feats: Sequence[Any]) -> Any | None:
         """Optional fitting fast path: one features pytree for several runs, or ``None``.
@@ -157,18 +202,53 @@ class Law:
 _REGISTRY: dict[str, type[Law]] = {}
 
 
+def check_law_class(cls: type[Law]) -> None:
+    """Derive ``cls.PARAMS`` from its :func:`param` fields and check it against the leaves.
+
+    A class may instead spell ``PARAMS`` out (a hand-written law); either way every parameter
+    must be a leaf field and every leaf a parameter, so a field cannot silently drift into being
+    a traced "option".
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__}: decorate the law with @pytree_dataclass first")
+    declared = _declared_params(cls)
+    if declared:
+        if "PARAMS" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__}: declare parameters with param(...) or PARAMS, not both"
+            )
+        cls.PARAMS = declared
+    leaves = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("static", False)]
+    missing = [k for k in cls.PARAMS if k not in leaves]
+    if missing:
+        raise TypeError(f"{cls.__name__}: parameters {missing} are not leaf fields")
+    stray = [k for k in leaves if k not in cls.PARAMS]
+    if stray:
+        raise TypeError(
+            f"{cls.__name__}: leaf fields {stray} are not parameters (declare them with param() "
+            "or make them static_field options)"
+        )
+
+
 def register_law(cls: type[Law]) -> type[Law]:
+    """Class decorator: check the law (see :func:`check_law_class`) and register it by ``NAME``."""
     if not cls.NAME:
         raise TypeError(f"{cls.__name__} has no NAME")
+    check_law_class(cls)
+    if getattr(cls, "__abstractmethods__", None):
+        missing = ", ".join(sorted(cls.__abstractmethods__))
+        raise TypeError(f"{cls.__name__} does not implement the Law protocol: {missing}")
     _REGISTRY[cls.NAME] = cls
     return cls
 
 
 def law_names() -> list[str]:
+    """Names of the registered laws, sorted."""
     return sorted(_REGISTRY)
 
 
 def law_class(name: str) -> type[Law]:
+    """The registered law class called ``name`` (one-line error listing the known names)."""
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -203,15 +283,3 @@ def concat_rows(feats: Sequence[Any]) -> Any:
     of the leaves to prediction ``i`` alone.
     """
     return jax.tree_util.tree_map(lambda *a: np.concatenate([np.asarray(x) for x in a]), *feats)
-
-
-def x64(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator: run ``fn`` with float64 enabled locally (never globally)."""
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        with x64_context():
-            return fn(*args, **kwargs)
-
-    wrapped.__name__ = getattr(fn, "__name__", "wrapped")
-    wrapped.__doc__ = fn.__doc__
-    return wrapped

@@ -40,8 +40,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cptdyn._optim import lbfgs
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._law import Law
+from cptdyn.dynamics import Law
 from cptdyn.schedules import ArraySchedule, CPTSchedule, Schedule
 
 from ._plan import Objective, PlanError, parse_objective
@@ -223,7 +224,7 @@ def plan_free_form(
             return v, back(gb)
 
         z0 = par.inverse(body0)
-        res = _lbfgs(fg, z0, max_iter=max_iter, memory=_MEMORY)
+        res = lbfgs(fg, z0, max_iter=max_iter, memory=_MEMORY)
         t_opt = time.perf_counter() - t0  # set-up, compilation and the solve
         if not math.isfinite(res.history[0]):
             raise PlanError("free-form: the predicted loss is not finite at the start schedule")
@@ -282,16 +283,8 @@ def plan_free_form(
 
 # ----------------------------------------------------------------------------- the solver
 _MEMORY = 20  # L-BFGS correction pairs
-_C1 = 1e-4  # Armijo constant
-_STORE = np.float32  # dtype of the L-BFGS correction pairs
 _C_MAX = 18.0  # cap on the total log-decrement: eta >= min_lr + 1.5e-8 * span, never == min_lr
 _U_FLOOR = 1e-12  # smallest initial softplus value (a decrement of 1e-12 / n in log-LR)
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    # einsum, not BLAS: OpenBLAS threads level-1 calls on long vectors, which stalls on a busy
-    # machine
-    return float(np.einsum("i,i->", a, b))
 
 
 class _LogDecrements:
@@ -325,90 +318,6 @@ class _LogDecrements:
         cum = -np.log(r)
         u = np.maximum(np.diff(cum, prepend=0.0) / self.c, _U_FLOOR)
         return u + np.log(-np.expm1(-u))  # softplus^-1(u)
-
-
-@dataclasses.dataclass
-class _Result:
-    x: np.ndarray  # the best point evaluated
-    value: float
-    history: list[float]  # objective at the start and after each accepted step
-    nfev: int
-    message: str
-
-
-def _lbfgs(fg: Any, x0: np.ndarray, *, max_iter: int, memory: int) -> _Result:
-    """Unconstrained L-BFGS: two-loop recursion, Armijo backtracking (quadratic interpolation).
-
-    Accepted steps lower the objective, so ``history`` (the start and every accepted iterate) is
-    decreasing; ``x`` is the best point evaluated (a rejected trial point can be slightly lower
-    than the step finally accepted). Non-finite trial values are backtracked from.
-    """
-    x = np.array(x0, dtype=np.float64)
-    f, g = fg(x)
-    nfev = 1
-    hist = [f]
-    if not math.isfinite(f):
-        return _Result(x, f, hist, nfev, "objective not finite at the start")
-    best_x, best_f = x, f
-    n = x.size
-    S = np.empty((memory, n), _STORE)  # correction pairs in float32: half the memory traffic of
-    Y = np.empty((memory, n), _STORE)  # the two-loop recursion; the direction needs no more
-    rho = np.empty(memory)
-    alpha = np.empty(memory)
-    k = 0  # stored pairs
-    head = 0  # next slot
-    gamma = 1.0
-    message = "max_iter reached"
-    for _ in range(max_iter):
-        q = g.astype(_STORE)
-        order = [(head - 1 - i) % memory for i in range(k)]  # newest first
-        for j in order:
-            alpha[j] = rho[j] * _dot(S[j], q)
-            q -= float(alpha[j]) * Y[j]
-        q *= gamma if k else 1.0 / max(float(np.max(np.abs(g))), 1e-300)
-        for j in reversed(order):
-            q += float(alpha[j] - rho[j] * _dot(Y[j], q)) * S[j]
-        d = -q.astype(np.float64)
-        gd = _dot(g, d)
-        if not gd < 0:  # not a descent direction (round-off): restart from steepest descent
-            k = 0
-            d = -g / max(float(np.max(np.abs(g))), 1e-300)
-            gd = _dot(g, d)
-            if not gd < 0:
-                message = "zero gradient"
-                break
-        step = 1.0
-        while True:
-            xn = x + step * d
-            fn, gn = fg(xn)
-            nfev += 1
-            if fn < best_f:  # False for nan
-                best_x, best_f = xn, fn
-            if math.isfinite(fn) and fn <= f + _C1 * step * gd:
-                break
-            if math.isfinite(fn):  # minimiser of the quadratic through f, gd and fn
-                den = 2.0 * (fn - f - step * gd)
-                new = -gd * step * step / den if den > 0 else 0.5 * step
-                step = min(max(new, 0.1 * step), 0.5 * step)
-            else:
-                step *= 0.1
-            if step < 1e-12:
-                break
-        if step < 1e-12:
-            message = "the line search found no decrease"
-            break
-        s = xn - x
-        y = gn - g
-        sy = _dot(s, y)
-        yy = _dot(y, y)
-        if sy > 1e-10 * math.sqrt(_dot(s, s) * yy):  # usable curvature pair (else skip it)
-            S[head], Y[head], rho[head] = s, y, 1.0 / sy
-            head = (head + 1) % memory
-            k = min(k + 1, memory)
-            gamma = sy / yy
-        x, f, g = xn, fn, gn
-        hist.append(f)
-    return _Result(best_x, best_f, hist, nfev, message)
 
 
 def _scan_single_drop(value: Any, n: int, grid: int = 17) -> float:

@@ -1,6 +1,6 @@
 """Mixture planning with the D-CPT Law: which domain ratio, model size and token budget.
 
-:func:`plan_mixture` takes two fitted D-CPT laws (``cptdyn.dynamics._dcpt.DCPTLaw``, or any
+:func:`plan_mixture` takes two fitted D-CPT laws (``cptdyn.dynamics._mixture._dcpt.DCPTLaw``, or any
 callables ``(N, D, r) -> loss``): the general-corpus loss ``L_g(N, D, r_g)`` and the domain loss
 ``L_d(N, D, r_d)``, with ``r_g = 1 - r_d``. It searches
 
@@ -14,7 +14,7 @@ tolerance ``L_g <= (1 + tolerance) * general_loss0`` (D-CPT usage 1) when a tole
 ``domain_tokens`` is D-CPT usage 2 (limited domain data: the domain part of the mix, ``r_d * D``,
 cannot exceed it) and ``compute`` usage 3 (``6 N D <= compute``). The D-CPT law itself was fitted
 at one schedule (20K steps, laws.md §6.1): the plan is only as good as that extrapolation, and
-:func:`cptdyn.dynamics._dcpt.check_monotone` should pass on the range searched.
+:func:`cptdyn.dynamics._mixture._dcpt.check_monotone` should pass on the range searched.
 
 Relation to the replay ratio of the CPT law (P1 Eq. 8, ``cpt-replay``)
 ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.optimize
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._law import Law
+from cptdyn.dynamics import Law
 from cptdyn.schedules import CPTSchedule, Schedule
 
 from ._predict import curve, curve_jit, loss_at
@@ -70,7 +70,7 @@ def parse_objective(text: str) -> Objective:
     if kind == "final":
         return Objective("final", dataset=arg or None)
     if kind == "ood" and arg and "," not in arg:
-        from cptdyn.dynamics._cpt import P1_OOD
+        from cptdyn.dynamics.presets import P1_OOD
 
         if arg not in P1_OOD:
             raise PlanError(f"--objective {text!r}: unknown out-of-domain set; known: "

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._law import Law
+from cptdyn.dynamics import Law
 from cptdyn.schedules import Schedule
 
 from ._plan import Objective, PlanError, Problem

@@ -13,7 +13,7 @@ import pytest
 import cptdyn._cli as cli
 from cptdyn import _cli_mixture
 from cptdyn._cli import main
-from cptdyn.dynamics._dcpt import DCPTLaw
+from cptdyn.dynamics.mixture import DCPTLaw
 
 GEN = DCPTLaw(E=1.5, A=300.0, alpha=0.35, B=200.0, beta=0.3, C=0.12, gamma=0.5, eta=0.05,
               eps=0.02)

@@ -11,7 +11,7 @@ import pytest
 from scipy.signal import lfilter
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._areas import (
+from cptdyn.dynamics import (
     annealing_area,
     areas,
     cpt_areas,

@@ -1,4 +1,4 @@
-"""The CPT law of P1 (cptdyn.dynamics._cpt) with the paper's parameter sets.
+"""The CPT law of P1 (cptdyn.dynamics._laws._cpt) with the paper's parameter sets.
 
 Parameter tuples: laws.md §3.6 (P1 Fig. 3, Setting A, 106M, FineWeb -> Knowledge-Pile; signs of
 the terms reconstructed per laws.md §3.9). Qualitative targets: laws.md §8.3. Schedules follow
@@ -16,23 +16,27 @@ import numpy as np
 import pytest
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._cpt import (
+from cptdyn.dynamics import (
+    CPTLaw,
+    CPTOpenLaw,
+    CPTReplayLaw,
+    CPTSizeLaw,
+    MomentumLaw,
+    Run,
+    critical_point,
+    law_class,
+    law_from_dict,
+    loss_potential,
+    simulate,
+    turning_length,
+)
+from cptdyn.dynamics.presets import (
     P1_FIG3_DCPT,
     P1_FIG3_DPT,
     P1_FIG18_MODEL1_DCPT,
     P1_FIG19_DCPT,
     P1_FIG19_DPT,
-    CPTLaw,
-    CPTOpenLaw,
-    CPTReplayLaw,
-    CPTSizeLaw,
-    critical_point,
-    loss_potential,
-    turning_length,
 )
-from cptdyn.dynamics._law import law_class, law_from_dict
-from cptdyn.dynamics._momentum import MomentumLaw, simulate
-from cptdyn.dynamics._run import Run
 
 PEAK = 2e-4  # P1 Table 1: peak LR 2e-4 (laws.md §3.5)
 T_PT = 40_000  # P1 App. I: PT WSD 40K steps, CPT cosine 10K (laws.md §3.5)
@@ -363,7 +367,8 @@ def test_bad_options(cls, kwargs, match):
 
 
 def test_ood_combination_eq6():
-    from cptdyn.dynamics._cpt import P1_OOD, fit_ood_weights, ood_loss
+    from cptdyn.dynamics import fit_ood_weights, ood_loss
+    from cptdyn.dynamics.presets import P1_OOD
 
     # P1 Fig. 9 (laws.md §3.6): C4 = 0.867 L_pt + 0.152 L_cpt
     assert P1_OOD["c4"] == (0.867, 0.152)

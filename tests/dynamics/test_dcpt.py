@@ -1,4 +1,4 @@
-"""D-CPT Law, Cross-Domain D-CPT Law and the cross-lingual CPT law (cptdyn.dynamics._dcpt).
+"""D-CPT Law, Cross-Domain D-CPT Law and the cross-lingual CPT law (cptdyn.dynamics._mixture._dcpt).
 
 Published numbers: laws.md §6.1 (D-CPT usages, chemistry worked example) and §6.2 (Zheng et al.
 2024 Table 2 and the compute-optimal allocations). No D-CPT parameter values were published
@@ -12,9 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from cptdyn.dynamics._dcpt import (
-    ZHENG_CPT,
-    ZHENG_SCRATCH,
+from cptdyn.dynamics.mixture import (
     CrossDomainDCPTLaw,
     CrossLingualLaw,
     DCPTLaw,
@@ -32,6 +30,7 @@ from cptdyn.dynamics._dcpt import (
     max_domain_ratio,
     monotone_min_tokens,
 )
+from cptdyn.dynamics.presets import ZHENG_CPT, ZHENG_SCRATCH
 
 # monotone on the whole D-CPT range (checked below); eta small enough that dL/dr < 0 at D = 0.1B
 TRUE = DCPTLaw(E=1.2, A=300.0, alpha=0.35, B=400.0, beta=0.3, C=0.5, gamma=0.6, eta=0.1,

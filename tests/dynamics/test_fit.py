@@ -16,21 +16,23 @@ import numpy as np
 import pytest
 
 from cptdyn._pytree import pytree_dataclass, x64_context
-from cptdyn.dynamics._fit import (
+from cptdyn.dynamics import (
     Evaluation,
     FitError,
     FitResult,
+    Law,
+    MomentumLaw,
+    MPLLaw,
+    Run,
     block_average_lr,
+    curve_metrics,
     evaluate,
     fit,
     fit_short_predict_long,
+    law_from_dict,
     leave_one_schedule_out,
+    positive,
 )
-from cptdyn.dynamics._law import Law, law_from_dict, positive
-from cptdyn.dynamics._metrics import curve_metrics
-from cptdyn.dynamics._momentum import MomentumLaw
-from cptdyn.dynamics._mpl import MPLLaw
-from cptdyn.dynamics._run import Run
 
 PEAK, END, W = 3e-4, 3e-5, 300
 TRUE_MTL = {"L0": 2.7, "A": 0.45, "alpha": 0.55, "C": 0.45}
@@ -115,6 +117,12 @@ class ToyPower(Law):
 
     def predict_features(self, feats: Any) -> Any:
         return self.L0 + self.A * feats["S1"] ** (-self.alpha)
+
+    def predict_lr(self, lr: Any, steps: Any = None, **context: Any) -> Any:
+        s1 = jnp.cumsum(jnp.asarray(lr))
+        if steps is not None:
+            s1 = s1[jnp.asarray(steps) - 1]
+        return self.L0 + self.A * s1 ** (-self.alpha)
 
     def init_grid(self, runs: Any) -> list[dict[str, float]]:
         return [{"L0": 2.0, "A": 0.5, "alpha": a} for a in (0.3, 0.6)]

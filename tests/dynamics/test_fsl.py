@@ -1,4 +1,4 @@
-"""The Functional Scaling Law ansatz (cptdyn.dynamics._fsl) against a direct double loop.
+"""The Functional Scaling Law ansatz (cptdyn.dynamics._laws._fsl) against a direct double loop.
 
 No FSL parameter values for LLMs are published (laws.md §5.1: no code, no data), so the checks
 are against the formula itself (a plain numpy evaluation of laws.md §5.1) and its limits.
@@ -14,10 +14,7 @@ import numpy as np
 import pytest
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._fsl import FSLLaw
-from cptdyn.dynamics._law import law_class, law_from_dict
-from cptdyn.dynamics._momentum import simulate
-from cptdyn.dynamics._run import Run
+from cptdyn.dynamics import FSLLaw, Run, law_class, law_from_dict, simulate
 
 PEAK, T, W = 2e-4, 4000, 200
 PARAMS = {"L0": 2.6, "c1": 0.45, "s": 0.55, "c2": 300.0, "c3": 0.5, "c4": 50.0, "gamma": 0.6}

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from cptdyn.dynamics._metrics import (
+from cptdyn.dynamics import (
     METRIC_NAMES,
     curve_metrics,
     final_error,

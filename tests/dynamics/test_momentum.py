@@ -1,4 +1,4 @@
-"""The annealing ("Momentum") law of P2: cptdyn.dynamics._momentum."""
+"""The annealing ("Momentum") law of P2: cptdyn.dynamics._laws._momentum."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._law import law_class, law_from_dict
-from cptdyn.dynamics._momentum import (
-    P2_FIG2,
-    P2_FIG7B,
+from cptdyn.dynamics import (
     MomentumLamLaw,
     MomentumLaw,
     MomentumSizeLaw,
+    Run,
+    law_class,
+    law_from_dict,
     run_context,
     simulate,
 )
-from cptdyn.dynamics._run import Run
+from cptdyn.dynamics.presets import P2_FIG2, P2_FIG7B
 
 PEAK, T, W = 2e-4, 20_000, 500  # P2 Setting A / Fig. 2 (laws.md §2.6, §8.1)
 

@@ -9,11 +9,17 @@ import numpy as np
 import pytest
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._law import law_class, law_from_dict
-from cptdyn.dynamics._metrics import curve_metrics, mean_metrics
-from cptdyn.dynamics._mpl import PAPER_PARAMS, REPO_PARAMS, MPLLaw, mpl_curve
-from cptdyn.dynamics._run import Run
-from cptdyn.dynamics._runs import load_runs
+from cptdyn.dynamics import (
+    MPLLaw,
+    Run,
+    curve_metrics,
+    law_class,
+    law_from_dict,
+    load_runs,
+    mean_metrics,
+    mpl_curve,
+)
+from cptdyn.dynamics.presets import PAPER_PARAMS, REPO_PARAMS
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "MultiPowerLaw" / "loss_curve_repo"
 TEST_SET = ["cosine_72000", "constant_72000", "wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3",

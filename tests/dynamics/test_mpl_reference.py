@@ -14,12 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import cptdyn.dynamics._mpl as mpl_mod
+import cptdyn.dynamics._laws._mpl as mpl_mod
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics import FitError, evaluate, fit_mpl_reference
-from cptdyn.dynamics._mpl import REPO_PARAMS, MPLLaw
-from cptdyn.dynamics._run import Run
-from cptdyn.dynamics._runs import load_runs
+from cptdyn.dynamics import FitError, MPLLaw, Run, evaluate, fit_mpl_reference, load_runs
+from cptdyn.dynamics.presets import REPO_PARAMS
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "MultiPowerLaw" / "loss_curve_repo"
 TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]

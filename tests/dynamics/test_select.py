@@ -7,15 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from cptdyn.dynamics import FitError, MomentumLaw, Run
-from cptdyn.dynamics._select import (
-    _choose,
-    cv_score,
-    cv_score_se,
-    format_table,
-    law_template,
-    select_law,
-)
+from cptdyn.dynamics import FitError, MomentumLaw, Run, cv_score, law_template, select_law
+from cptdyn.dynamics._fitting._select import _choose, cv_score_se, format_table
 
 TRUE = MomentumLaw(L0=2.5, A=0.6, alpha=0.5, C=0.5)
 
@@ -125,7 +118,7 @@ def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys, monkeypatch):
 
     import pandas as pd
 
-    import cptdyn.dynamics._select as sel
+    import cptdyn.dynamics._fitting._select as sel
     from cptdyn._cli import main
 
     monkeypatch.setattr(sel, "DEFAULT_CANDIDATES", ("momentum",))  # keep the test fast

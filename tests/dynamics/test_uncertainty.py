@@ -7,10 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from cptdyn.dynamics import FitError, MomentumLaw, fit, law_from_dict
-from cptdyn.dynamics._uncertainty import (
+from cptdyn.dynamics import (
+    FitError,
+    MomentumLaw,
     bootstrap_samples,
     bootstrap_weights,
+    fit,
+    law_from_dict,
     predict_interval,
     samples_from_doc,
     samples_to_doc,
@@ -79,7 +82,7 @@ def test_errors(fitted):
 
 
 def test_jackknife_and_interval_samples(fitted):
-    from cptdyn.dynamics._uncertainty import interval_samples, jackknife_samples
+    from cptdyn.dynamics import interval_samples, jackknife_samples
 
     res, runs, _ = fitted
     jk = jackknife_samples(res, runs)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._cpt import P1_FIG3_DCPT, P1_FIG3_DPT, CPTLaw
-from cptdyn.dynamics._mpl import MPLLaw
+from cptdyn.dynamics import CPTLaw, MPLLaw
+from cptdyn.dynamics.presets import P1_FIG3_DCPT, P1_FIG3_DPT
 from cptdyn.planner._freeform import plan_free_form
 from cptdyn.planner._plan import PlanError, evaluate_schedule
 from cptdyn.schedules import WSD, ArraySchedule

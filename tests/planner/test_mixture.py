@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cptdyn.dynamics._dcpt import (
+from cptdyn.dynamics.mixture import (
     DCPTLaw,
     best_ratio_limited_data,
     check_monotone,

@@ -7,16 +7,8 @@ import numpy as np
 import pytest
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._cpt import (
-    P1_FIG3_DCPT,
-    P1_FIG3_DPT,
-    P1_FIG19_DCPT,
-    P1_FIG19_DPT,
-    CPTLaw,
-    CPTReplayLaw,
-)
-from cptdyn.dynamics._momentum import P2_FIG2, MomentumLaw
-from cptdyn.dynamics._mpl import MPLLaw
+from cptdyn.dynamics import CPTLaw, CPTReplayLaw, MomentumLaw, MPLLaw
+from cptdyn.dynamics.presets import P1_FIG3_DCPT, P1_FIG3_DPT, P1_FIG19_DCPT, P1_FIG19_DPT, P2_FIG2
 from cptdyn.planner._freeform import COLLAPSE_TOL, plan_free_form
 from cptdyn.planner._plan import Objective, PlanError, Problem, evaluate_schedule, plan
 from cptdyn.planner._relaxed import relaxed_lr

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from cptdyn._pytree import x64_context
-from cptdyn.dynamics._momentum import P2_FIG2, MomentumLaw
-from cptdyn.dynamics._mpl import MPLLaw
-from cptdyn.planner._predict import curve, loss_at, mpl_final_direct
+from cptdyn.dynamics import MomentumLaw, MPLLaw
+from cptdyn.dynamics.presets import P2_FIG2
+from cptdyn.planner import curve, loss_at
 from cptdyn.schedules import WSD, Cosine
 
 
@@ -19,7 +19,7 @@ def test_direct_final_loss_matches_quadrature(conv):
         for s in (Cosine(24_000, 3e-4, 3e-5, warmup_steps=2160, warmup_init=0.0),
                   WSD(24_000, 3e-4, 3e-5, 0.2, "exponential", warmup_steps=2160, warmup_init=0.0)):
             lr = jnp.asarray(s.array())
-            a = float(mpl_final_direct(law, lr, 2160))
+            a = float(law.final_loss_direct(lr, 2160))
             assert a == pytest.approx(float(law.final_loss(lr, 2160)), rel=1e-12)
             assert a == pytest.approx(float(curve(law, lr, warmup_steps=2160)[-1]), rel=1e-12)
     # data_and_benchmarks.md §7.2: cosine -> 3e-5 predicts 2.6016 (paper convention) and
@@ -27,7 +27,7 @@ def test_direct_final_loss_matches_quadrature(conv):
     assert a is not None
     with x64_context():
         lr = jnp.asarray(Cosine(24_000, 3e-4, 3e-5, warmup_steps=2160, warmup_init=0.0).array())
-        v = float(mpl_final_direct(law, lr, 2160))
+        v = float(law.final_loss_direct(lr, 2160))
     assert v == pytest.approx({"paper": 2.6016, "repo": 2.7571}[conv], abs=2e-4)
 
 
@@ -40,7 +40,7 @@ def test_drop_to_exact_zero_is_not_a_free_lunch():
         vals = []
         for tail in (1e-5, 1e-9, 1e-15, 0.0):
             lr = jnp.asarray(np.concatenate([w, np.full(20000, 3e-4), np.full(1840, tail)]))
-            vals.append((float(mpl_final_direct(law, lr, 2160)), float(law.final_loss(lr, 2160)),
+            vals.append((float(law.final_loss_direct(lr, 2160)), float(law.final_loss(lr, 2160)),
                          float(law.curve(lr, 2160)[-1])))
     for d, q, c in vals:
         # (the quadrature is good to ~1e-7 at an extreme eta of 1e-15)
@@ -73,7 +73,7 @@ def test_zero_tail_after_irregular_decay_counts_nothing():
         body = np.sort(rng.uniform(1e-4, 3e-4, 20000))[::-1]  # then a drop of >= 1e-4 to 0
         base = np.concatenate([w, body, np.full(1840, 1e-30)])
         zero = np.concatenate([w, body, np.zeros(1840)])
-        a, b = (float(mpl_final_direct(law, jnp.asarray(x), 2160)) for x in (base, zero))
+        a, b = (float(law.final_loss_direct(jnp.asarray(x), 2160)) for x in (base, zero))
         c = float(law.final_loss(jnp.asarray(zero), 2160))
     assert b == pytest.approx(c, abs=1e-6)
     assert abs(a - b) < 1e-4  # 0 is the limit of a vanishing tail LR (credited fully: -0.05)

@@ -42,11 +42,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from cptdyn._errors import FitError
+from cptdyn._optim import (
+    FTOL,
+    GTOL,
+    LS_FAIL,
+    RUNNING,
+    STATUS_NAMES,
+    bfgs,
+    huber,
+    huber_np,
+)
 from cptdyn._pytree import x64_context
 
-from ._law import Constraint, Law, concat_rows
+from .._law import Constraint, Law, concat_rows
+from .._run import Run
 from ._metrics import curve_metrics, mean_metrics
-from ._run import Run
 
 __all__ = [
     "FitError",
@@ -60,15 +70,6 @@ __all__ = [
     "block_average_lr",
 ]
 
-# BFGS status codes (per start).
-_RUNNING, _GTOL, _FTOL, _LS_FAIL, _NONFINITE = 0, 1, 2, 3, 4
-_STATUS_NAMES = {
-    _RUNNING: "max_iter",
-    _GTOL: "gradient tolerance reached",
-    _FTOL: "objective stalled (relative decrease below ftol)",
-    _LS_FAIL: "no further decrease found (step below 1e-10)",
-    _NONFINITE: "non-finite objective at the start",
-}
 #: |raw| beyond which an interval parameter counts as sitting at its bound (u < 4.5e-5).
 _INTERVAL_RAW_EDGE = 10.0
 #: raw (log) value below which a positive parameter counts as sitting at its bound 0.
@@ -189,7 +190,7 @@ class Evaluation:
         return pd.DataFrame(self.per_run)
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
 
@@ -214,7 +215,7 @@ def _json_clean(x: Any) -> Any:
 # input checks
 
 
-def _check_runs(runs: Sequence[Run] | Run, what: str, need_loss: bool = True) -> list[Run]:
+def check_runs(runs: Sequence[Run] | Run, what: str, need_loss: bool = True) -> list[Run]:
     if isinstance(runs, Run):
         runs = [runs]
     runs = list(runs)
@@ -339,7 +340,7 @@ def _starts(
     except NotImplementedError:
         grid = []
     except Exception as e:  # the law's own message, on one line
-        raise FitError(f"fit: init_grid of law {law.NAME!r} failed: {_first_line(e)}") from e
+        raise FitError(f"fit: init_grid of law {law.NAME!r} failed: {first_line(e)}") from e
     base = [_raw_from_params(g, names, cons) for g in grid]
     base = [b for b in base if b is not None]
     own = _raw_from_params(law.params(), names, cons)
@@ -363,11 +364,6 @@ def _starts(
 # the compiled solver
 
 
-def _huber(r: jax.Array, delta: jax.Array) -> jax.Array:
-    a = jnp.abs(r)
-    return jnp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-
-
 def _make_objective(
     template: Law, names: Sequence[str], cons: Sequence[Constraint],
     feats: Sequence[Any], logobs: Sequence[jax.Array], weights: Sequence[jax.Array],
@@ -385,7 +381,7 @@ def _make_objective(
         preds = []
         for f, y, w in zip(feats, logobs, weights, strict=True):
             pred = jnp.reshape(law.predict_features(f), (-1,)).astype(raw.dtype)
-            total = total + jnp.sum(w * _huber(jnp.log(pred) - y, delta))
+            total = total + jnp.sum(w * huber(jnp.log(pred) - y, delta))
             preds.append(pred)
         total = total + delta * delta * 0.5 * jnp.sum(((raw - centre) * inv_sd) ** 2)
         # NaN (log of a negative prediction, overflow ...) -> +inf: rejected by the line search
@@ -393,106 +389,6 @@ def _make_objective(
         return total * scale, jnp.concatenate(preds)
 
     return objective
-
-
-def _bfgs(
-    vg: Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]],
-    x0: jax.Array, n_pred: int,
-    max_iter: jax.Array, gtol: jax.Array, ftol: jax.Array, max_step: float = 2.0,
-) -> tuple[jax.Array, ...]:
-    """Dense BFGS (inverse Hessian) with a backtracking Armijo line search, for one start.
-
-    ``vg(x) -> (f, grad, predictions)``. Written as one flat loop with exactly one evaluation per
-    trip (the first trip evaluates the start; later trips evaluate a line-search trial and, when
-    it is accepted, update the inverse Hessian and set the next direction). Under ``vmap`` the
-    starts thus never wait for each other's backtracking, and the objective is traced once.
-    """
-    n = x0.size
-    dt = x0.dtype
-    eye = jnp.eye(n, dtype=dt)
-    c1, max_ls, xtol = 1e-4, 30, 1e-10
-
-    def direction(h: jax.Array, g: jax.Array) -> tuple[jax.Array, ...]:
-        p = -h @ g
-        gp = g @ p
-        bad = ~(gp < 0) | ~jnp.all(jnp.isfinite(p))
-        p = jnp.where(bad, -g, p)
-        gp = jnp.where(bad, -(g @ g), gp)
-        pmax = jnp.max(jnp.abs(p))
-        return p, gp, jnp.minimum(1.0, max_step / jnp.maximum(pmax, 1e-300)), pmax
-
-    def cond(c: dict[str, jax.Array]) -> jax.Array:
-        running = (c["status"] == _RUNNING) & (c["it"] < max_iter)
-        return (c["k"] == 0) | (running & (c["k"] < (max_iter + 1) * 2 * (max_ls + 2)))
-
-    def body(c: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        first = c["k"] == 0
-        x, f, g, h, a, p, gp = c["x"], c["f"], c["g"], c["h"], c["a"], c["p"], c["gp"]
-        xt = x + a * p
-        ft, gt, pt = vg(xt)
-        acc = jnp.isfinite(ft) & (first | (ft <= f + c1 * a * gp))
-
-        # accepted: BFGS update (not after the first evaluation), next direction
-        s = xt - x
-        y = gt - g
-        sy = s @ y
-        h0 = jnp.where(c["fresh"], eye * sy / jnp.maximum(y @ y, 1e-300), h)  # N&W Eq. 6.20
-        rho = 1.0 / jnp.where(sy > 0, sy, 1.0)
-        v = eye - rho * jnp.outer(s, y)
-        h_upd = v @ h0 @ v.T + rho * jnp.outer(s, s)
-        good = ~first & (sy > 1e-12 * jnp.linalg.norm(s) * jnp.linalg.norm(y)) & jnp.all(
-            jnp.isfinite(h_upd)
-        )
-        h_acc = jnp.where(good, h_upd, h)
-        p_acc, gp_acc, a_acc, pmax_acc = direction(h_acc, gt)
-        rel = jnp.where(
-            first, jnp.inf, (f - ft) / jnp.maximum(jnp.maximum(jnp.abs(f), jnp.abs(ft)), 1.0)
-        )
-        st_acc = jnp.select(
-            [jnp.max(jnp.abs(gt)) <= gtol, rel <= ftol], [_GTOL, _FTOL], _RUNNING
-        )
-
-        # rejected: shrink (safeguarded quadratic interpolation); when the step is exhausted,
-        # retry once from steepest descent with a fresh H, else stop
-        ntrial = c["ntrial"] + 1
-        exhausted = (ntrial > max_ls) | (a * c["pmax"] <= xtol)
-        denom = 2.0 * (ft - f - gp * a)
-        aq = jnp.where(jnp.isfinite(ft) & (denom > 0), -gp * a * a / denom, 0.25 * a)
-        a_bt = jnp.clip(aq, 0.1 * a, 0.5 * a)
-        retry = exhausted & ~c["fresh"] & ~first
-        p_rt, gp_rt, a_rt, pmax_rt = direction(eye, g)
-        st_rej = jnp.where(first, _NONFINITE, jnp.where(exhausted & ~retry, _LS_FAIL, _RUNNING))
-
-        def pick(on_acc: jax.Array, on_retry: jax.Array, otherwise: jax.Array) -> jax.Array:
-            return jnp.where(acc, on_acc, jnp.where(retry, on_retry, otherwise))
-
-        return {
-            "x": jnp.where(acc, xt, x),
-            "f": jnp.where(acc, ft, f),
-            "g": jnp.where(acc, gt, g),
-            "pred": jnp.where(acc, pt, c["pred"]),
-            "h": pick(h_acc, eye, h),
-            "fresh": pick(c["fresh"] & ~good, jnp.asarray(True), c["fresh"]),
-            "p": pick(p_acc, p_rt, p),
-            "gp": pick(gp_acc, gp_rt, gp),
-            "pmax": pick(pmax_acc, pmax_rt, c["pmax"]),
-            "a": pick(a_acc, a_rt, a_bt),
-            "ntrial": jnp.where(acc | retry, 0, ntrial),
-            "status": jnp.where(acc, st_acc, st_rej),
-            "it": c["it"] + (acc & ~first).astype(c["it"].dtype),
-            "k": c["k"] + 1,
-        }
-
-    zero = jnp.zeros((), dt)
-    c = {
-        "x": x0, "f": jnp.asarray(jnp.inf, dt), "g": jnp.zeros_like(x0),
-        "pred": jnp.zeros((n_pred,), dt), "h": eye, "fresh": jnp.asarray(True),
-        "p": jnp.zeros_like(x0), "gp": zero, "pmax": zero, "a": zero,
-        "ntrial": jnp.asarray(0), "status": jnp.asarray(_RUNNING), "it": jnp.asarray(0),
-        "k": jnp.asarray(0),
-    }
-    c = jax.lax.while_loop(cond, body, c)
-    return c["x"], c["f"], c["g"], c["pred"], c["it"], c["status"]
 
 
 @partial(jax.jit, static_argnames=("names", "cons"))
@@ -514,7 +410,7 @@ def _solve(
         bad = ~jnp.isfinite(f) | ~jnp.all(jnp.isfinite(g))
         return jnp.where(bad, jnp.inf, f), jnp.where(bad, 0.0, g), pred
 
-    solve_one = partial(_bfgs, safe_vg, n_pred=n_pred, max_iter=max_iter, gtol=gtol, ftol=ftol)
+    solve_one = partial(bfgs, safe_vg, n_pred=n_pred, max_iter=max_iter, gtol=gtol, ftol=ftol)
     return jax.vmap(solve_one)(raw0)
 
 
@@ -538,7 +434,7 @@ def _features(law: Law, runs: Sequence[Run], what: str) -> list[Any]:
                 f = law.features(r)
             except Exception as e:  # the law's own message, with the run named
                 raise FitError(
-                    f"{what}: features of run {r.name!r} failed: {_first_line(e)}"
+                    f"{what}: features of run {r.name!r} failed: {first_line(e)}"
                 ) from e
             out.append(jax.tree_util.tree_map(_as_x64, f))
     return out
@@ -587,7 +483,7 @@ def _predict_runs(law: Law, runs: Sequence[Run]) -> list[np.ndarray]:
         ]
 
 
-def _run_row(run: Run, pred: np.ndarray) -> dict[str, Any]:
+def run_row(run: Run, pred: np.ndarray) -> dict[str, Any]:
     assert run.loss is not None
     if pred.shape != run.loss.shape:
         raise FitError(
@@ -607,7 +503,7 @@ def _run_row(run: Run, pred: np.ndarray) -> dict[str, Any]:
     return row
 
 
-def _aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+def aggregate_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     info = ("name", "n_obs", "final_step", "final_pred", "final_obs")
     keys = [k for k in rows[0] if k not in info]
     agg = mean_metrics([{k: r[k] for k in keys} for r in rows])
@@ -626,10 +522,10 @@ def evaluate(law: Law, runs: Sequence[Run] | Run) -> Evaluation:
     Raises:
       FitError: a run has no loss, or the law predicts a non-finite value.
     """
-    runs = _check_runs(runs, "evaluate")
+    runs = check_runs(runs, "evaluate")
     preds = _predict_runs(law, runs)
-    rows = [_run_row(r, p) for r, p in zip(runs, preds, strict=True)]
-    return Evaluation(per_run=rows, aggregate=_aggregate(rows))
+    rows = [run_row(r, p) for r, p in zip(runs, preds, strict=True)]
+    return Evaluation(per_run=rows, aggregate=aggregate_rows(rows))
 
 
 def fit(
@@ -682,7 +578,7 @@ def fit(
         objective.
     """
     t0 = time.perf_counter()
-    runs = _check_runs(runs, "fit")
+    runs = check_runs(runs, "fit")
     if not (delta > 0 and math.isfinite(delta)):
         raise FitError(f"fit: delta={delta} must be a positive number")
     if int(max_iter) < 0:
@@ -720,7 +616,7 @@ def fit(
                 out = _solve(*consts, jnp.asarray(batch), *opts, jnp.asarray(iters), **statics)
             except (TypeError, ValueError) as e:  # shape errors of the law, at trace time
                 raise FitError(
-                    f"fit: law {law.NAME!r} cannot be evaluated on these runs: {_first_line(e)}"
+                    f"fit: law {law.NAME!r} cannot be evaluated on these runs: {first_line(e)}"
                 ) from e
             return [np.asarray(a) for a in out]
 
@@ -751,10 +647,10 @@ def fit(
         raise FitError(f"fit: law {law.NAME!r}: fitted parameter {bad[0]} is not finite")
     fitted = law.with_params(**values)
     preds = np.split(pred[b], np.cumsum([r.steps.size for r in runs])[:-1])
-    rows = [_run_row(r, p) for r, p in zip(runs, preds, strict=True)]
+    rows = [run_row(r, p) for r, p in zip(runs, preds, strict=True)]
     objective = float(
         sum(
-            np.sum(wi * _huber_np(np.log(p) - y, delta))
+            np.sum(wi * huber_np(np.log(p) - y, delta))
             for p, y, wi in zip(preds, logobs, w, strict=True)
         )
     )
@@ -768,18 +664,18 @@ def fit(
             at_bound.append(k)
     st = int(status[b])
     conv = Convergence(
-        status=_STATUS_NAMES[st],
-        converged=st in (_GTOL, _FTOL, _LS_FAIL),
+        status=STATUS_NAMES[st],
+        converged=st in (GTOL, FTOL, LS_FAIL),
         grad_norm=float(np.max(np.abs(g[b]))),
         iterations=int(it[b]),
-        hit_max_iter=st == _RUNNING,
+        hit_max_iter=st == RUNNING,
         at_bound=tuple(at_bound),
     )
     return FitResult(
         law=fitted,
         objective=objective,
         delta=float(delta),
-        metrics=_aggregate(rows),
+        metrics=aggregate_rows(rows),
         per_run=rows,
         convergence=conv,
         n_starts=int(n_starts),
@@ -826,15 +722,6 @@ def block_average_lr(run: Run, warmup_block: int = 0) -> Run:
     return run.replace(lr=lr, meta=meta)
 
 
-def _huber_np(r: np.ndarray, delta: float) -> np.ndarray:
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-
-
-# ------------------------------------------------------------------------------------------------
-# cross-validation helpers
-
-
 def _group_key(key: str | Callable[[Run], Hashable] | None) -> Callable[[Run], Hashable]:
     if key is None:
         return lambda r: r.name
@@ -861,7 +748,7 @@ def leave_one_schedule_out(
       ``train_r2``, ``converged`` and the fitted parameters (``param.<name>``).
       ``pandas.DataFrame(rows)`` gives the table.
     """
-    runs = _check_runs(runs, "leave_one_schedule_out")
+    runs = check_runs(runs, "leave_one_schedule_out")
     kf = _group_key(key)
     keys = [kf(r) for r in runs]
     groups = list(dict.fromkeys(keys))
@@ -899,7 +786,7 @@ def fit_short_predict_long(
       no such step), ``train_r2`` (mean over the truncated runs), ``converged`` and
       ``param.<name>``. ``pandas.DataFrame(rows)`` gives the table.
     """
-    runs = _check_runs(runs, "fit_short_predict_long")
+    runs = check_runs(runs, "fit_short_predict_long")
     max_step = int(max_step)
     train = [r.truncated(max_step) for r in runs]
     train = [r for r in train if r.steps.size > 0]

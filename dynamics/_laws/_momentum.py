@@ -16,10 +16,6 @@ Three registered laws:
 Every law here also has ``predict_lr(lr, steps, *, warmup_steps=0, ...)``: the prediction as a
 pure-JAX function of a raw per-step LR array (differentiable w.r.t. ``lr``, jit/vmap friendly);
 ``features(run)`` is that same computation run in float64.
-
-Shared helpers for all area-based laws live here too: ``run_context`` (the keyword arguments of
-``predict_lr`` taken from a ``Run``) and ``simulate`` (predict a loss curve from an LR array with
-any registered law, in float64).
 """
 
 from __future__ import annotations
@@ -31,160 +27,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn._pytree import pytree_dataclass, static_field, x64_context
+from cptdyn._pytree import pytree_dataclass, static_field
 
-from ._areas import areas, check_lam, check_warmup, effective_lr
-from ._law import Law, concat_rows, interval, positive, real, register_law
-from ._run import Run
+from .._areas import areas, effective_lr
+from .._law import concat_rows, interval, param, positive, real, register_law
+from .._run import Run
+from ..presets import P2_FIG2, P2_FIG7B
+from ._area_law import AreaLaw, context_warmup, derive_A, grid_C, observed_losses, power_decay
 
 __all__ = [
     "MomentumLaw",
     "MomentumLamLaw",
     "MomentumSizeLaw",
-    "P2_FIG2",
-    "P2_FIG7B",
-    "run_context",
-    "simulate",
 ]
 
-#: P2 Fig. 2 (Setting A, 594M, constant + cosine 20K steps, lambda 0.999): R^2 = 0.99964.
-P2_FIG2 = {"L0": 2.628, "A": 0.429, "alpha": 0.550, "C": 0.411}
-#: P2 Fig. 7b (Eq. 7, cosine 60K, N = 85M..904M in millions): R^2 = 0.99880.
-P2_FIG7B = {
-    "L0": 1.504, "A": 0.440, "alpha": 0.546, "B": 3.067, "beta": 0.158, "C": 0.273, "gamma": 0.052,
-}
 
 #: Bounds of the fitted lambda of ``MomentumLamLaw`` (P2: 0.99..0.999 "generally works well").
 LAM_BOUNDS = (0.9, 0.9999)
-
-
-# ------------------------------------------------------------------------------------------------
-# helpers shared by the area-based laws
-
-
-def run_context(run: Run) -> dict[str, Any]:
-    """The keyword arguments of ``Law.predict_lr`` that a ``Run`` carries besides ``lr``/``steps``.
-
-    ``law.predict_lr(run.lr, run.steps, **run_context(run))`` equals ``law.predict(run)``.
-    """
-    return {
-        "warmup_steps": run.warmup_steps,
-        "transfer_step": run.transfer_step,
-        "dataset": run.dataset,
-        "replay_ratio": run.replay_ratio,
-        "model_size": run.model_size,
-    }
-
-
-def simulate(
-    law: Law,
-    lr: Any,
-    steps: Any = None,
-    *,
-    warmup_steps: int = 0,
-    transfer_step: int | None = None,
-    dataset: str = "val",
-    replay_ratio: float | None = None,
-    model_size: float | None = None,
-) -> np.ndarray:
-    """Predicted loss (float64 numpy) at ``steps`` (default: every step ``1..len(lr)``).
-
-    Works with any ``Law`` (it builds a ``Run`` and calls ``law.predict`` under a local x64
-    context). Arguments as in ``Run``.
-    """
-    lr = np.asarray(lr, dtype=np.float64)
-    if steps is None:
-        steps = np.arange(1, lr.shape[-1] + 1)
-    run = Run(
-        "simulate", lr, np.asarray(steps), None, warmup_steps=warmup_steps,
-        transfer_step=transfer_step, dataset=dataset, replay_ratio=replay_ratio,
-        model_size=model_size,
-    )
-    with x64_context():
-        return np.asarray(law.predict(run), dtype=np.float64)
-
-
-def _power_decay(S: Any, A: Any, alpha: Any) -> jax.Array:
-    """``A * S^(-alpha)`` with ``+inf`` at ``S <= 0`` (double-where: finite gradients elsewhere)."""
-    S = jnp.asarray(S)
-    pos = S > 0
-    safe = jnp.where(pos, S, jnp.ones((), S.dtype))
-    return jnp.where(pos, A * safe ** (-alpha), jnp.inf)
-
-
-def _obs(runs: Sequence[Run]) -> np.ndarray:
-    ys = [np.asarray(r.loss, np.float64) for r in runs if r.loss is not None and r.loss.size]
-    if not ys:
-        raise ValueError("init_grid: no run has observed losses")
-    return np.concatenate(ys)
-
-
-def _derive_A(L0: float, alpha: float, S1: np.ndarray, y: np.ndarray) -> float:
-    """``A`` such that ``L0 + A * S1^-alpha`` passes through the median observation."""
-    keep = S1 > 0
-    if not keep.any():
-        return 0.5
-    S1, y = S1[keep], y[keep]
-    i = int(np.argsort(S1)[S1.size // 2])
-    excess = max(float(y[i]) - L0, 1e-3)
-    return excess * float(S1[i]) ** alpha
-
-
-def _ctx_check(name: str, warmup_steps: Any) -> int:
-    try:
-        w = int(warmup_steps)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: warmup_steps={warmup_steps!r} is not an integer") from None
-    return w
-
-
-class _AreaLaw(Law):
-    """Methods shared by the area-based laws (no fields)."""
-
-    def _validate(self) -> None:
-        name = type(self).__name__
-        check_warmup(self.warmup, f"{name}: warmup")  # type: ignore[attr-defined]
-        lam = getattr(self, "lam", None)
-        if "lam" not in self.PARAMS:
-            check_lam(lam, f"{name}: lam")
-
-    def __post_init__(self) -> None:
-        self._validate()
-
-    def predict_lr(self, lr: Any, steps: Any = None, **context: Any) -> jax.Array:
-        """Predicted loss at ``steps`` from a raw per-step LR array (pure JAX).
-
-        Args:
-          lr: per-step LRs, shape ``(..., T)`` (absolute units); differentiable.
-          steps: observed steps in ``1..T`` (default: all).
-          **context: ``warmup_steps``, ``transfer_step``, ``dataset``, ``replay_ratio``,
-            ``model_size`` (see ``run_context``); the ones a law does not use are ignored.
-        """
-        return _predict_jit(self, self.lr_features(lr, steps, **context))
-
-    def predict(self, run: Run) -> jax.Array:
-        """Predicted loss at ``run.steps`` (``predict_features(features(run))``, jitted)."""
-        return _predict_jit(self, self.features(run))
-
-    def lr_features(self, lr: Any, steps: Any = None, **context: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
-
-    def features(self, run: Run) -> Any:
-        """Parameter-independent arrays for ``run`` (float64 numpy, local x64)."""
-        with x64_context():
-            f = self.lr_features(np.asarray(run.lr, np.float64), run.steps, **run_context(run))
-            return jax.tree_util.tree_map(lambda a: np.asarray(a, dtype=np.float64), f)
-
-
-@jax.jit
-def _predict_jit(law: Law, feats: Any) -> jax.Array:
-    # one compiled program per (law class, options, shapes) instead of many eager ops
-    return law.predict_features(feats)
-
-
-def _grid_C(ymin: float, S2max: float) -> float:
-    """Scale of C: an annealing drop of about 3% of the loss at the largest S2 (P2 Fig. 2)."""
-    return 0.03 * ymin / S2max if S2max > 1e-12 else 0.4
 
 
 # ------------------------------------------------------------------------------------------------
@@ -193,7 +52,7 @@ def _grid_C(ymin: float, S2max: float) -> float:
 
 @register_law
 @pytree_dataclass
-class MomentumLaw(_AreaLaw):
+class MomentumLaw(AreaLaw):
     """P2's annealing law ``L = L0 + A*S1^(-alpha) - C*S2`` with a fixed lambda.
 
     Warmup convention: option ``warmup``; default ``"peak"`` (P2 §3.4: the first
@@ -210,22 +69,21 @@ class MomentumLaw(_AreaLaw):
     """
 
     NAME = "momentum"
-    PARAMS = {"L0": positive(), "A": positive(), "alpha": positive(), "C": positive()}
 
-    L0: Any = P2_FIG2["L0"]
-    A: Any = P2_FIG2["A"]
-    alpha: Any = P2_FIG2["alpha"]
-    C: Any = P2_FIG2["C"]
+    L0: Any = param(positive(), default=P2_FIG2["L0"])
+    A: Any = param(positive(), default=P2_FIG2["A"])
+    alpha: Any = param(positive(), default=P2_FIG2["alpha"])
+    C: Any = param(positive(), default=P2_FIG2["C"])
     lam: float = static_field(default=0.999)
     warmup: str = static_field(default="peak")
 
     def lr_features(self, lr: Any, steps: Any = None, *, warmup_steps: int = 0, **_: Any) -> Any:
-        w = _ctx_check(type(self).__name__, warmup_steps)
+        w = context_warmup(type(self).__name__, warmup_steps)
         a = areas(lr, steps, lam=self.lam, warmup_steps=w, warmup=self.warmup)
         return {"S1": a.S1, "S2": a.S2}
 
     def predict_features(self, feats: Any) -> jax.Array:
-        return self.L0 + _power_decay(feats["S1"], self.A, self.alpha) - self.C * feats["S2"]
+        return self.L0 + power_decay(feats["S1"], self.A, self.alpha) - self.C * feats["S2"]
 
     def stack_features(self, feats: Sequence[Any]) -> Any:
         return concat_rows(feats)  # row-wise: one row per observation
@@ -233,16 +91,16 @@ class MomentumLaw(_AreaLaw):
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """3 x 3 x 3 starts over (L0, alpha, C); A is set so that the curve passes through the
         median observation (data-driven; P2's grid is not reported, laws.md §2.5)."""
-        y = _obs(runs)
+        y = observed_losses(runs)
         feats = [self.features(r) for r in runs if r.loss is not None]
         S1 = np.concatenate([f["S1"] for f in feats])
         S2max = max(float(np.max(f["S2"])) for f in feats)
         ymin = float(y.min())
-        C0 = _grid_C(ymin, S2max)
+        C0 = grid_C(ymin, S2max)
         out = []
         for L0 in (0.75 * ymin, 0.9 * ymin, 0.97 * ymin):
             for alpha in (0.3, 0.55, 0.8):
-                A = _derive_A(L0, alpha, S1, y)
+                A = derive_A(L0, alpha, S1, y)
                 for C in (0.3 * C0, C0, 3.0 * C0):
                     out.append({"L0": L0, "A": A, "alpha": alpha, "C": C})
         return out
@@ -250,7 +108,7 @@ class MomentumLaw(_AreaLaw):
 
 @register_law
 @pytree_dataclass
-class MomentumLamLaw(_AreaLaw):
+class MomentumLamLaw(AreaLaw):
     """P2's annealing law with lambda fitted: ``lam`` is a parameter in ``[0.9, 0.9999]``.
 
     Warmup convention: option ``warmup`` (default ``"peak"``, as ``MomentumLaw``).
@@ -263,20 +121,16 @@ class MomentumLamLaw(_AreaLaw):
     """
 
     NAME = "momentum-lam"
-    PARAMS = {
-        "L0": positive(), "A": positive(), "alpha": positive(), "C": positive(),
-        "lam": interval(*LAM_BOUNDS),
-    }
 
-    L0: Any = P2_FIG2["L0"]
-    A: Any = P2_FIG2["A"]
-    alpha: Any = P2_FIG2["alpha"]
-    C: Any = P2_FIG2["C"]
-    lam: Any = 0.999
+    L0: Any = param(positive(), default=P2_FIG2["L0"])
+    A: Any = param(positive(), default=P2_FIG2["A"])
+    alpha: Any = param(positive(), default=P2_FIG2["alpha"])
+    C: Any = param(positive(), default=P2_FIG2["C"])
+    lam: Any = param(interval(*LAM_BOUNDS), default=0.999)
     warmup: str = static_field(default="peak")
 
     def lr_features(self, lr: Any, steps: Any = None, *, warmup_steps: int = 0, **_: Any) -> Any:
-        w = _ctx_check(type(self).__name__, warmup_steps)
+        w = context_warmup(type(self).__name__, warmup_steps)
         x, eta0 = effective_lr(lr, warmup_steps=w, warmup=self.warmup)
         if steps is None:
             steps = np.arange(1, x.shape[-1] + 1)
@@ -290,7 +144,7 @@ class MomentumLamLaw(_AreaLaw):
             steps = jnp.round(steps).astype(jnp.int32)
         x = jnp.asarray(feats["x"])
         a = areas(x, steps, lam=self.lam, eta0=feats["eta0"], warmup="as-run")
-        return self.L0 + _power_decay(a.S1, self.A, self.alpha) - self.C * a.S2
+        return self.L0 + power_decay(a.S1, self.A, self.alpha) - self.C * a.S2
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``MomentumLaw``'s grid at lam 0.999, each start repeated with lam 0.99 and 0.999."""
@@ -300,7 +154,7 @@ class MomentumLamLaw(_AreaLaw):
 
 @register_law
 @pytree_dataclass
-class MomentumSizeLaw(_AreaLaw):
+class MomentumSizeLaw(AreaLaw):
     """P2 Eq. 7: ``L = L0 + A*S1^(-alpha) + B*N^(-beta) - C*S2*N^gamma``, N in millions.
 
     ``N`` is ``run.model_size`` (non-embedding parameters in millions; the published fits only
@@ -313,18 +167,14 @@ class MomentumSizeLaw(_AreaLaw):
     """
 
     NAME = "momentum-size"
-    PARAMS = {
-        "L0": positive(), "A": positive(), "alpha": positive(), "B": positive(),
-        "beta": positive(), "C": positive(), "gamma": real(),
-    }
 
-    L0: Any = P2_FIG7B["L0"]
-    A: Any = P2_FIG7B["A"]
-    alpha: Any = P2_FIG7B["alpha"]
-    B: Any = P2_FIG7B["B"]
-    beta: Any = P2_FIG7B["beta"]
-    C: Any = P2_FIG7B["C"]
-    gamma: Any = P2_FIG7B["gamma"]
+    L0: Any = param(positive(), default=P2_FIG7B["L0"])
+    A: Any = param(positive(), default=P2_FIG7B["A"])
+    alpha: Any = param(positive(), default=P2_FIG7B["alpha"])
+    B: Any = param(positive(), default=P2_FIG7B["B"])
+    beta: Any = param(positive(), default=P2_FIG7B["beta"])
+    C: Any = param(positive(), default=P2_FIG7B["C"])
+    gamma: Any = param(real(), default=P2_FIG7B["gamma"])
     lam: float = static_field(default=0.999)
     warmup: str = static_field(default="peak")
 
@@ -337,7 +187,7 @@ class MomentumSizeLaw(_AreaLaw):
                 f"{type(self).__name__}: model_size is required "
                 "(non-embedding parameters, in millions)"
             )
-        w = _ctx_check(type(self).__name__, warmup_steps)
+        w = context_warmup(type(self).__name__, warmup_steps)
         a = areas(lr, steps, lam=self.lam, warmup_steps=w, warmup=self.warmup)
         N = jnp.broadcast_to(jnp.asarray(model_size, a.S1.dtype), a.S1.shape)  # one per row
         return {"S1": a.S1, "S2": a.S2, "N": N}
@@ -346,7 +196,7 @@ class MomentumSizeLaw(_AreaLaw):
         N = feats["N"]
         return (
             self.L0
-            + _power_decay(feats["S1"], self.A, self.alpha)
+            + power_decay(feats["S1"], self.A, self.alpha)
             + self.B * N ** (-self.beta)
             - self.C * feats["S2"] * N**self.gamma
         )
@@ -357,19 +207,19 @@ class MomentumSizeLaw(_AreaLaw):
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """2^4 starts over (L0, beta, alpha, C); B puts ``L0 + B*N^-beta`` at 0.9 x the lowest
         loss for the median model size, A passes through the median observation."""
-        y = _obs(runs)
+        y = observed_losses(runs)
         feats = [self.features(r) for r in runs if r.loss is not None]
         S1 = np.concatenate([f["S1"] for f in feats])
         S2max = max(float(np.max(f["S2"])) for f in feats)
         Nmed = float(np.median([float(np.ravel(f["N"])[0]) for f in feats]))
         ymin = float(y.min())
-        C0 = _grid_C(ymin, S2max)
+        C0 = grid_C(ymin, S2max)
         out = []
         for L0 in (0.5 * ymin, 0.75 * ymin):
             for beta in (0.15, 0.3):
                 B = max(0.9 * ymin - L0, 1e-3) * Nmed**beta
                 for alpha in (0.4, 0.7):
-                    A = _derive_A(0.9 * ymin, alpha, S1, y)
+                    A = derive_A(0.9 * ymin, alpha, S1, y)
                     for C in (0.5 * C0, 2.0 * C0):
                         out.append(
                             {"L0": L0, "A": A, "alpha": alpha, "B": B, "beta": beta, "C": C,

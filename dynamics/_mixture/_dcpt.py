@@ -36,7 +36,6 @@ numpy and JAX arrays alike.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -46,15 +45,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cptdyn._optim import bfgs, grid_starts, huber
 from cptdyn._pytree import pytree_dataclass, static_field, x64_context
 
-from ._fit import _bfgs, _huber
+from ..presets import ZHENG_CPT
 
 __all__ = [
     "DCPT_FORMS",
-    "DCPT_TABLE1",
-    "ZHENG_CPT",
-    "ZHENG_SCRATCH",
     "DCPTLaw",
     "CrossDomainDCPTLaw",
     "CrossLingualLaw",
@@ -78,19 +75,7 @@ __all__ = [
 
 DCPT_FORMS = ("L3", "L1")
 
-#: D-CPT Table 1 (laws.md §6.1, third-party transcription [T]): average over six domains.
-DCPT_TABLE1 = {
-    "L1": {"huber_g": 0.0064, "huber_d": 0.0169, "r2_g": 0.9945, "r2_d": 0.9767, "n_params": 8},
-    "L2": {"huber_g": 0.0050, "huber_d": 0.0166, "r2_g": 0.9965, "r2_d": 0.9783, "n_params": 9},
-    "L3": {"huber_g": 0.0048, "huber_d": 0.0157, "r2_g": 0.9968, "r2_d": 0.9796, "n_params": 9},
-    "L4": {"huber_g": 0.0066, "huber_d": 0.0160, "r2_g": 0.9936, "r2_d": 0.9784, "n_params": 8},
-    "L5": {"huber_g": 0.0328, "huber_d": 0.0438, "r2_g": 0.9496, "r2_d": 0.9512, "n_params": 6},
-}
 
-#: Zheng et al. 2024 Table 2 (laws.md §6.2): CPT fit (E, A, alpha frozen from the PT fit).
-ZHENG_CPT = {"E": 1.55, "A": 420.0, "alpha": 0.40, "B": 433.3, "beta": 0.20, "gamma": 0.08}
-#: Zheng et al. 2024 Table 2: from-scratch Chinchilla fit (gamma = 0).
-ZHENG_SCRATCH = {"E": 1.55, "A": 420.0, "alpha": 0.40, "B": 719.5, "beta": 0.30, "gamma": 0.0}
 
 _DCPT_NAMES = ("E", "A", "alpha", "B", "beta", "C", "gamma", "eta", "eps")
 
@@ -248,7 +233,7 @@ def _objective(
     theta: jax.Array,
 ) -> jax.Array:
     res = logpred(theta, X) - logy
-    tot = jnp.sum(_huber(res, delta)) / (delta * delta * logy.shape[0])
+    tot = jnp.sum(huber(res, delta)) / (delta * delta * logy.shape[0])
     return jnp.where(jnp.isnan(tot), jnp.inf, tot)
 
 
@@ -268,7 +253,7 @@ def _solve(
         bad = ~jnp.isfinite(f) | ~jnp.all(jnp.isfinite(g))
         return jnp.where(bad, jnp.inf, f), jnp.where(bad, 0.0, g), jnp.zeros((1,), x.dtype)
 
-    one = partial(_bfgs, vg, n_pred=1, max_iter=max_iter, gtol=jnp.asarray(1e-9, x0.dtype),
+    one = partial(bfgs, vg, n_pred=1, max_iter=max_iter, gtol=jnp.asarray(1e-9, x0.dtype),
                   ftol=jnp.asarray(1e-13, x0.dtype))
     out = jax.vmap(one)(x0)
     return out[0], out[1]
@@ -315,16 +300,6 @@ def _as_columns(what: str, **cols: Any) -> dict[str, np.ndarray]:
 def _r2(pred: np.ndarray, y: np.ndarray) -> float:
     ss = float(np.sum((y - np.mean(y)) ** 2))
     return 1.0 - float(np.sum((pred - y) ** 2)) / ss if ss > 0 else float("nan")
-
-
-def _grid_starts(
-    axes: Sequence[Sequence[float] | np.ndarray], n_starts: int, seed: int
-) -> np.ndarray:
-    grid = np.array(list(itertools.product(*axes)), dtype=np.float64)
-    if len(grid) <= n_starts:
-        return grid
-    rng = np.random.default_rng(seed)
-    return grid[np.sort(rng.choice(len(grid), n_starts, replace=False))]
 
 
 def _lse(*terms: jax.Array) -> jax.Array:
@@ -394,7 +369,7 @@ def fit_dcpt(
     ]
     if form == "L3":
         axes.append((0.0, 0.5, 1.0, 1.5))
-    starts = _grid_starts(axes, int(n_starts), seed)
+    starts = grid_starts(axes, int(n_starts), seed)
     logpred = _logpred_l3 if form == "L3" else _logpred_l1
     raw, hub = _fit_table(logpred, X, cols["loss"], starts, delta=delta, max_iter=max_iter,
                           n_keep=n_keep)
@@ -668,7 +643,7 @@ def fit_cross_domain(
         (0.0, 0.5, 1.0), (-4.0, -2.0, 0.0), (0.0, 0.5, 1.0), np.log([1e-3, 1e-2, 1e-1]),
         (0.0, 0.5, 1.0), (-4.0, -2.0, 0.0), (0.5, 1.0, 2.0), (-2.0, 0.0, 2.0),
     ]
-    starts = _grid_starts(axes, int(n_starts), seed)
+    starts = grid_starts(axes, int(n_starts), seed)
     raw, hub = _fit_table(_logpred_cross_domain, X, cols["loss"], starts, delta=delta,
                           max_iter=max_iter,
                           n_keep=n_keep)
@@ -761,7 +736,7 @@ def fit_cross_lingual(
             "beta": np.arange(0.0, 2.01, 0.5), "gamma": (-0.5, 0.0, 0.5)}
     if not free.any():
         raise ValueError("fixed: every parameter is fixed, nothing to fit")
-    starts = _grid_starts([grid[k] for k, f in zip(names, free, strict=True) if f],
+    starts = grid_starts([grid[k] for k, f in zip(names, free, strict=True) if f],
                           int(n_starts), seed)
     idx = np.flatnonzero(free)
     X = {"logN": np.log(cols["N"]), "logD": np.log(cols["D"]), "base": base, "idx": idx}

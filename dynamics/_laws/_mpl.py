@@ -71,35 +71,19 @@ from jax.scipy.special import gammaln
 
 from cptdyn._pytree import pytree_dataclass, static_field, x64_context
 
-from ._law import Constraint, Law, interval, positive, register_law
-from ._run import Run, RunError
+from .._law import Law, interval, param, positive, register_law
+from .._run import Run, RunError
+from ..presets import PAPER_PARAMS, REPO_PARAMS
 
 __all__ = [
     "MPLLaw",
     "MPL_CONVENTIONS",
-    "REPO_PARAMS",
-    "PAPER_PARAMS",
     "mpl_curve",
 ]
 
 MPL_CONVENTIONS = ("paper", "repo")
 
-#: Parameters released in the MPL repository (``src/config.py``); valid with ``warmup="repo"``.
-REPO_PARAMS: dict[str, dict[str, float]] = {
-    "25M": dict(L0=3.04045406, A=0.52468604, alpha=0.50786857, B=363.78751622, C=2.06560812,
-                beta=0.58279013, gamma=0.64142257),
-    "100M": dict(L0=2.6514477, A=0.60115152, alpha=0.45295811, B=437.9464276, C=2.13245612,
-                 beta=0.59785199, gamma=0.65523644),
-    "400M": dict(L0=2.37474466, A=0.65421216, alpha=0.42878731, B=523.42464371, C=2.02462735,
-                 beta=0.59350493, gamma=0.63472457),
-}
 
-#: Paper Table 7 parameters (rounded to 2 decimals by the authors); valid with ``warmup="paper"``.
-PAPER_PARAMS: dict[str, dict[str, float]] = {
-    "25M": dict(L0=3.17, A=0.51, alpha=0.53, B=446.40, C=2.07, beta=0.41, gamma=0.52),
-    "100M": dict(L0=2.79, A=0.59, alpha=0.46, B=521.40, C=0.24, beta=0.60, gamma=0.65),
-    "400M": dict(L0=2.52, A=0.66, alpha=0.42, B=614.30, C=0.16, beta=0.88, gamma=0.56),
-}
 
 _CHUNK = 256  # events per checkpointed inner scan (bounds reverse-mode memory)
 _TAIL_TERMS = 4  # power-series terms for the nodes below the grid
@@ -406,23 +390,14 @@ class MPLLaw(Law):
     """
 
     NAME: ClassVar[str] = "mpl"
-    PARAMS: ClassVar[Mapping[str, Constraint]] = {
-        "L0": positive(),
-        "A": positive(),
-        "alpha": positive(),
-        "B": positive(),
-        "C": positive(),
-        "beta": interval(0.0, 1.0),
-        "gamma": interval(0.0, 1.0),
-    }
 
-    L0: Any = 3.0
-    A: Any = 0.5
-    alpha: Any = 0.5
-    B: Any = 400.0
-    C: Any = 2.0
-    beta: Any = 0.5
-    gamma: Any = 0.5
+    L0: Any = param(positive(), default=3.0)
+    A: Any = param(positive(), default=0.5)
+    alpha: Any = param(positive(), default=0.5)
+    B: Any = param(positive(), default=400.0)
+    C: Any = param(positive(), default=2.0)
+    beta: Any = param(interval(0.0, 1.0), default=0.5)
+    gamma: Any = param(interval(0.0, 1.0), default=0.5)
     warmup: str = static_field(default="paper")
     n_nodes: int = static_field(default=64)
 
@@ -598,6 +573,47 @@ class MPLLaw(Law):
         pstart = jnp.cumsum(lr) - lr
         ld = _mpl_events(self, lr, drop, lr, pstart, s1, final_only=True)
         return _loss(self, s1, ld)
+
+    def predict_lr(self, lr: Any, steps: Any = None, **context: Any) -> jax.Array:
+        """The ``Law`` protocol: loss after each of ``steps`` updates of ``lr`` (pure JAX).
+
+        ``steps=None``: every step ``1..len(lr)`` (:meth:`curve`). Given (concrete) ``steps``:
+        :meth:`final_loss_direct` of each prefix ``lr[:s]`` (one power per update, no
+        quadrature), the form the planner differentiates. Context: ``warmup_steps``; other keys
+        are ignored.
+        """
+        w = int(context.get("warmup_steps", 0) or 0)
+        if steps is None:
+            return self.curve(lr, w)
+        lr = jnp.asarray(lr)
+        s = np.asarray(steps, dtype=np.int64).reshape(-1)
+        if s.size and (s.min() < 1 or s.max() > lr.shape[-1]):
+            raise ValueError(f"MPLLaw.predict_lr: steps must be in 1..{lr.shape[-1]}")
+        return jnp.stack([self.final_loss_direct(lr[: int(k)], w) for k in s])
+
+    def final_loss_direct(self, lr: Any, warmup_steps: int = 0) -> jax.Array:
+        """Loss after all ``len(lr)`` updates by the law's defining sum, O(T):
+
+        ``L0 + A S1^-alpha - B sum_k d_k (1 - (1 + C eta_k^-gamma S_k)^-beta)`` with ``S_k`` the
+        LR area from update ``k`` to the end. One power per step (the per-step curve needs
+        quadrature; the final value alone does not). Warmup convention from ``self.warmup``.
+        """
+        lr = jnp.asarray(lr)
+        drop = _drops_jnp(lr, int(warmup_steps), self.warmup)
+        # LR area from update k to the end as a reverse cumulative sum: exactly 0 where the LR
+        # stays 0 to the end (``s1 - (cumsum - lr)`` leaves rounding residues there, which made a
+        # drop to exactly zero LR count fully)
+        area_to_end = jnp.cumsum(lr[::-1])[::-1]
+        s1 = area_to_end[0]
+        pos = lr > 0
+        eta = jnp.where(pos, lr, 1.0)
+        x = self.C * eta ** (-self.gamma) * area_to_end
+        # at eta_k = 0 the limit of G depends on what follows: with LR area still to come the
+        # drop counts fully (x -> inf); with none (the LR stays 0 to the end) it counts nothing
+        # (x ~ C eta^(1 - gamma) -> 0), so a drop to exactly zero LR is not a free lunch
+        g = jnp.where(pos, 1.0 - (1.0 + x) ** (-self.beta), jnp.where(area_to_end > 0, 1.0, 0.0))
+        ld = jnp.sum(drop * g)
+        return self.L0 + self.A * s1 ** (-self.alpha) - self.B * ld
 
     def predict_curve(self, run: Run, upto: int | None = None) -> jax.Array:
         """Predicted loss after every number of updates ``1 .. upto`` (default ``run.total_steps``).

@@ -42,20 +42,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cptdyn._optim import adamw_early_stopped, huber, huber_np
 from cptdyn._pytree import x64_context
 
+from .._laws._mpl import MPL_CONVENTIONS, MPLLaw
+from .._run import Run
 from ._fit import (
     Convergence,
     FitError,
     FitResult,
-    _aggregate,
-    _check_runs,
-    _huber,
-    _huber_np,
-    _run_row,
+    aggregate_rows,
+    check_runs,
+    run_row,
 )
-from ._mpl import MPL_CONVENTIONS, MPLLaw
-from ._run import Run
 
 __all__ = ["fit_mpl_reference"]
 
@@ -95,7 +94,7 @@ def _surrogate_start(runs: Sequence[Run], delta: float) -> tuple[np.ndarray, flo
         pred = p[:, 0:1] + p[:, 1:2] * pw - p[:, 3:4] * drop
         with np.errstate(all="ignore"):
             r = y - np.log(pred)
-            val = _huber_np(r, delta).sum(axis=1)
+            val = huber_np(r, delta).sum(axis=1)
         ok = np.all(pred > 0, axis=1) & np.isfinite(val)
         return np.where(ok, val, np.inf), pw, pred, r
 
@@ -193,7 +192,7 @@ def fit_mpl_reference(
       FitError: bad settings, no usable runs, or a non-finite result.
     """
     t0 = time.perf_counter()
-    runs = _check_runs(runs, "fit_mpl_reference")
+    runs = check_runs(runs, "fit_mpl_reference")
     if warmup not in MPL_CONVENTIONS:
         raise FitError(f"fit_mpl_reference: warmup={warmup!r} must be one of "
                        f"{', '.join(MPL_CONVENTIONS)}")
@@ -233,8 +232,8 @@ def fit_mpl_reference(
     if not all(np.all(np.isfinite(p)) and np.all(p > 0) for p in preds):
         raise FitError("fit_mpl_reference: the fitted law predicts a non-positive or non-finite "
                        "loss on a training run")
-    rows = [_run_row(r, p) for r, p in zip(runs, preds, strict=True)]
-    objective = float(sum(np.sum(_huber_np(np.log(p) - np.log(r.loss), delta))  # type: ignore[arg-type]
+    rows = [run_row(r, p) for r, p in zip(runs, preds, strict=True)]
+    objective = float(sum(np.sum(huber_np(np.log(p) - np.log(r.loss), delta))  # type: ignore[arg-type]
                           for p, r in zip(preds, runs, strict=True)))
     status = {0: "max_steps", 1: f"no improvement for {patience} steps (patience)",
               2: "gradient norm below grad_tol"}[int(stop_code)]
@@ -246,7 +245,8 @@ def fit_mpl_reference(
                        grad_norm=float(grad_norm), iterations=int(it),
                        hit_max_iter=int(stop_code) == 0, at_bound=outside)
     return FitResult(
-        law=law, objective=objective, delta=float(delta), metrics=_aggregate(rows), per_run=rows,
+        law=law, objective=objective, delta=float(delta), metrics=aggregate_rows(rows),
+        per_run=rows,
         convergence=conv, n_starts=135, n_optimized=1, n_finite=1,
         start_objectives=(float(best_obj),), time_s=time.perf_counter() - t0,
         settings={"procedure": "mpl-reference", "warmup": warmup, "max_steps": int(max_steps),
@@ -260,50 +260,17 @@ def _objective(p: jax.Array, feats: Any, y: jax.Array, delta: jax.Array, warmup:
                n_nodes: int) -> tuple[jax.Array, jax.Array]:
     law = _MPL(**dict(zip(_NAMES, p, strict=True)), warmup=warmup, n_nodes=n_nodes)
     pred = jnp.reshape(law.predict_features(feats), (-1,))
-    return jnp.sum(_huber(y - jnp.log(jnp.maximum(pred, 1e-10)), delta)), pred
+    return jnp.sum(huber(y - jnp.log(jnp.maximum(pred, 1e-10)), delta)), pred
 
 
 @functools.partial(jax.jit, static_argnames=("max_steps", "patience", "warmup", "n_nodes"))
 def _adamw(p0: jax.Array, feats: Any, y: jax.Array, lr: jax.Array, wd: jax.Array,
            delta: jax.Array, grad_tol: jax.Array, max_steps: int, patience: int, warmup: str,
            n_nodes: int) -> tuple[jax.Array, ...]:
-    """Step 2, one compiled loop. Returns (stop code: 0 max_steps / 1 patience / 2 gradient,
-    kept parameters, steps taken, lowest objective, predictions of the kept parameters, gradient
-    norm at the last step)."""
+    """Step 2, one compiled loop (:func:`cptdyn._optim.adamw_early_stopped` on the MPL
+    objective)."""
     vg = jax.value_and_grad(_objective, has_aux=True)
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    inf = jnp.asarray(jnp.inf, p0.dtype)
-
-    def cond(c: tuple[Any, ...]) -> jax.Array:
-        return (c[0] < max_steps) & (c[8] < 0)
-
-    def body(c: tuple[Any, ...]) -> tuple[Any, ...]:
-        step, p, m, v, low, stale, best, best_p, code, pending, pred_best, _ = c
-        (val, pred), g = vg(p, feats, y, delta, warmup, n_nodes)
-        # the kept parameters are those after the previous step: their predictions are these
-        pred_best = jnp.where(pending, pred, pred_best)
-        t = (step + 1).astype(p.dtype)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        new_p = p * (1 - lr * wd) - (lr / (1 - b1**t)) * m / (
-            jnp.sqrt(v) / jnp.sqrt(1 - b2**t) + eps)
-        improved = val < low
-        low = jnp.where(improved, val, low)
-        stale = jnp.where(improved, 0, stale + 1)
-        stop_pat = (step > patience) & (stale >= patience)
-        gnorm = jnp.sqrt(jnp.sum(g * g))
-        stop_grad = gnorm < grad_tol
-        code = jnp.where(stop_pat, 1, jnp.where(stop_grad, 2, -1))
-        keep = (code < 0) & (val < best)
-        best = jnp.where(keep, val, best)
-        best_p = jnp.where(keep, new_p, best_p)
-        return step + 1, new_p, m, v, low, stale, best, best_p, code, keep, pred_best, gnorm
-
-    z = jnp.zeros_like(p0)
-    c = (jnp.asarray(0), p0, z, z, inf, jnp.asarray(0), inf, jnp.full_like(p0, jnp.nan),
-         jnp.asarray(-1), jnp.asarray(False), jnp.full(y.shape, jnp.nan, p0.dtype), inf)
-    step, _, _, _, _, _, best, best_p, code, pending, pred, gnorm = jax.lax.while_loop(
-        cond, body, c)
-    # pending: the last step (max_steps) improved; its predictions are computed by the caller
-    pred = jnp.where(pending, jnp.nan, pred)
-    return jnp.maximum(code, 0), best_p, step, best, pred, gnorm
+    return adamw_early_stopped(
+        lambda p: vg(p, feats, y, delta, warmup, n_nodes), p0, int(y.shape[0]), lr, wd,
+        grad_tol, max_steps, patience,
+    )

@@ -35,87 +35,30 @@ import numpy as np
 
 from cptdyn._pytree import pytree_dataclass, static_field, x64_context
 
-from ._areas import (
+from .._areas import (
     areas,
     check_lam,
     check_split,
     check_warmup,
     cpt_areas,
 )
-from ._law import Law, concat_rows, positive, real, register_law
-from ._momentum import _AreaLaw, _ctx_check, _derive_A, _grid_C, _obs, _power_decay
-from ._run import Run
+from .._law import Law, concat_rows, param, positive, real, register_law
+from .._run import Run
+from ..presets import P1_FIG3_DPT, P1_FIG15_DPT, P1_FIG18_MODEL1_DCPT, P1_FIG19_DPT, P1_OOD
+from ._area_law import AreaLaw, context_warmup, derive_A, grid_C, observed_losses, power_decay
 
 __all__ = [
     "CPTLaw",
     "CPTReplayLaw",
     "CPTSizeLaw",
     "CPTOpenLaw",
-    "P1_FIG3_DPT",
-    "P1_FIG3_DCPT",
-    "P1_FIG11_DPT",
-    "P1_FIG11_DCPT",
-    "P1_FIG15_DPT",
-    "P1_FIG15_DCPT",
-    "P1_FIG18_MODEL1_DCPT",
-    "P1_FIG19_DPT",
-    "P1_FIG19_DCPT",
     "loss_potential",
     "turning_length",
     "critical_point",
-    "P1_OOD",
     "ood_loss",
     "fit_ood_weights",
 ]
 
-# ------------------------------------------------------------------------------------------------
-# published parameter tuples (laws.md §3.6; signs reconstructed per §3.9)
-
-#: P1 Fig. 3, Setting A (106M, FineWeb -> Knowledge-Pile), D_pt = FineWeb.
-P1_FIG3_DPT = {
-    "L0": 3.057, "A": 0.490, "alpha": 0.497, "C1": 0.299, "C2": 0.298, "B": 0.366, "E": 28.0,
-    "beta": 0.189,
-}
-#: P1 Fig. 3, D_cpt = Knowledge-Pile.
-P1_FIG3_DCPT = {
-    "L0": 3.024, "A": 0.412, "alpha": 0.677, "C1": 0.278, "C2": 0.324, "B": -0.666,
-    "E": 5662.0, "beta": 0.146,
-}
-#: P1 Fig. 11, Setting B (Pile-of-Law as D_cpt), D_pt = FineWeb.
-P1_FIG11_DPT = {
-    "L0": 3.064, "A": 0.482, "alpha": 0.511, "C1": 0.294, "C2": 0.264, "B": 1.353, "E": 37.0,
-    "beta": 0.262,
-}
-#: P1 Fig. 11, D_cpt = Pile-of-Law.
-P1_FIG11_DCPT = {
-    "L0": 2.978, "A": 0.485, "alpha": 0.701, "C1": 0.274, "C2": 0.298, "B": -1.409, "E": 383.0,
-    "beta": 0.368,
-}
-#: P1 Fig. 15 (Eq. 7, N in millions), D_pt.
-P1_FIG15_DPT = {
-    "L0": 1.829, "A": 0.504, "alpha": 0.537, "C1": 0.090, "C2": 0.103, "B": 0.278, "E": 12.0,
-    "beta": 0.359, "gamma1": 0.235, "gamma2": 0.199, "F": 3.072, "gamma3": 0.195,
-}
-#: P1 Fig. 15 (Eq. 7), D_cpt.
-P1_FIG15_DCPT = {
-    "L0": 1.860, "A": 0.438, "alpha": 0.585, "C1": 0.333, "C2": 0.140, "B": -0.552, "E": 187.0,
-    "beta": 0.326, "gamma1": 0.012, "gamma2": 0.145, "F": 2.718, "gamma3": 0.189,
-}
-#: P1 Fig. 18, Model I (LLaMA-3.2-1B), D_cpt = Pile-of-Law (open-source variant).
-P1_FIG18_MODEL1_DCPT = {
-    "L0": 2.101, "A": 0.326, "alpha": 0.241, "S1pt": 0.102, "C2": 0.099, "B": -0.932, "E": 12.0,
-    "beta": 12.195,
-}
-#: P1 Fig. 19 (Eq. 8, joint replay fit), D_pt. beta is NOT printed in the paper (no key).
-P1_FIG19_DPT = {
-    "L0": 3.067, "A": 0.480, "alpha": 0.510, "C1": 0.280, "C2": 0.263, "B": 0.276, "E": 99.35,
-    "a1": 0.055, "a2": 3.238,
-}
-#: P1 Fig. 19, D_cpt (the caption's annealing factor is e^(0.037 r_pt), Eq. 8 says r_cpt).
-P1_FIG19_DCPT = {
-    "L0": 2.992, "A": 0.456, "alpha": 0.510, "C1": 0.285, "C2": 0.279, "B": -0.526, "E": 100.34,
-    "a1": 0.037, "a2": 5.696,
-}
 
 ROLES = ("auto", "pt", "cpt")
 ANNEAL_RATIOS = ("r_cpt", "r_pt")
@@ -134,7 +77,7 @@ def _split_features(
     lr: Any, steps: Any, *, lam: Any, warmup_steps: Any, warmup: str, split: str,
     transfer_step: Any, where: str,
 ) -> dict[str, jax.Array]:
-    w = _ctx_check(where, warmup_steps)
+    w = context_warmup(where, warmup_steps)
     if transfer_step is None:
         a = areas(lr, steps, lam=lam, warmup_steps=w, warmup=warmup)
         z = jnp.zeros_like(a.S1)
@@ -158,7 +101,7 @@ def _role(role: str, dataset: Any, where: str) -> float:
     return 1.0 if r == "pt" else 0.0
 
 
-class _CPTBase(_AreaLaw):
+class _CPTBase(AreaLaw):
     """Validation and grid helpers shared by the CPT laws (no fields)."""
 
     def stack_features(self, feats: Sequence[Any]) -> Any:
@@ -179,14 +122,14 @@ class _CPTBase(_AreaLaw):
         A passes through the median observation; C1 = C2 = an annealing drop of ~3% of the loss at
         the largest |S2|; E spans 1/E = 1..1000 steps at the peak LR (P1: E = 3..17920).
         """
-        y = _obs(runs)
+        y = observed_losses(runs)
         ymin = float(y.min())
         feats = [self.features(r) for r in runs if r.loss is not None]
         S1 = np.concatenate([np.asarray(f.get("S1pt", 0.0)) + f["S1cpt"] for f in feats])
         S2max = max(
             float(np.max(np.abs(f.get("S2pt", 0.0)) + np.abs(f["S2cpt"]))) for f in feats
         )
-        C0 = _grid_C(ymin, S2max)
+        C0 = grid_C(ymin, S2max)
         peak = max(float(np.max(r.lr)) for r in runs)
         datasets = {r.dataset for r in runs}
         role = getattr(self, "role", "auto")
@@ -199,7 +142,7 @@ class _CPTBase(_AreaLaw):
         out = []
         for L0 in (0.85 * ymin, 0.95 * ymin):
             for alpha in (0.4, 0.6):
-                A = _derive_A(L0, alpha, S1, y)
+                A = derive_A(L0, alpha, S1, y)
                 for B in Bs:
                     for e in (1e-3, 1e-2, 1e-1, 1.0):
                         for beta in (0.15, 0.4):
@@ -234,19 +177,15 @@ class CPTLaw(_CPTBase):
     """
 
     NAME = "cpt"
-    PARAMS = {
-        "L0": positive(), "A": positive(), "alpha": positive(), "C1": positive(),
-        "C2": positive(), "B": real(), "E": positive(), "beta": positive(),
-    }
 
-    L0: Any = P1_FIG3_DPT["L0"]
-    A: Any = P1_FIG3_DPT["A"]
-    alpha: Any = P1_FIG3_DPT["alpha"]
-    C1: Any = P1_FIG3_DPT["C1"]
-    C2: Any = P1_FIG3_DPT["C2"]
-    B: Any = P1_FIG3_DPT["B"]
-    E: Any = P1_FIG3_DPT["E"]
-    beta: Any = P1_FIG3_DPT["beta"]
+    L0: Any = param(positive(), default=P1_FIG3_DPT["L0"])
+    A: Any = param(positive(), default=P1_FIG3_DPT["A"])
+    alpha: Any = param(positive(), default=P1_FIG3_DPT["alpha"])
+    C1: Any = param(positive(), default=P1_FIG3_DPT["C1"])
+    C2: Any = param(positive(), default=P1_FIG3_DPT["C2"])
+    B: Any = param(real(), default=P1_FIG3_DPT["B"])
+    E: Any = param(positive(), default=P1_FIG3_DPT["E"])
+    beta: Any = param(positive(), default=P1_FIG3_DPT["beta"])
     lam: float = static_field(default=0.999)
     split: str = static_field(default="origin")
     warmup: str = static_field(default="peak")
@@ -263,7 +202,7 @@ class CPTLaw(_CPTBase):
     def predict_features(self, f: Any) -> jax.Array:
         return (
             self.L0
-            + _power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
+            + power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
             - self.C1 * f["S2pt"]
             - self.C2 * f["S2cpt"]
             + _shift(f["S1cpt"], self.B, self.E, self.beta)
@@ -299,22 +238,17 @@ class CPTReplayLaw(_CPTBase):
     """
 
     NAME = "cpt-replay"
-    PARAMS = {
-        "L0": positive(), "A": positive(), "alpha": positive(), "C1": positive(),
-        "C2": positive(), "B": real(), "E": positive(), "beta": positive(), "a1": real(),
-        "a2": positive(),
-    }
 
-    L0: Any = P1_FIG19_DPT["L0"]
-    A: Any = P1_FIG19_DPT["A"]
-    alpha: Any = P1_FIG19_DPT["alpha"]
-    C1: Any = P1_FIG19_DPT["C1"]
-    C2: Any = P1_FIG19_DPT["C2"]
-    B: Any = P1_FIG19_DPT["B"]
-    E: Any = P1_FIG19_DPT["E"]
-    beta: Any = P1_FIG3_DPT["beta"]
-    a1: Any = P1_FIG19_DPT["a1"]
-    a2: Any = P1_FIG19_DPT["a2"]
+    L0: Any = param(positive(), default=P1_FIG19_DPT["L0"])
+    A: Any = param(positive(), default=P1_FIG19_DPT["A"])
+    alpha: Any = param(positive(), default=P1_FIG19_DPT["alpha"])
+    C1: Any = param(positive(), default=P1_FIG19_DPT["C1"])
+    C2: Any = param(positive(), default=P1_FIG19_DPT["C2"])
+    B: Any = param(real(), default=P1_FIG19_DPT["B"])
+    E: Any = param(positive(), default=P1_FIG19_DPT["E"])
+    beta: Any = param(positive(), default=P1_FIG3_DPT["beta"])
+    a1: Any = param(real(), default=P1_FIG19_DPT["a1"])
+    a2: Any = param(positive(), default=P1_FIG19_DPT["a2"])
     lam: float = static_field(default=0.999)
     split: str = static_field(default="origin")
     warmup: str = static_field(default="peak")
@@ -355,7 +289,7 @@ class CPTReplayLaw(_CPTBase):
         shift_factor = jnp.where(is_pt, -jnp.expm1(-self.a2 * r_cpt), jnp.expm1(self.a2 * r_cpt))
         return (
             self.L0
-            + _power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
+            + power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
             - self.C1 * f["S2pt"]
             - self.C2 * f["S2cpt"] * anneal
             + _shift(f["S1cpt"], self.B, self.E, self.beta) * shift_factor
@@ -381,24 +315,19 @@ class CPTSizeLaw(_CPTBase):
     """
 
     NAME = "cpt-size"
-    PARAMS = {
-        "L0": positive(), "A": positive(), "alpha": positive(), "C1": positive(),
-        "C2": positive(), "B": real(), "E": positive(), "beta": positive(), "gamma1": real(),
-        "gamma2": real(), "F": positive(), "gamma3": positive(),
-    }
 
-    L0: Any = P1_FIG15_DPT["L0"]
-    A: Any = P1_FIG15_DPT["A"]
-    alpha: Any = P1_FIG15_DPT["alpha"]
-    C1: Any = P1_FIG15_DPT["C1"]
-    C2: Any = P1_FIG15_DPT["C2"]
-    B: Any = P1_FIG15_DPT["B"]
-    E: Any = P1_FIG15_DPT["E"]
-    beta: Any = P1_FIG15_DPT["beta"]
-    gamma1: Any = P1_FIG15_DPT["gamma1"]
-    gamma2: Any = P1_FIG15_DPT["gamma2"]
-    F: Any = P1_FIG15_DPT["F"]
-    gamma3: Any = P1_FIG15_DPT["gamma3"]
+    L0: Any = param(positive(), default=P1_FIG15_DPT["L0"])
+    A: Any = param(positive(), default=P1_FIG15_DPT["A"])
+    alpha: Any = param(positive(), default=P1_FIG15_DPT["alpha"])
+    C1: Any = param(positive(), default=P1_FIG15_DPT["C1"])
+    C2: Any = param(positive(), default=P1_FIG15_DPT["C2"])
+    B: Any = param(real(), default=P1_FIG15_DPT["B"])
+    E: Any = param(positive(), default=P1_FIG15_DPT["E"])
+    beta: Any = param(positive(), default=P1_FIG15_DPT["beta"])
+    gamma1: Any = param(real(), default=P1_FIG15_DPT["gamma1"])
+    gamma2: Any = param(real(), default=P1_FIG15_DPT["gamma2"])
+    F: Any = param(positive(), default=P1_FIG15_DPT["F"])
+    gamma3: Any = param(positive(), default=P1_FIG15_DPT["gamma3"])
     lam: float = static_field(default=0.999)
     split: str = static_field(default="origin")
     warmup: str = static_field(default="peak")
@@ -421,7 +350,7 @@ class CPTSizeLaw(_CPTBase):
         N = f["N"]
         return (
             self.L0
-            + _power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
+            + power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
             - self.C1 * f["S2pt"] * N**self.gamma1
             - self.C2 * f["S2cpt"] * N**self.gamma2
             + _shift(f["S1cpt"], self.B, self.E, self.beta)
@@ -467,19 +396,15 @@ class CPTOpenLaw(_CPTBase):
     """
 
     NAME = "cpt-open"
-    PARAMS = {
-        "L0": positive(), "A": positive(), "alpha": positive(), "S1pt": positive(),
-        "C2": positive(), "B": real(), "E": positive(), "beta": positive(),
-    }
 
-    L0: Any = P1_FIG18_MODEL1_DCPT["L0"]
-    A: Any = P1_FIG18_MODEL1_DCPT["A"]
-    alpha: Any = P1_FIG18_MODEL1_DCPT["alpha"]
-    S1pt: Any = P1_FIG18_MODEL1_DCPT["S1pt"]
-    C2: Any = P1_FIG18_MODEL1_DCPT["C2"]
-    B: Any = P1_FIG18_MODEL1_DCPT["B"]
-    E: Any = P1_FIG18_MODEL1_DCPT["E"]
-    beta: Any = P1_FIG18_MODEL1_DCPT["beta"]
+    L0: Any = param(positive(), default=P1_FIG18_MODEL1_DCPT["L0"])
+    A: Any = param(positive(), default=P1_FIG18_MODEL1_DCPT["A"])
+    alpha: Any = param(positive(), default=P1_FIG18_MODEL1_DCPT["alpha"])
+    S1pt: Any = param(positive(), default=P1_FIG18_MODEL1_DCPT["S1pt"])
+    C2: Any = param(positive(), default=P1_FIG18_MODEL1_DCPT["C2"])
+    B: Any = param(real(), default=P1_FIG18_MODEL1_DCPT["B"])
+    E: Any = param(positive(), default=P1_FIG18_MODEL1_DCPT["E"])
+    beta: Any = param(positive(), default=P1_FIG18_MODEL1_DCPT["beta"])
     lam: float = static_field(default=0.999)
     pt_final_lr: float = static_field(default=0.0)
 
@@ -516,7 +441,7 @@ class CPTOpenLaw(_CPTBase):
     def predict_features(self, f: Any) -> jax.Array:
         return (
             self.L0
-            + _power_decay(self.S1pt + f["S1cpt"], self.A, self.alpha)
+            + power_decay(self.S1pt + f["S1cpt"], self.A, self.alpha)
             - self.C2 * f["S2cpt"]
             + _shift(f["S1cpt"], self.B, self.E, self.beta)
         )
@@ -673,18 +598,6 @@ def critical_point(
 # ------------------------------------------------------------------------------------------------
 # out-of-domain validation sets (P1 Eq. 6, §5.2, App. K)
 
-#: P1 Fig. 9 / Fig. 21: L_ood = l1 * L_Dpt + l2 * L_Dcpt with D_pt = FineWeb and D_cpt =
-#: Knowledge-Pile (laws.md §3.6; the open-web-math / philpapers name-box pairing is INFERRED).
-P1_OOD = {
-    "c4": (0.867, 0.152),
-    "slimpajama": (0.622, 0.385),
-    "stories": (1.409, -0.516),
-    "books": (0.611, 0.475),
-    "stackexchange": (-0.546, 1.853),
-    "arxiv": (-0.609, 1.631),
-    "open-web-math": (-0.078, 1.2),
-    "philpapers": (-0.178, 1.505),
-}
 
 
 def ood_loss(loss_pt: Any, loss_cpt: Any, weights: tuple[float, float] | str) -> Any:

@@ -31,10 +31,10 @@ import numpy as np
 from cptdyn._pytree import pytree_dataclass, static_field
 from cptdyn._validate import check_int as _check_int
 
-from ._areas import _diff, areas, check_warmup, effective_lr
-from ._law import positive, register_law
-from ._momentum import _AreaLaw, _ctx_check, _derive_A, _obs, _power_decay
-from ._run import Run
+from .._areas import _diff, areas, check_warmup, effective_lr
+from .._law import param, positive, register_law
+from .._run import Run
+from ._area_law import AreaLaw, context_warmup, derive_A, observed_losses, power_decay
 
 __all__ = ["FSLLaw"]
 
@@ -44,7 +44,7 @@ _SLAB = 1 << 22
 
 @register_law
 @pytree_dataclass
-class FSLLaw(_AreaLaw):
+class FSLLaw(AreaLaw):
     """Functional Scaling Law ansatz (see the module docstring).
 
     Warmup convention: option ``warmup``; default ``"peak"`` (as the annealing law, P2 §3.4: the
@@ -61,18 +61,14 @@ class FSLLaw(_AreaLaw):
     """
 
     NAME = "fsl"
-    PARAMS = {
-        "L0": positive(), "c1": positive(), "s": positive(), "c2": positive(),
-        "c3": positive(), "c4": positive(), "gamma": positive(),
-    }
 
-    L0: Any = 2.6
-    c1: Any = 0.45
-    s: Any = 0.55
-    c2: Any = 300.0
-    c3: Any = 0.5
-    c4: Any = 50.0
-    gamma: Any = 0.6
+    L0: Any = param(positive(), default=2.6)
+    c1: Any = param(positive(), default=0.45)
+    s: Any = param(positive(), default=0.55)
+    c2: Any = param(positive(), default=300.0)
+    c3: Any = param(positive(), default=0.5)
+    c4: Any = param(positive(), default=50.0)
+    gamma: Any = param(positive(), default=0.6)
     warmup: str = static_field(default="peak")
     block_size: int = static_field(default=1)
 
@@ -82,7 +78,7 @@ class FSLLaw(_AreaLaw):
         _check_int(name, "block_size", self.block_size, 1)
 
     def lr_features(self, lr: Any, steps: Any = None, *, warmup_steps: int = 0, **_: Any) -> Any:
-        w = _ctx_check(type(self).__name__, warmup_steps)
+        w = context_warmup(type(self).__name__, warmup_steps)
         x, eta0 = effective_lr(lr, warmup_steps=w, warmup=self.warmup)
         T = x.shape[-1]
         a = areas(x, None, eta0=eta0, warmup="as-run")
@@ -121,13 +117,13 @@ class FSLLaw(_AreaLaw):
         tks = jnp.moveaxis(Tk, -1, 0)  # (K, ...)
         lrd = jax.lax.map(lrd_one, tks, batch_size=chunk) if K > 1 else lrd_one(tks[0])[None]
         lrd = jnp.moveaxis(lrd, 0, -1).reshape(*batch, K)
-        return self.L0 + _power_decay(Tk, self.c1, self.s) - self.c2 * lrd
+        return self.L0 + power_decay(Tk, self.c1, self.s) - self.c2 * lrd
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """2^4 data-driven starts over (L0, s, c2, c4); c1 passes through the median observation,
         c2 makes the full-decay drop ~3% of the loss, c4 saturates over ~100..1000 peak-LR steps.
         """
-        y = _obs(runs)
+        y = observed_losses(runs)
         ymin = float(y.min())
         feats = [self.features(r) for r in runs if r.loss is not None]
         Tk = np.concatenate([f["Tk"] for f in feats])
@@ -137,7 +133,7 @@ class FSLLaw(_AreaLaw):
         out = []
         for L0 in (0.85 * ymin, 0.95 * ymin):
             for s in (0.4, 0.7):
-                c1 = _derive_A(L0, s, Tk, y)
+                c1 = derive_A(L0, s, Tk, y)
                 for k in (0.5, 2.0):
                     c2 = k * 0.03 * ymin / (drop * (c3 + 1.0)) if drop > 0 else 1.0
                     for steps in (100.0, 1000.0):

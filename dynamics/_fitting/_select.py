@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from ._fit import FitError, FitResult, _check_runs, evaluate, fit
-from ._law import Law, law_class
-from ._run import Run
+from .._law import Law, law_class
+from .._run import Run
+from ._fit import FitError, FitResult, check_runs, evaluate, fit
 
 __all__ = [
     "DEFAULT_CANDIDATES", "RULES", "law_template", "law_fit_options", "select_law", "cv_score",
@@ -109,7 +109,7 @@ def _choose(table: Sequence[Mapping[str, Any]], ok: Sequence[bool], rule: str) -
     return min(within, key=lambda i: (int(table[i]["n_params"]), scores[i], i))
 
 
-def _folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[Run], list[Run]]]:
+def cv_folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[Run], list[Run]]]:
     folds: list[tuple[str, list[Run], list[Run]]] = []
     if len(runs) >= 3:
         for i, r in enumerate(runs):
@@ -159,7 +159,7 @@ def select_law(
     Raises:
       FitError: no runs, or every candidate failed.
     """
-    runs = _check_runs(runs, "select_law")
+    runs = check_runs(runs, "select_law")
     candidates = DEFAULT_CANDIDATES if candidates is None else tuple(candidates)
     if not candidates:
         raise FitError("select_law: no candidate laws")
@@ -167,7 +167,7 @@ def select_law(
         raise FitError(f"select_law: fspl_fraction={fspl_fraction} must be in [0.1, 0.95]")
     if rule not in RULES:
         raise FitError(f"select_law: rule={rule!r} is not one of {', '.join(map(repr, RULES))}")
-    folds = _folds(runs, fspl_fraction)
+    folds = cv_folds(runs, fspl_fraction)
     table: list[dict[str, Any]] = []
     fitted: dict[int, FitResult] = {}
     for ci, cand in enumerate(candidates):

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ._fit import FitError, FitResult, _check_runs, fit
-from ._law import Law, law_from_dict
-from ._run import Run
-from ._select import _folds, law_fit_options
+from .._law import Law, law_from_dict
+from .._run import Run
+from ._fit import FitError, FitResult, check_runs, fit
+from ._select import cv_folds, law_fit_options
 
 __all__ = [
     "bootstrap_weights",
@@ -78,7 +78,7 @@ def bootstrap_samples(
       the refitted laws (refits that fail are skipped; at least one must succeed).
     """
     law = fitted.law if isinstance(fitted, FitResult) else fitted
-    runs = _check_runs(runs, "bootstrap_samples")
+    runs = check_runs(runs, "bootstrap_samples")
     if int(n_samples) < 1:
         raise FitError(f"bootstrap_samples: n_samples={n_samples} must be >= 1")
     kw = law_fit_options(law)
@@ -109,12 +109,12 @@ def jackknife_samples(
     >= 3 runs, and all runs truncated at ``fspl_fraction`` of the horizon); failed refits are
     skipped (the list may be empty)."""
     law = fitted.law if isinstance(fitted, FitResult) else fitted
-    runs = _check_runs(runs, "jackknife_samples")
+    runs = check_runs(runs, "jackknife_samples")
     kw = law_fit_options(law)
     kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
     kw.update(fit_options or {})
     out: list[Law] = []
-    for _, train, _ in _folds(runs, fspl_fraction):
+    for _, train, _ in cv_folds(runs, fspl_fraction):
         try:
             out.append(fit(law, train, **kw).law)
         except FitError:
