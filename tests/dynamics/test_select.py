@@ -119,7 +119,7 @@ def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys, monkeypatch):
     import pandas as pd
 
     import cptdyn.dynamics._fitting._select as sel
-    from cptdyn._cli import main
+    from cptdyn.cli import main
 
     monkeypatch.setattr(sel, "DEFAULT_CANDIDATES", ("momentum",))  # keep the test fast
 

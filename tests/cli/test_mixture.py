@@ -1,8 +1,4 @@
-"""`cptdyn plan-mixture` as a user runs it, and its error contract.
-
-Until the command is wired in ``cptdyn._cli``, the fixture registers it next to the dynamics
-commands (and is a no-op once it is wired).
-"""
+"""`cptdyn plan-mixture` as a user runs it, and its error contract."""
 
 import json
 
@@ -10,26 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import cptdyn._cli as cli
-from cptdyn import _cli_mixture
-from cptdyn._cli import main
+from cptdyn.cli import main
 from cptdyn.dynamics.mixture import DCPTLaw
 
 GEN = DCPTLaw(E=1.5, A=300.0, alpha=0.35, B=200.0, beta=0.3, C=0.12, gamma=0.5, eta=0.05,
               eps=0.02)
 DOM = DCPTLaw(E=0.9, A=250.0, alpha=0.33, B=400.0, beta=0.3, C=0.5, gamma=0.6, eta=0.1, eps=0.02)
-
-
-@pytest.fixture(autouse=True)
-def wired(monkeypatch):
-    orig = cli._add_dynamics_commands
-
-    def add(sub):
-        orig(sub)
-        if "plan-mixture" not in sub.choices:
-            _cli_mixture.add_commands(sub)
-
-    monkeypatch.setattr(cli, "_add_dynamics_commands", add)
 
 
 def run(argv, capsys):

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cptdyn._cli import main
+from cptdyn.cli import main
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "MultiPowerLaw" / "loss_curve_repo"
+DATA = Path(__file__).resolve().parents[2] / "data" / "MultiPowerLaw" / "loss_curve_repo"
 D400 = DATA / "csv_400"
 TRAIN = [str(D400 / f"{n}.csv") for n in ("cosine_24000", "constant_24000", "wsdcon_9")]
 

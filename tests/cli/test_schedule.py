@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cptdyn._cli import main
+from cptdyn.cli import main
 
 
 def run(argv, capsys):

@@ -1,4 +1,4 @@
-"""``cptdyn fit | evaluate | simulate | plan | demo``: the commands on top of laws and planner."""
+"""``cptdyn fit | evaluate | simulate | plan``: the commands on top of laws and planner."""
 
 from __future__ import annotations
 
@@ -13,8 +13,23 @@ from typing import Any
 
 import numpy as np
 
-from ._io import CLIError, read_json, write_atomic
+from cptdyn._errors import CLIError
+from cptdyn._io import atomic_write, read_json
 
+from ._common import (
+    METRIC_COLS,
+    add_schedule_options,
+    load_spec,
+    lr_array,
+    metric_row,
+    one_line,
+    schedule_kwargs,
+    text_table,
+    write_json,
+)
+
+#: ``cptdyn.dynamics.law_names()``, written out so that building the parser does not import the
+#: dynamics layer (and JAX); tests/cli/test_wiring.py compares the two.
 FIT_LAWS = ("momentum", "momentum-lam", "momentum-size", "cpt", "cpt-replay", "cpt-size",
             "cpt-open", "mpl", "fsl")
 
@@ -56,19 +71,14 @@ def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
         else:
             opts["loss_col"] = cols[0] if len(cols) == 1 else list(cols)
     if getattr(args, "run_schedule", None):
-        from cptdyn.schedules import schedule_from_spec
-
-        try:
-            opts["schedule"] = schedule_from_spec(read_json(args.run_schedule, "--schedule-spec"))
-        except ValueError as e:
-            raise CLIError(f"--schedule-spec {args.run_schedule!r}: {e}") from None
+        opts["schedule"] = load_spec(args.run_schedule, "--schedule-spec")
     for p in paths:
         if not Path(p).exists():
             raise CLIError(f"run file {p!r} does not exist")
     try:
         runs = load_runs(list(paths), format=args.format, **opts)
     except TypeError as e:
-        raise CLIError(" ".join(str(e).split())) from None
+        raise CLIError(one_line(e)) from None
     if not runs:
         raise CLIError("no runs found in " + ", ".join(paths))
     return runs
@@ -88,42 +98,7 @@ def load_params(path: str) -> dict[str, Any]:
         return {str(doc.get("dataset", "val")) if isinstance(doc, Mapping) else "val":
                 law_from_dict(doc)}
     except (ValueError, TypeError) as e:
-        raise CLIError(f"--params {path!r}: {' '.join(str(e).split())}") from None
-
-
-def _table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str, str]]) -> str:
-    """Plain text table: cols = (header, key, format)."""
-    cells = [[h for h, _, _ in cols]]
-    for r in rows:
-        line = []
-        for _, k, f in cols:
-            v = r.get(k)
-            line.append("-" if v is None else (format(v, f) if isinstance(v, (int, float))
-                                               else str(v)))
-        cells.append(line)
-    w = [max(len(c[i]) for c in cells) for i in range(len(cols))]
-    out = io.StringIO()
-    for j, c in enumerate(cells):
-        out.write("  ".join(x.ljust(w[i]) if i == 0 else x.rjust(w[i])
-                            for i, x in enumerate(c)).rstrip() + "\n")
-        if j == 0:
-            out.write("  ".join("-" * x for x in w) + "\n")
-    return out.getvalue()
-
-
-METRIC_COLS = [("run", "run", ""), ("R2", "R2", ".5f"), ("MAE", "MAE", ".5f"),
-               ("RMSE", "RMSE", ".5f"), ("PredE", "PredE", ".5f"), ("WorstE", "WorstE", ".5f"),
-               ("final_error", "final_error", "+.5f")]
-
-
-def _metric_row(name: str, m: Mapping[str, Any], dataset: str | None = None) -> dict[str, Any]:
-    row = {"run": name, "R2": m.get("r2"), "MAE": m.get("mae"), "RMSE": m.get("rmse"),
-           "PredE": m.get("pred_e"), "WorstE": m.get("worst_e"),
-           "final_error": m.get("final_error")}
-    if dataset is not None:
-        row["dataset"] = dataset
-    return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
-            for k, v in row.items()}
+        raise CLIError(f"--params {path!r}: {one_line(e)}") from None
 
 
 def _by_dataset(runs: Sequence[Any]) -> dict[str, list[Any]]:
@@ -167,10 +142,10 @@ _RULE_TEXT = {
 }
 
 
-def _cv_relative_error(table: Sequence[Mapping[str, Any]], runs: Sequence[Any]) -> float:
+def _cv_relative_error(scores: Sequence[Mapping[str, Any]], runs: Sequence[Any]) -> float:
     """The chosen law's cross-validated mean |final error|, relative to the mean final loss of
     the training runs: the misspecification term added to the parameter band (0 if unknown)."""
-    row = next((r for r in table if r.get("chosen")), None)
+    row = next((r for r in scores if r.get("chosen")), None)
     if row is None:
         return 0.0
     err = float(row.get("cv_abs_final_error", math.nan))
@@ -198,8 +173,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                              "(PredE + |final error|/final) / 2; rule "
                              f"{args.rule}: {_RULE_TEXT[args.rule]})\n")
             try:
-                results[ds], table = select_law(rs, seed=args.seed, rule=args.rule)
-                model_error[ds] = _cv_relative_error(table, rs)
+                results[ds], sel_table = select_law(rs, seed=args.seed, rule=args.rule)
+                model_error[ds] = _cv_relative_error(sel_table, rs)
                 n_s = 8 if getattr(args, "samples", None) is None else int(args.samples)
                 if n_s < 0:
                     raise CLIError(f"--samples {n_s}: must be >= 0")
@@ -207,7 +182,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                     samples[ds] = interval_samples(results[ds], rs, n_s, seed=args.seed)
             except FitError as e:
                 raise CLIError(str(e).splitlines()[0]) from None
-            sys.stdout.write(format_table(table))
+            sys.stdout.write(format_table(sel_table))
     procedure = getattr(args, "procedure", "converged")
     if procedure == "mpl-reference" and args.law != "mpl":
         raise CLIError(f"--procedure mpl-reference: applies to --law mpl only, not {args.law}")
@@ -233,7 +208,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     rows = []
     for ds, res in results.items():
         for r in res.per_run:
-            rows.append(_metric_row(r["name"], r, ds))
+            rows.append(metric_row(r["name"], r, ds))
     out = sys.stdout
     for ds, res in results.items():
         ps = ", ".join(f"{k}={v:.6g}" for k, v in res.params.items())
@@ -247,7 +222,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                   + (f"; at a bound: {', '.join(c.at_bound)}" if c.at_bound else "") + "\n")
     cols = METRIC_COLS if len(results) == 1 else METRIC_COLS[:1] + [("set", "dataset", "")] + \
         METRIC_COLS[1:]
-    out.write(_table(rows, cols))
+    out.write(text_table(rows, cols))
     if args.out:
         from cptdyn.dynamics import samples_to_doc
 
@@ -266,7 +241,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 doc["dataset"] = ds
         else:
             doc = {"version": 1, "laws": {ds: law_doc(ds, res) for ds, res in results.items()}}
-        write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
+        write_json(args.out, doc)
         out.write(f"wrote {args.out}\n")
     return 0
 
@@ -285,37 +260,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                            f"(has {', '.join(laws)})")
         ev = evaluate(law, rs)
         for r in ev.per_run:
-            rows.append(_metric_row(r["name"], r, ds if len(laws) > 1 else None))
+            rows.append(metric_row(r["name"], r, ds if len(laws) > 1 else None))
     if args.json:
         sys.stdout.write(json.dumps({"runs": rows}, indent=2) + "\n")
     else:
-        sys.stdout.write(_table(rows, METRIC_COLS))
+        sys.stdout.write(text_table(rows, METRIC_COLS))
         if len(rows) > 1:
             mean = {k: float(np.mean([r[k] for r in rows if r[k] is not None]))
                     for _, k, _ in METRIC_COLS[1:]}
-            sys.stdout.write(_table([{"run": "mean", **mean}], METRIC_COLS).split("\n", 2)[2])
+            sys.stdout.write(text_table([{"run": "mean", **mean}], METRIC_COLS).split("\n", 2)[2])
     return 0
 
 
 # ------------------------------------------------------------------------------------- simulate
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from cptdyn._pytree import x64_context
     from cptdyn.planner import evaluate_schedule
-    from cptdyn.schedules import schedule_from_spec
 
     laws = load_params(args.params)
-    try:
-        sched = schedule_from_spec(read_json(args.schedule, "--schedule"))
-    except ValueError as e:
-        raise CLIError(f"--schedule {args.schedule!r}: {e}") from None
+    sched = load_spec(args.schedule, "--schedule")
     if args.every is not None and args.every < 1:
         raise CLIError(f"--every {args.every}: must be >= 1")
     ctx = _law_context(args)
     if args.warmup_steps is not None:
         ctx["warmup_steps"] = args.warmup_steps
     curves = evaluate_schedule(laws, sched, ctx)
-    with x64_context():
-        lr = np.asarray(sched.array(), np.float64)
+    lr = lr_array(sched)
     n = lr.size
     bands = _sample_bands(args.params, laws, sched, ctx)
     every = args.every or max(1, n // 2000)
@@ -351,7 +320,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                              for k, v in curves.items()], lr={sched.KIND: lr},
                             title=f"Predicted loss ({law_names})")
         write_html(fig, args.plot)
-    write_atomic(args.out, buf.getvalue())
+    atomic_write(args.out, buf.getvalue())
     finals = ", ".join(f"{k} {v[-1]:.4f}" + (f" [{bands[k][0][-1]:.4f}, {bands[k][1][-1]:.4f}]"
                                               if k in bands else "")
                        for k, v in curves.items())
@@ -378,7 +347,7 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
         try:
             sample_laws = samples_from_doc(d)
         except (ValueError, TypeError, KeyError) as e:
-            raise CLIError(f"--params {path!r}: samples: {' '.join(str(e).split())}") from None
+            raise CLIError(f"--params {path!r}: samples: {one_line(e)}") from None
         info = d.get("interval") or {}
         try:
             level = float(info.get("level", 0.9))
@@ -416,18 +385,13 @@ def _parse_bounds(text: str | None) -> dict[str, tuple[float, float]]:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from cptdyn.planner import Problem, parse_objective, plan, plan_free_form
-    from cptdyn.schedules import CPTSchedule, make_schedule, schedule_from_spec
-
-    from ._cli import _schedule_kwargs
+    from cptdyn.schedules import CPTSchedule, make_schedule
 
     laws = load_params(args.params)
     objective = parse_objective(args.objective)
     pt = None
     if args.pt:
-        try:
-            pt = schedule_from_spec(read_json(args.pt, "--pt"))
-        except ValueError as e:
-            raise CLIError(f"--pt {args.pt!r}: {e}") from None
+        pt = load_spec(args.pt, "--pt")
     ctx = _law_context(args)
     if args.budget_steps is not None:
         args.total_steps = args.budget_steps
@@ -441,7 +405,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             min_lr=args.final_lr or 0.0, objective=objective, pt=pt, context=ctx,
                             max_iter=args.max_iter)
         doc = ff.to_dict()
-        write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
+        write_json(args.out, doc)
         print(f"free-form plan: predicted objective {ff.value:.5f} "
               f"({len(ff.history) - 1} L-BFGS iterations, {ff.n_evaluations} evaluations, "
               f"{ff.seconds:.1f} s); decay starts at step "
@@ -455,12 +419,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _plan_report(args.report, laws, ff.schedule, ctx, title="free-form plan")
         return 3 if ff.status != "ok" else 0
     if args.schedule:
-        try:
-            tmpl = schedule_from_spec(read_json(args.schedule, "--schedule"))
-        except ValueError as e:
-            raise CLIError(f"--schedule {args.schedule!r}: {e}") from None
+        tmpl = load_spec(args.schedule, "--schedule")
     else:
-        kw = _schedule_kwargs(args)
+        kw = schedule_kwargs(args)
         kw.pop("values", None)
         if pt is not None and "warmup_steps" in kw and kw.get("warmup_steps"):
             kw.setdefault("warmup_from_previous", True)
@@ -492,7 +453,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                      "source": "parameter samples in the params file, widened by the law's "
                                "cross-validated relative final-loss error"}
                 for ds, (lo, hi) in bands.items()}
-    write_atomic(args.out, json.dumps(doc, indent=2) + "\n")
+    write_json(args.out, doc)
     _print_plan(result)
     for ds, u in doc.get("uncertainty", {}).items():
         print(f"  predicted final loss interval [{ds}]: {u['final_loss_lo']:.4f} .. "
@@ -537,7 +498,6 @@ def _print_plan(p: Any) -> None:
 def _plan_report(path: str, laws: Mapping[str, Any], sched: Any, ctx: Mapping[str, Any],
                  title: str, baselines: Sequence[Mapping[str, Any]] = (),
                  template: Any = None) -> None:
-    from cptdyn._pytree import x64_context
     from cptdyn.planner import evaluate_schedule
 
     from ._plots import curves_figure, write_html
@@ -547,25 +507,16 @@ def _plan_report(path: str, laws: Mapping[str, Any], sched: Any, ctx: Mapping[st
     entries = [("plan", sched)] + ([("template", template)] if template is not None else [])
     for name, s in entries:
         cv = evaluate_schedule(laws, s, ctx)
-        with x64_context():
-            lrs[name] = np.asarray(s.array(), np.float64)
+        lrs[name] = lr_array(s)
         for k, v in cv.items():
             curves.append({"name": f"{name} {k}" if len(cv) > 1 else name,
                            "steps": np.arange(1, v.size + 1), "loss": v})
     write_html(curves_figure(curves, lr=lrs, title=title), path)
 
 
-# ----------------------------------------------------------------------------------------- demo
-def cmd_demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
-
-    return run_demo(args.out, data=args.data)
-
-
 # --------------------------------------------------------------------------------------- parser
 def add_commands(sub: Any) -> None:
-    from ._cli import _SCHEDULE_OPTIONS
-
+    """Register ``fit``, ``evaluate``, ``simulate`` and ``plan`` on the ``cptdyn`` subparsers."""
     f = sub.add_parser("fit", help="fit a loss law to observed runs")
     f.add_argument("runs", nargs="+", metavar="RUN", help="run files or folders")
     f.add_argument("--law", required=True, choices=list(FIT_LAWS) + ["auto"], metavar="LAW",
@@ -633,12 +584,6 @@ def add_commands(sub: Any) -> None:
                    "under laws that reward sharp drops)")
     p.add_argument("--out", required=True, help="plan JSON")
     p.add_argument("--report", help="HTML report with the predicted curves")
-    for flag, field, typ, hlp in _SCHEDULE_OPTIONS:
-        p.add_argument(flag, dest=field, type=typ, default=None, help=hlp)
+    add_schedule_options(p)
     p.set_defaults(func=cmd_plan, warmup_from_previous=False, milestones=None, factors=None,
                    knots=None, values=None)
-
-    d = sub.add_parser("demo", help="the main job on the shipped example data")
-    d.add_argument("--out", default="demo", help="output folder (default: demo)")
-    d.add_argument("--data", help="data folder (default: the repository's data/)")
-    d.set_defaults(func=cmd_demo)

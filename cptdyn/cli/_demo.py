@@ -11,13 +11,16 @@
 
 from __future__ import annotations
 
-import json
+import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ._io import CLIError, write_atomic
+from cptdyn._errors import CLIError
+
+from ._common import METRIC_COLS, lr_array, metric_row, text_table, write_json
 
 TRAIN = ("cosine_24000", "constant_24000", "wsdcon_9")
 
@@ -26,7 +29,7 @@ def _data_dir(data: str | None) -> Path:
     if data:
         p = Path(data)
     else:
-        p = Path(__file__).resolve().parents[1] / "data"
+        p = Path(__file__).resolve().parents[2] / "data"
     p = p / "MultiPowerLaw" / "loss_curve_repo" / "csv_400"
     if not p.is_dir():
         raise CLIError(f"demo data not found at {str(p)!r}: run from a clone of the repository "
@@ -38,9 +41,8 @@ def run_demo(out: str, data: str | None = None) -> int:
     from cptdyn._pytree import x64_context
     from cptdyn.dynamics import MomentumLaw, evaluate, fit, load_runs
     from cptdyn.planner import Problem, evaluate_schedule, plan
-    from cptdyn.schedules import WSD, export, write
+    from cptdyn.schedules import WSD, Cosine, export, write
 
-    from ._cli_dynamics import METRIC_COLS, _metric_row, _table
     from ._plots import curves_figure, write_html
 
     t0 = time.perf_counter()
@@ -57,9 +59,9 @@ def run_demo(out: str, data: str | None = None) -> int:
     print(f"2. fitted the LR-annealing law on {', '.join(TRAIN)} ({res.time_s:.1f} s): {ps}")
     ev = evaluate(res.law, test)
     print("   held-out curves (longer runs, unseen schedules):")
-    rows = [_metric_row(r["name"], r) for r in ev.per_run]
-    print("   " + _table(rows, METRIC_COLS).replace("\n", "\n   ").rstrip())
-    write_atomic(outdir / "params.json", json.dumps(res.to_dict(), indent=2) + "\n")
+    rows = [metric_row(r["name"], r) for r in ev.per_run]
+    print("   " + text_table(rows, METRIC_COLS).replace("\n", "\n   ").rstrip())
+    write_json(outdir / "params.json", res.to_dict())
 
     best = None
     for shape in ("linear", "1-sqrt"):
@@ -78,9 +80,8 @@ def run_demo(out: str, data: str | None = None) -> int:
         if b["name"] != "template":
             print(f"   vs {b['name']:<22} {b['objective_value']:.4f}  "
                   f"({b['plan_minus_baseline']:+.4f})")
-    write_atomic(outdir / "plan.json", json.dumps(best.to_dict(every=100), indent=2) + "\n")
-    spec = json.dumps(best.schedule.to_spec(), indent=2) + "\n"
-    write_atomic(outdir / "plan_schedule.json", spec)
+    write_json(outdir / "plan.json", best.to_dict(every=100))
+    write_json(outdir / "plan_schedule.json", best.schedule.to_spec())
 
     hf = export(best.schedule, "hf")
     write(hf, str(outdir / ("hf_training_args.json" if hf.native else "hf")))
@@ -100,17 +101,26 @@ def run_demo(out: str, data: str | None = None) -> int:
     fig = curves_figure(curves, title="LR-annealing law fitted on 3 curves, predicting 6 others "
                         "(MultiPowerLaw 400M)")
     write_html(fig, str(outdir / "fit_report.html"))
-    from cptdyn.schedules import Cosine
-
     cos = Cosine(24_000, 3e-4, 0.0, warmup_steps=2160, warmup_init=0.0)
     curves2, lrs = [], {}
     for name, sched in (("planned WSD", best.schedule), ("cosine to 0 (baseline)", cos)):
         pc = evaluate_schedule({"v": res.law}, sched)["v"]
         curves2.append({"name": name, "steps": np.arange(1, pc.size + 1), "loss": pc})
-        with x64_context():
-            lrs[name] = np.asarray(sched.array())
+        lrs[name] = lr_array(sched)
     fig2 = curves_figure(curves2, lr=lrs, title="Planned schedule vs cosine: predicted loss")
     write_html(fig2, str(outdir / "plan_report.html"))
     print(f"   reports: {outdir}/fit_report.html, {outdir}/plan_report.html "
           f"({time.perf_counter() - t0:.0f} s in all)")
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(args.out, data=args.data)
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``demo`` on the ``cptdyn`` subparsers."""
+    d = sub.add_parser("demo", help="the main job on the shipped example data")
+    d.add_argument("--out", default="demo", help="output folder (default: demo)")
+    d.add_argument("--data", help="data folder (default: the repository's data/)")
+    d.set_defaults(func=cmd_demo)

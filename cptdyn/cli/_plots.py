@@ -80,6 +80,6 @@ def curves_figure(
 
 def write_html(fig: Any, path: str) -> None:
     """Self-contained HTML (plotly.js embedded: works offline), written atomically."""
-    from ._io import write_atomic
+    from cptdyn._io import atomic_write
 
-    write_atomic(path, fig.to_html(include_plotlyjs=True, full_html=True))
+    atomic_write(path, fig.to_html(include_plotlyjs=True, full_html=True))

@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._io import CLIError, read_json, write_atomic
+from cptdyn._errors import CLIError
+from cptdyn._io import read_json
+
+from ._common import one_line, write_json
 
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
 _NUM = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([KMBGT]?)\s*$", re.I)
@@ -63,7 +66,7 @@ def _laws_from_params(path: str) -> tuple[Any, Any]:
     try:
         return dcpt_from_dict(doc["general"]), dcpt_from_dict(doc["domain"])
     except ValueError as e:
-        raise CLIError(f"--params {path!r}: {' '.join(str(e).split())}") from None
+        raise CLIError(f"--params {path!r}: {one_line(e)}") from None
 
 
 def _laws_from_data(path: str, form: str) -> tuple[Any, Any, dict[str, Any]]:
@@ -77,7 +80,7 @@ def _laws_from_data(path: str, form: str) -> tuple[Any, Any, dict[str, Any]]:
     try:
         df = pd.read_csv(path)
     except Exception as e:  # noqa: BLE001 - any parse error is a user error here
-        msg = " ".join(str(e).split())
+        msg = one_line(e)
         raise CLIError(f"--data {path!r} cannot be read as CSV: {msg}") from None
     cols: dict[str, Any] = {}
     for key, aliases in COLUMNS.items():
@@ -93,10 +96,20 @@ def _laws_from_data(path: str, form: str) -> tuple[Any, Any, dict[str, Any]]:
         fg = fit_dcpt(cols["N"], cols["D"], 1.0 - cols["r_d"], cols["loss_general"], form=form)
         fd = fit_dcpt(cols["N"], cols["D"], cols["r_d"], cols["loss_domain"], form=form)
     except ValueError as e:
-        raise CLIError(f"--data {path!r}: {' '.join(str(e).split())}") from None
+        raise CLIError(f"--data {path!r}: {one_line(e)}") from None
     info = {"general": {"huber": fg.huber, "r2": fg.r2}, "domain": {"huber": fd.huber, "r2": fd.r2},
             "n_points": fg.n_points}
     return fg.law, fd.law, info
+
+
+def _emit_json(doc: Mapping[str, Any], args: argparse.Namespace) -> bool:
+    """Write ``doc`` to ``--out`` if given, and print it with ``--json``; True when printed (the
+    command then prints nothing else)."""
+    if args.out:
+        write_json(args.out, doc)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    return bool(args.json)
 
 
 def _fmt(x: float | None, f: str = ".4g") -> str:
@@ -118,9 +131,9 @@ def cmd_plan_mixture(args: argparse.Namespace) -> int:
         general, domain, fit_info = _laws_from_data(args.data, args.form)
         if args.save_params:
             doc = {"general": general.to_dict(), "domain": domain.to_dict(), "fit": fit_info}
-            write_atomic(args.save_params, json.dumps(doc, indent=2) + "\n")
+            write_json(args.save_params, doc)
     from cptdyn.dynamics.mixture import check_monotone
-    from cptdyn.planner._mixture import plan_mixture
+    from cptdyn.planner import plan_mixture
 
     if args.tolerance is not None and args.general_loss0 is None:
         raise CLIError("--tolerance needs --general-loss0 (general loss before CPT)")
@@ -133,7 +146,7 @@ def cmd_plan_mixture(args: argparse.Namespace) -> int:
             ratio_min=args.ratio_min, ratio_max=args.ratio_max,
         )
     except ValueError as e:
-        raise CLIError(f"plan-mixture: {' '.join(str(e).split())}") from None
+        raise CLIError(f"plan-mixture: {one_line(e)}") from None
     warnings = []
     for name, law, r in (("general", general, 1.0 - plan.domain_ratio),
                          ("domain", domain, plan.domain_ratio)):
@@ -145,11 +158,7 @@ def cmd_plan_mixture(args: argparse.Namespace) -> int:
     doc = {"plan": plan.to_dict(), "warnings": warnings}
     if fit_info is not None:
         doc["fit"] = fit_info
-    text = json.dumps(doc, indent=2) + "\n"
-    if args.out:
-        write_atomic(args.out, text)
-    if args.json:
-        print(text, end="")
+    if _emit_json(doc, args):
         return 0
     p = plan
     print(f"domain ratio r_d    {p.domain_ratio:.4f}   (replay ratio of the CPT law r_pt = "
@@ -182,11 +191,7 @@ def _allocation(args: argparse.Namespace) -> int:
     a = allocation(CrossLingualLaw(**params), parse_count(args.compute, "--compute"))
     doc = {"law": args.allocation, "params": params, "N_coef": a.n_coef, "N_exp": a.a,
            "D_coef": a.d_coef, "D_exp": a.b, "compute": a.C, "N": a.N, "D": a.D, "loss": a.loss}
-    text = json.dumps(doc, indent=2) + "\n"
-    if args.out:
-        write_atomic(args.out, text)
-    if args.json:
-        print(text, end="")
+    if _emit_json(doc, args):
         return 0
     print(f"{args.allocation}: N_opt = {a.n_coef:.4g} C^{a.a:.3f}, "
           f"D_opt = {a.d_coef:.4g} C^{a.b:.3f}")

@@ -1,0 +1,232 @@
+"""What the command modules share: the parser with the one-line error contract, the schedule
+options, readers for schedule specs and LR values, the metric table, and the error handling of
+``main``.
+
+This module sits below every command module and imports none of them (nor, at import time, any
+layer: ``cptdyn --help`` must not import JAX).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from cptdyn._errors import CLIError
+from cptdyn._io import atomic_write, read_json
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the one-line error contract."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CLIError(f"{self.prog}: {message}")
+
+
+def one_line(e: BaseException | str) -> str:
+    """An error message on one line (whitespace runs collapsed)."""
+    return " ".join(str(e).split())
+
+
+# ----------------------------------------------------------------------------------- schedules
+#: ``cptdyn.schedules.schedule_kinds()`` without ``cpt``, written out so that building the parser
+#: does not import the schedules layer (and JAX); tests/cli/test_wiring.py compares the two.
+SCHEDULE_KINDS = ("constant", "cosine", "linear", "inverse-sqrt", "multistep", "two-stage",
+                  "cyclic-cosine", "wsd", "constant-then-decay", "polyline", "array")
+
+#: ``cptdyn.schedules.EXPORT_TARGETS``, written out for the same reason (and tested the same way).
+EXPORT_TARGETS = ("optax", "torch", "hf", "megatron", "torchtitan", "nanotron", "olmo-core",
+                  "maxtext", "levanter", "csv", "json")
+
+SCHEDULE_OPTIONS: list[tuple[str, str, Any, str]] = [
+    # flag, field, type, help
+    ("--total-steps", "total_steps", int, "whole run incl. warmup (all kinds but array)"),
+    ("--peak-lr", "peak_lr", float, "peak LR, absolute (e.g. 3e-4)"),
+    ("--final-lr", "final_lr", float, "final LR (cosine, linear, wsd, constant-then-decay, "
+     "cyclic-cosine); default 0"),
+    ("--warmup-steps", "warmup_steps", int, "warmup length in steps (default 0)"),
+    ("--warmup-fraction", "warmup_fraction", float, "warmup length as a fraction of total steps"),
+    ("--warmup-init", "warmup_init", float, "warmup start as a fraction of peak: step 0 runs at "
+     "init*peak, peak reached at step W (HF/optax style; 0 = linear from 0). Default: none, "
+     "lr(t) = peak*(t+1)/W"),
+    ("--decay-fraction", "decay_fraction", float, "wsd/constant-then-decay: decay length as a "
+     "fraction of total steps (default 0.2)"),
+    ("--decay-steps", "decay_steps", int, "wsd/constant-then-decay: decay length in steps"),
+    ("--decay-shape", "decay_shape", str, "wsd/constant-then-decay: linear, cosine, 1-sqrt, "
+     "exponential, square, mirror-cosine, power"),
+    ("--decay-power", "decay_power", float, "wsd power shape: exponent p of (1-tau)^p"),
+    ("--second-lr", "second_lr", float, "two-stage: LR after the switch"),
+    ("--switch-step", "switch_step", int, "two-stage: first step at the second LR"),
+    ("--switch-fraction", "switch_fraction", float, "two-stage: switch as a fraction of the run"),
+    ("--timescale", "timescale", float, "inverse-sqrt: timescale (default warmup steps)"),
+    ("--cycle-steps", "cycle_steps", int, "cyclic-cosine: cycle length"),
+    ("--rewarmup-steps", "rewarmup_steps", int, "cyclic-cosine: re-warmup length per cycle"),
+]
+
+
+def add_schedule_options(p: argparse.ArgumentParser) -> None:
+    """The ``SCHEDULE_OPTIONS`` flags on ``p`` (all default to None)."""
+    for flag, field, typ, hlp in SCHEDULE_OPTIONS:
+        p.add_argument(flag, dest=field, type=typ, default=None, help=hlp)
+
+
+def _float_list(text: str, flag: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CLIError(f"{flag} {text!r}: expected comma-separated numbers") from None
+
+
+def schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of ``make_schedule`` from the parsed schedule options."""
+    kw: dict[str, Any] = {}
+    for _flag, field, _t, _h in SCHEDULE_OPTIONS:
+        v = getattr(args, field)
+        if v is not None:
+            kw[field] = v
+    if args.warmup_from_previous:
+        kw["warmup_from_previous"] = True
+    if args.milestones is not None:
+        vals = _float_list(args.milestones, "--milestones")
+        if all(0 <= v <= 1 for v in vals) and any(v != int(v) for v in vals):
+            kw["milestone_fractions"] = vals
+        else:
+            kw["milestones"] = tuple(int(v) for v in vals)
+    if args.factors is not None:
+        kw["factors"] = tuple(_float_list(args.factors, "--factors"))
+    if args.knots is not None:
+        steps, lrs = [], []
+        for item in args.knots.split(","):
+            if ":" not in item:
+                raise CLIError(f"--knots item {item!r}: expected STEP:LR")
+            s, v = item.split(":", 1)
+            try:
+                steps.append(int(s))
+                lrs.append(float(v))
+            except ValueError:
+                raise CLIError(f"--knots item {item!r}: expected STEP:LR") from None
+        kw["knot_steps"] = tuple(steps)
+        kw["knot_lrs"] = tuple(lrs)
+    if args.values is not None:
+        kw["values"] = read_lr_values(args.values)
+    return kw
+
+
+def read_lr_values(path: str) -> np.ndarray:
+    """Per-step LR values from a .npy file, a one-column text file or a CSV with an 'lr' column."""
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"--values {path!r} does not exist")
+    if p.suffix == ".npy":
+        return np.load(p)
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(p)
+    except Exception as e:  # noqa: BLE001 - any parse failure is a user error
+        raise CLIError(f"--values {path!r} cannot be read as CSV: {e}") from None
+    col = "lr" if "lr" in df.columns else df.columns[-1]
+    vals = pd.to_numeric(df[col], errors="coerce").to_numpy()
+    bad = np.flatnonzero(~np.isfinite(vals))
+    if bad.size:
+        raise CLIError(f"--values {path!r} row {bad[0] + 2} column {col!r}: not a finite number")
+    return vals
+
+
+def load_spec(path: str, what: str) -> Any:
+    """The schedule of a spec file; an unreadable or invalid spec is a one-line error naming the
+    option ``what``."""
+    from cptdyn.schedules import schedule_from_spec
+
+    doc = read_json(path, what)
+    try:
+        return schedule_from_spec(doc)
+    except ValueError as e:
+        raise CLIError(f"{what} {path!r}: {e}") from None
+
+
+def lr_array(sched: Any) -> np.ndarray:
+    """The schedule's per-step LRs in float64."""
+    from cptdyn._pytree import x64_context
+
+    with x64_context():
+        return np.asarray(sched.array(), dtype=np.float64)
+
+
+def write_json(path: str | os.PathLike[str], doc: Any) -> None:
+    """``doc`` as indented JSON, written atomically."""
+    atomic_write(path, json.dumps(doc, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------------------- tables
+def text_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str, str]]) -> str:
+    """Plain text table: cols = (header, key, format)."""
+    cells = [[h for h, _, _ in cols]]
+    for r in rows:
+        line = []
+        for _, k, f in cols:
+            v = r.get(k)
+            line.append("-" if v is None else (format(v, f) if isinstance(v, (int, float))
+                                               else str(v)))
+        cells.append(line)
+    w = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    out = io.StringIO()
+    for j, c in enumerate(cells):
+        out.write("  ".join(x.ljust(w[i]) if i == 0 else x.rjust(w[i])
+                            for i, x in enumerate(c)).rstrip() + "\n")
+        if j == 0:
+            out.write("  ".join("-" * x for x in w) + "\n")
+    return out.getvalue()
+
+
+METRIC_COLS = [("run", "run", ""), ("R2", "R2", ".5f"), ("MAE", "MAE", ".5f"),
+               ("RMSE", "RMSE", ".5f"), ("PredE", "PredE", ".5f"), ("WorstE", "WorstE", ".5f"),
+               ("final_error", "final_error", "+.5f")]
+
+
+def metric_row(name: str, m: Mapping[str, Any], dataset: str | None = None) -> dict[str, Any]:
+    """One ``METRIC_COLS`` row from a per-run metrics mapping of ``fit`` / ``evaluate``."""
+    row = {"run": name, "R2": m.get("r2"), "MAE": m.get("mae"), "RMSE": m.get("rmse"),
+           "PredE": m.get("pred_e"), "WorstE": m.get("worst_e"),
+           "final_error": m.get("final_error")}
+    if dataset is not None:
+        row["dataset"] = dataset
+    return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
+            for k, v in row.items()}
+
+
+# --------------------------------------------------------------------------------------- errors
+def run_guarded(call: Callable[[], int]) -> int:
+    """Run ``call`` under the exit-status contract: user errors (``CLIError``, ``ValueError``,
+    ``OSError``) end with status 2 and one line ``cptdyn: error: ...`` on stderr, anything else
+    with status 1 and one line (``CPTDYN_DEBUG=1`` re-raises both); ``--help``/``--version``
+    return their ``SystemExit`` code and Ctrl-C returns 130."""
+    try:
+        return call()
+    except SystemExit as e:  # --help / --version
+        return int(e.code or 0)
+    except (CLIError, ValueError, OSError) as e:
+        if os.environ.get("CPTDYN_DEBUG"):
+            raise
+        print(f"cptdyn: error: {one_line(e) or type(e).__name__}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("cptdyn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - never a traceback for users
+        if os.environ.get("CPTDYN_DEBUG"):
+            raise
+        print(f"cptdyn: internal error: {type(e).__name__}: {one_line(e)} "
+              "(set CPTDYN_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,130 @@
+"""``cptdyn schedule | cpt | export``: schedules and their trainer exports."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from typing import Any
+
+from cptdyn._errors import CLIError
+from cptdyn._io import atomic_write
+
+from ._common import (
+    EXPORT_TARGETS,
+    SCHEDULE_KINDS,
+    add_schedule_options,
+    load_spec,
+    lr_array,
+    schedule_kwargs,
+)
+
+
+def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
+    if out.endswith(".csv"):
+        buf = io.StringIO()
+        buf.write("step,lr\n")
+        for i, v in enumerate(lr_array(sched)):
+            buf.write(f"{i},{v:.17g}\n")
+        payload = buf.getvalue()
+    elif out.endswith(".json"):
+        payload = json.dumps(sched.to_spec(), indent=2) + "\n"
+    else:
+        raise CLIError(f"--out {out!r}: use a .json (spec) or .csv (step,lr) file name")
+    if plot:
+        from ._plots import schedule_figure, write_html
+
+        fig = schedule_figure({sched.KIND: lr_array(sched)}, title=f"{sched.KIND} schedule")
+        write_html(fig, plot)
+    atomic_write(out, payload)
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from cptdyn.schedules import make_schedule
+
+    sched = make_schedule(args.kind, **schedule_kwargs(args))
+    _write_schedule(sched, args.out, args.plot)
+    print(f"wrote {args.out}: {sched.KIND}, {sched.total_steps} steps")
+    return 0
+
+
+def cmd_cpt(args: argparse.Namespace) -> int:
+    from cptdyn.schedules import CPTSchedule
+
+    pt = load_spec(args.pt, "--pt")
+    cpt = load_spec(args.cpt, "--cpt")
+    joined = CPTSchedule(pt, cpt)
+    _write_schedule(joined, args.out, args.plot)
+    print(
+        f"wrote {args.out}: transfer at step {joined.transfer_step}, "
+        f"{joined.total_steps} steps, loss potential {float(joined.loss_potential):.3g}"
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from cptdyn.schedules import export, write
+
+    sched = load_spec(args.spec, "spec")
+    opts: dict[str, Any] = {}
+    if args.part:
+        opts["part"] = args.part
+    if args.require_native:
+        opts["require_native"] = True
+    result = export(sched, args.to, **opts)
+    if args.out:
+        paths = write(result, args.out)
+        route = "native" if result.native else "per-step table"
+        print(f"wrote {', '.join(str(p) for p in paths)} ({args.to}, {route})")
+        if result.note:
+            print(result.note)
+    else:
+        text = result.text()
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        if result.note:
+            print(result.note, file=sys.stderr)
+    return 0
+
+
+# -------------------------------------------------------------------------------------- parser
+def add_commands(sub: Any) -> None:
+    """Register ``schedule``, ``cpt`` and ``export`` on the ``cptdyn`` subparsers."""
+    kinds = list(SCHEDULE_KINDS)
+    s = sub.add_parser(
+        "schedule", help="make an LR schedule (JSON spec or step,lr CSV)",
+        description="Make an LR schedule. KIND: " + ", ".join(kinds) + ". Options apply to the "
+        "kinds named in their help; multistep takes --milestones and --factors, polyline "
+        "--knots, array --values.",
+    )
+    s.add_argument("kind", metavar="KIND", choices=kinds, help=" | ".join(kinds))
+    add_schedule_options(s)
+    s.add_argument("--warmup-from-previous", action="store_true",
+                   help="CPT re-warmup starting from the previous schedule's last LR "
+                   "(resolved by `cptdyn cpt`)")
+    s.add_argument("--milestones", help="multistep: comma-separated steps (or fractions < 1)")
+    s.add_argument("--factors", help="multistep: comma-separated multipliers of peak per milestone")
+    s.add_argument("--knots", help="polyline: STEP:LR,STEP:LR,...")
+    s.add_argument("--values", help="array: per-step LRs (.npy, or CSV with an 'lr' column)")
+    s.add_argument("--out", required=True, help="FILE.json (spec) or FILE.csv (step,lr)")
+    s.add_argument("--plot", help="also write an HTML plot of the schedule")
+    s.set_defaults(func=cmd_schedule)
+
+    c = sub.add_parser("cpt", help="join a pre-training schedule to a CPT schedule")
+    c.add_argument("--pt", required=True, help="pre-training schedule spec (JSON)")
+    c.add_argument("--cpt", required=True, help="continual pre-training schedule spec (JSON)")
+    c.add_argument("--out", required=True, help="FILE.json (spec) or FILE.csv (step,lr)")
+    c.add_argument("--plot", help="also write an HTML plot")
+    c.set_defaults(func=cmd_cpt)
+
+    targets = list(EXPORT_TARGETS)
+    e = sub.add_parser("export", help="export a schedule spec to a trainer")
+    e.add_argument("spec", metavar="SPEC.json")
+    e.add_argument("--to", required=True, choices=targets, metavar="TARGET",
+                   help=" | ".join(targets))
+    e.add_argument("--out", help="output file (torch: a folder); default: print to stdout")
+    e.add_argument("--part", choices=["pt", "cpt"],
+                   help="for a PT->CPT spec: export one phase as its own run")
+    e.add_argument("--require-native", action="store_true",
+                   help="fail instead of falling back to a per-step table (optax, hf)")
+    e.set_defaults(func=cmd_export)
