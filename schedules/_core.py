@@ -18,6 +18,10 @@ Conventions (the whole library uses them):
   - ``warmup_from_previous=True``: a CPT re-warmup that starts from the previous schedule's last
     LR (resolved when joined with :class:`CPTSchedule`).
 
+The formulas themselves (warmup ramp, post-warmup progress, decay shapes) are written once in
+:mod:`cptdyn.schedules._formulas`, shared with the continuous-length forms of
+:mod:`cptdyn.schedules._relaxed`.
+
 Validation happens at construction for concrete values; a bad argument raises ``ValueError`` with a
 one-line message naming it. Traced values (inside jit/grad) are not checked.
 """

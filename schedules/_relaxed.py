@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from cptdyn._errors import PlanError
 
-from . import _formulas as F
+from . import _formulas as formulas
 from ._core import (
     WSD,
     Constant,
@@ -83,16 +83,16 @@ def relaxed_lr(
     # hold the last LR past the end: evaluate the schedule at min(t, T - 1) (continuous)
     s = jnp.minimum(t, T - 1.0)
     if family == "constant":
-        body = F.constant_body(s, peak)
+        body = formulas.constant_body(s, peak)
     elif family in ("cosine", "linear"):
-        x = F.progress(s, W, jnp.maximum(T - W, 1.0))
-        body = F.decay_shape(family, x, peak, final, 1.0)
+        x = formulas.progress(s, W, jnp.maximum(T - W, 1.0))
+        body = formulas.decay_shape(family, x, peak, final, 1.0)
     else:
         d = p.get("decay_fraction", 0.2) * T
-        body = F.wsd_body(decay_shape, s, T, d, peak, final, p.get("decay_power", 1.0))
+        body = formulas.wsd_body(decay_shape, s, T, d, peak, final, p.get("decay_power", 1.0))
     if family == "constant-then-decay":
         return body
-    return jnp.where(s < W, F.warmup_ramp(s, peak, jnp.maximum(W, 1e-9), warmup_init), body)
+    return jnp.where(s < W, formulas.warmup_ramp(s, peak, jnp.maximum(W, 1e-9), warmup_init), body)
 
 
 def read_at(curve: jax.Array, step: Any) -> jax.Array:

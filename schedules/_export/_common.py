@@ -76,21 +76,13 @@ __all__ = [
 ]
 
 TORCH_TABLE_NAME = "lr_table.json"
-
-
 TORCH_LOADER_NAME = "cptdyn_lr_scheduler.py"
-
-
 TORCH_LOADER_TEMPLATE = "_torch_loader_template.py"
-
-
 STEP_CONVENTION = "lrs[t] is the LR of optimizer update t (0-based; the first update is t = 0)"
 
 # A native mapping must reproduce the planned LRs to this relative error at every step
 # (absolute floor: ATOL_FRAC * peak, for values that are 0 or nearly so).
 RTOL = 1e-9
-
-
 ATOL_FRAC = 1e-12
 
 
