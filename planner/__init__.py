@@ -8,6 +8,9 @@
 * :func:`sweep` / :func:`pareto_front`: vmapped grids of configurations.
 """
 
+from cptdyn.schedules._relaxed import FAMILIES as FAMILIES
+from cptdyn.schedules._relaxed import relaxed_lr as relaxed_lr
+
 from ._freeform import COLLAPSE_TOL as COLLAPSE_TOL
 from ._freeform import FreeFormPlan as FreeFormPlan
 from ._freeform import decay_summary as decay_summary
@@ -25,7 +28,5 @@ from ._plan import parse_objective as parse_objective
 from ._plan import plan as plan
 from ._predict import curve as curve
 from ._predict import loss_at as loss_at
-from ._relaxed import FAMILIES as FAMILIES
-from ._relaxed import relaxed_lr as relaxed_lr
 from ._sweep import pareto_front as pareto_front
 from ._sweep import sweep as sweep

@@ -6,7 +6,7 @@ bounds, and an objective. :func:`plan` solves it in three stages:
 
 1. a vmapped grid over the knobs (up to ``grid_points`` configurations, one compiled program);
 2. L-BFGS-B from the best grid points on the jitted value-and-gradient (step counts relaxed to
-   continuous values, see :mod:`cptdyn.planner._relaxed`);
+   continuous values, see :mod:`cptdyn.schedules._relaxed`);
 3. rounding of step counts to whole steps and re-evaluation with the real schedule (the rounding
    effect is reported), one-dimensional profiles per knob (the range within +0.001 nats of the
    optimum: how flat it is), baselines (cosine, WSD with common settings, the template), and
@@ -31,12 +31,19 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
+from cptdyn._errors import PlanError
 from cptdyn._pytree import x64_context
 from cptdyn.dynamics import Law
 from cptdyn.schedules import CPTSchedule, Schedule
+from cptdyn.schedules._relaxed import (
+    FAMILIES,
+    params_of,
+    read_at,
+    relaxed_lr,
+    to_schedule,
+)
 
 from ._predict import curve, curve_jit, loss_at
-from ._relaxed import FAMILIES, PlanError, params_of, read_at, relaxed_lr, to_schedule
 
 __all__ = ["Objective", "Knob", "Problem", "Plan", "plan", "parse_objective", "evaluate_schedule",
            "PlanError"]

@@ -28,3 +28,30 @@ from ._export import ExportError as ExportError
 from ._export import ExportResult as ExportResult
 from ._export import export as export
 from ._export import write as write
+
+__all__ = [
+    "DECAY_SHAPES",
+    "SPEC_VERSION",
+    "WSD",
+    "ArraySchedule",
+    "Constant",
+    "ConstantThenDecay",
+    "Cosine",
+    "CPTSchedule",
+    "CyclicCosine",
+    "InverseSqrt",
+    "Linear",
+    "MultiStep",
+    "Polyline",
+    "Schedule",
+    "TwoStage",
+    "make_schedule",
+    "schedule_from_spec",
+    "schedule_kinds",
+    "stack",
+    "EXPORT_TARGETS",
+    "ExportError",
+    "ExportResult",
+    "export",
+    "write",
+]

@@ -18,6 +18,10 @@ Conventions (the whole library uses them):
   - ``warmup_from_previous=True``: a CPT re-warmup that starts from the previous schedule's last
     LR (resolved when joined with :class:`CPTSchedule`).
 
+The formulas themselves (warmup ramp, post-warmup progress, decay shapes) are written once in
+:mod:`cptdyn.schedules._formulas`, shared with the continuous-length forms of
+:mod:`cptdyn.schedules._relaxed`.
+
 Validation happens at construction for concrete values; a bad argument raises ``ValueError`` with a
 one-line message naming it. Traced values (inside jit/grad) are not checked.
 """
@@ -39,6 +43,9 @@ from cptdyn._pytree import concrete_or_none, is_traced, pytree_dataclass, static
 from cptdyn._validate import check_fraction as _check_fraction
 from cptdyn._validate import check_int as _check_int
 from cptdyn._validate import check_lr as _check_lr
+
+from ._formulas import TINY as _TINY
+from ._formulas import constant_body, decay_shape, progress, warmup_ramp, wsd_body
 
 __all__ = [
     "Schedule",
@@ -63,7 +70,6 @@ __all__ = [
 
 SPEC_VERSION = 1
 DECAY_SHAPES = ("linear", "cosine", "1-sqrt", "exponential", "square", "mirror-cosine", "power")
-_TINY = 1e-30
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -160,12 +166,8 @@ class _Family(Schedule):
         raise NotImplementedError
 
     def _warmup_ramp(self, s: jax.Array) -> jax.Array:
-        w = max(self.warmup_steps, 1)
         peak = self.peak_lr  # type: ignore[attr-defined]
-        if self.warmup_init is None:
-            return peak * (s + 1.0) / w
-        r = self.warmup_init
-        return peak * (r + (1.0 - r) * s / w)
+        return warmup_ramp(s, peak, max(self.warmup_steps, 1), self.warmup_init)
 
     def lr(self, step: Any) -> jax.Array:
         if self.warmup_from_previous:
@@ -194,7 +196,7 @@ class Constant(_Family):
     peak_lr: Any = None
 
     def _body(self, s: jax.Array) -> jax.Array:
-        return jnp.full_like(s, 1.0) * self.peak_lr
+        return constant_body(s, self.peak_lr)
 
     @property
     def final_lr(self) -> Any:
@@ -212,8 +214,7 @@ class _Decaying(_Family):
 
     def _progress(self, s: jax.Array) -> jax.Array:
         """Fraction of the post-warmup phase done at step ``s`` (0 at step W)."""
-        n = max(self.post_warmup_steps, 1)
-        return jnp.clip((s - self.warmup_steps) / n, 0.0, 1.0)
+        return progress(s, self.warmup_steps, max(self.post_warmup_steps, 1))
 
 
 @pytree_dataclass
@@ -227,8 +228,7 @@ class Cosine(_Decaying):
     final_lr: Any = 0.0
 
     def _body(self, s: jax.Array) -> jax.Array:
-        x = self._progress(s)
-        return self.final_lr + (self.peak_lr - self.final_lr) * 0.5 * (1.0 + jnp.cos(jnp.pi * x))
+        return decay_shape("cosine", self._progress(s), self.peak_lr, self.final_lr, 1.0)
 
 
 @pytree_dataclass
@@ -242,8 +242,7 @@ class Linear(_Decaying):
     final_lr: Any = 0.0
 
     def _body(self, s: jax.Array) -> jax.Array:
-        x = self._progress(s)
-        return self.final_lr + (self.peak_lr - self.final_lr) * (1.0 - x)
+        return decay_shape("linear", self._progress(s), self.peak_lr, self.final_lr, 1.0)
 
 
 @pytree_dataclass
@@ -391,34 +390,11 @@ class CyclicCosine(_Decaying):
         start = jnp.where(first, 0.0, r)
         length = jnp.where(first, c, c - r)
         x = jnp.clip((p - start) / jnp.maximum(length, 1.0), 0.0, 1.0)
-        cos = self.final_lr + (self.peak_lr - self.final_lr) * 0.5 * (1.0 + jnp.cos(jnp.pi * x))
+        cos = decay_shape("cosine", x, self.peak_lr, self.final_lr, 1.0)
         if self.rewarmup_steps == 0:
             return cos
         ramp = self.final_lr + (self.peak_lr - self.final_lr) * (p + 1.0) / r
         return jnp.where(~first & (p < r), ramp, cos)
-
-
-def _decay_shape(shape: str, tau: jax.Array, peak: Any, final: Any, power: Any) -> jax.Array:
-    """LR at decay progress ``tau`` in [0, 1] for a WSD decay shape."""
-    if shape == "linear":
-        c = 1.0 - tau
-    elif shape == "cosine":
-        c = 0.5 * (1.0 + jnp.cos(jnp.pi * tau))
-    elif shape == "1-sqrt":
-        # double where: exact 1 at tau = 0 and a finite gradient there
-        pos = tau > 0
-        c = jnp.where(pos, 1.0 - jnp.sqrt(jnp.where(pos, tau, 1.0)), 1.0)
-    elif shape == "square":
-        c = 1.0 - tau**2
-    elif shape == "mirror-cosine":
-        c = 2.0 * (1.0 - tau) - 0.5 * (1.0 + jnp.cos(jnp.pi * tau))
-    elif shape == "power":
-        c = jnp.maximum(1.0 - tau, _TINY) ** power
-    elif shape == "exponential":
-        return jnp.exp((1.0 - tau) * jnp.log(peak) + tau * jnp.log(final))
-    else:  # pragma: no cover - validated at construction
-        raise ValueError(f"unknown decay_shape {shape!r}")
-    return final + (peak - final) * c
 
 
 @pytree_dataclass
@@ -479,9 +455,8 @@ class WSD(_Decaying):
         return self.total_steps - self.decay_steps
 
     def _body(self, s: jax.Array) -> jax.Array:
-        d = self.decay_steps
-        tau = jnp.clip((s - (self.total_steps - d)) / jnp.maximum(d, _TINY), 0.0, 1.0)
-        return _decay_shape(self.decay_shape, tau, self.peak_lr, self.final_lr, self.decay_power)
+        return wsd_body(self.decay_shape, s, self.total_steps, self.decay_steps, self.peak_lr,
+                        self.final_lr, self.decay_power)
 
 
 @pytree_dataclass

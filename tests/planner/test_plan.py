@@ -1,4 +1,4 @@
-"""Planner: relaxed schedules, parametric plans, well-posedness, free-form, CPT directions, sweeps."""
+"""Planner: parametric plans, well-posedness, free-form, CPT directions, sweeps."""
 
 from pathlib import Path
 
@@ -6,49 +6,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cptdyn._pytree import x64_context
 from cptdyn.dynamics import CPTLaw, CPTReplayLaw, MomentumLaw, MPLLaw
 from cptdyn.dynamics.presets import P1_FIG3_DCPT, P1_FIG3_DPT, P1_FIG19_DCPT, P1_FIG19_DPT, P2_FIG2
 from cptdyn.planner._freeform import COLLAPSE_TOL, plan_free_form
 from cptdyn.planner._plan import Objective, PlanError, Problem, evaluate_schedule, plan
-from cptdyn.planner._relaxed import relaxed_lr
 from cptdyn.planner._sweep import pareto_front, sweep
 from cptdyn.schedules import (
     WSD,
     ArraySchedule,
-    Constant,
-    ConstantThenDecay,
     Cosine,
     CPTSchedule,
-    Linear,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-
-
-@pytest.mark.parametrize(
-    "fam,sched,extra",
-    [
-        ("constant", Constant(1000, 3e-4, warmup_steps=37), {}),
-        ("cosine", Cosine(1000, 3e-4, 3e-5, warmup_steps=37, warmup_init=0.0), {"warmup_init": 0.0}),
-        ("linear", Linear(1000, 3e-4, 0.0, warmup_steps=50), {}),
-        ("wsd", WSD(1000, 3e-4, 0.0, 0.23, "1-sqrt", warmup_steps=40), {"decay_shape": "1-sqrt"}),
-        ("wsd", WSD(1000, 3e-4, 3e-5, 0.3, "exponential", warmup_steps=40),
-         {"decay_shape": "exponential"}),
-        ("constant-then-decay", ConstantThenDecay(1000, 3e-4, 0.0, 0.4, "cosine"),
-         {"decay_shape": "cosine"}),
-    ],
-)
-def test_relaxed_equals_schedule_at_whole_steps(fam, sched, extra):
-    p = {"total_steps": 1000.0, "warmup_steps": float(getattr(sched, "warmup_steps", 0))}
-    for k in ("peak_lr", "final_lr", "decay_fraction"):
-        if hasattr(sched, k):
-            p[k] = float(getattr(sched, k))
-    with x64_context():
-        a = np.asarray(relaxed_lr(fam, p, 1200, **extra))
-        ref = np.asarray(sched.array())
-    np.testing.assert_allclose(a[:1000], ref, rtol=1e-12, atol=1e-18)
-    assert np.all(a[1000:] == a[999])  # held past the end
 
 
 MOM = MomentumLaw(**P2_FIG2)  # P2 Fig. 2 parameters (laws.md §2.7)

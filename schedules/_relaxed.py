@@ -1,5 +1,10 @@
 """Schedules with *continuous* step counts, for planning by gradient and by vmapped sweeps.
 
+This is the package-internal API that :mod:`cptdyn.planner` uses (its names carry no leading
+underscore for that reason; it is not re-exported by :mod:`cptdyn.schedules`). It lives beside the
+exact schedule classes because it must equal them: both evaluate the same formulas from
+:mod:`cptdyn.schedules._formulas` (warmup ramp, progress, decay shapes).
+
 The schedule classes of :mod:`cptdyn.schedules` keep step counts static (a change of length is a
 change of shape). The planner needs to move ``total_steps``, ``warmup_steps`` and the CPT length
 continuously, and to evaluate thousands of configurations with different lengths in one compiled
@@ -8,6 +13,14 @@ step count a traced float; at whole-number step counts they equal the schedule c
 (tested), and past ``total_steps`` the LR is held at its last value (the loss is read at step
 ``total_steps`` by linear interpolation between the neighbouring whole steps, see
 :func:`read_at`).
+
+With ``s = min(t, T - 1)`` (continuous ``T``, ``W``, ``D = decay_fraction * T``):
+
+* ``constant``: ``peak``;
+* ``cosine`` / ``linear``: ``decay_shape(family, clip((s - W) / max(T - W, 1), 0, 1))``;
+* ``wsd`` / ``constant-then-decay``: ``wsd_body`` with ``D`` decay steps ending at ``T``;
+* every family but ``constant-then-decay``: the warmup ramp for ``s < W`` (ramp length
+  ``max(W, 1e-9)``).
 
 ``FAMILIES`` lists the families and their continuous parameters.
 """
@@ -21,7 +34,9 @@ import jax
 import jax.numpy as jnp
 
 from cptdyn._errors import PlanError
-from cptdyn.schedules import (
+
+from . import _formulas as formulas
+from ._core import (
     WSD,
     Constant,
     ConstantThenDecay,
@@ -30,9 +45,8 @@ from cptdyn.schedules import (
     Schedule,
     make_schedule,
 )
-from cptdyn.schedules._core import _decay_shape
 
-__all__ = ["FAMILIES", "PlanError", "relaxed_lr", "read_at", "to_schedule", "params_of"]
+__all__ = ["FAMILIES", "relaxed_lr", "read_at", "to_schedule", "params_of"]
 
 
 #: family -> continuous parameters it reads (besides total_steps / warmup_steps)
@@ -43,15 +57,6 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "wsd": ("peak_lr", "final_lr", "decay_fraction", "decay_power"),
     "constant-then-decay": ("peak_lr", "final_lr", "decay_fraction", "decay_power"),
 }
-
-_TINY = 1e-30
-
-
-def _warmup(t: jax.Array, peak: Any, w: Any, warmup_init: Any) -> jax.Array:
-    wsafe = jnp.maximum(w, 1e-9)
-    if warmup_init is None:
-        return peak * (t + 1.0) / wsafe
-    return peak * (warmup_init + (1.0 - warmup_init) * t / wsafe)
 
 
 def relaxed_lr(
@@ -78,18 +83,16 @@ def relaxed_lr(
     # hold the last LR past the end: evaluate the schedule at min(t, T - 1) (continuous)
     s = jnp.minimum(t, T - 1.0)
     if family == "constant":
-        body = jnp.full_like(s, 1.0) * peak
+        body = formulas.constant_body(s, peak)
     elif family in ("cosine", "linear"):
-        x = jnp.clip((s - W) / jnp.maximum(T - W, 1.0), 0.0, 1.0)
-        c = 0.5 * (1.0 + jnp.cos(jnp.pi * x)) if family == "cosine" else 1.0 - x
-        body = final + (peak - final) * c
+        x = formulas.progress(s, W, jnp.maximum(T - W, 1.0))
+        body = formulas.decay_shape(family, x, peak, final, 1.0)
     else:
         d = p.get("decay_fraction", 0.2) * T
-        tau = jnp.clip((s - (T - d)) / jnp.maximum(d, _TINY), 0.0, 1.0)
-        body = _decay_shape(decay_shape, tau, peak, final, p.get("decay_power", 1.0))
+        body = formulas.wsd_body(decay_shape, s, T, d, peak, final, p.get("decay_power", 1.0))
     if family == "constant-then-decay":
         return body
-    return jnp.where(s < W, _warmup(s, peak, W, warmup_init), body)
+    return jnp.where(s < W, formulas.warmup_ramp(s, peak, jnp.maximum(W, 1e-9), warmup_init), body)
 
 
 def read_at(curve: jax.Array, step: Any) -> jax.Array:
