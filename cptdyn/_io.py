@@ -19,7 +19,7 @@ import numpy as np
 
 from ._errors import CLIError
 
-__all__ = ["atomic_write", "atomic_write_files", "read_json", "to_plain", "write_atomic"]
+__all__ = ["atomic_write", "atomic_write_files", "read_json", "to_plain"]
 
 
 def _umask() -> int:
@@ -75,9 +75,6 @@ def atomic_write(
             tmp.unlink()
         raise
 
-
-#: The CLI's historical name for :func:`atomic_write`.
-write_atomic = atomic_write
 
 
 def atomic_write_files(out: Path, files: Mapping[str, str | bytes]) -> list[Path]:

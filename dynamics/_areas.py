@@ -1,5 +1,8 @@
 r"""Forward area S1 and annealing area S2 of a learning-rate schedule (P2 Eq. 1, 5).
 
+One concept in one file (about 900 lines, like optax's ``_schedule.py``): the definitions, the
+blocked compensated algorithm that computes them and its NumPy float64 path.
+
 Step convention (``_run.py``): ``lr[t]`` is the LR of update ``t``; the loss "at step ``s``" was
 measured after ``s`` updates. With ``eta_i = lr[i-1]`` (1-based, as in the papers)::
 

@@ -30,3 +30,27 @@ from ._predict import curve as curve
 from ._predict import loss_at as loss_at
 from ._sweep import pareto_front as pareto_front
 from ._sweep import sweep as sweep
+
+__all__ = [
+    "FAMILIES",
+    "relaxed_lr",
+    "COLLAPSE_TOL",
+    "FreeFormPlan",
+    "decay_summary",
+    "plan_free_form",
+    "MixturePlan",
+    "plan_mixture",
+    "replay_ratio",
+    "Knob",
+    "Objective",
+    "Plan",
+    "PlanError",
+    "Problem",
+    "evaluate_schedule",
+    "parse_objective",
+    "plan",
+    "curve",
+    "loss_at",
+    "pareto_front",
+    "sweep",
+]

@@ -308,6 +308,15 @@ def r_text(r: float | None) -> str:
     return "None" if r is None else f"{r:g}"
 
 
+def zero_init_refusal(s: Schedule, how: str) -> str:
+    """``""`` when ``s`` has no warmup or warms up from 0 (as trainers that ramp from zero do),
+    else the reason to refuse: its ``warmup_init`` and ``how`` the trainer warms up."""
+    W, r = warmup_of(s)
+    if W and not same(r, 0.0):
+        return f"warmup_init={r_text(r)} ({how}, i.e. cptdyn warmup_init=0.0)"
+    return ""
+
+
 def note_native(target: str, desc: str, err: float, T: int, extra: str = "") -> str:
     return (
         f"{target}: native ({desc}); reproduces all {T} steps of the plan "

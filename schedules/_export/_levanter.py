@@ -28,11 +28,10 @@ from ._common import (
     note_native,
     peak_of,
     pick_or_raise,
-    r_text,
-    same,
     warmup_of,
     wsd_decay_steps,
     yaml_text,
+    zero_init_refusal,
 )
 
 __all__ = ["export_levanter"]
@@ -98,11 +97,9 @@ def _levanter_candidates(s: Schedule) -> tuple[list[Candidate], str]:
     if not isinstance(s, (Constant, Cosine, Linear, WSD)):
         return [], "levanter's lr_schedule is constant, cosine, linear (or inv_sqrt/inv/power)"
     W, r = warmup_of(s)
-    if W and not same(r, 0.0):
-        return [], (
-            f"warmup_init={r_text(r)} (levanter warms up as linear_schedule(0, lr, warmup), "
-            "i.e. cptdyn warmup_init=0.0)"
-        )
+    why = zero_init_refusal(s, "levanter warms up as linear_schedule(0, lr, warmup)")
+    if why:
+        return [], why
     peak = peak_of(s)
     if peak <= 0:
         return [], f"peak_lr={peak:g} (must be > 0)"

@@ -25,12 +25,11 @@ from ._common import (
     note_native,
     peak_of,
     pick_or_raise,
-    r_text,
-    same,
     warmup_of,
     wsd_decay_steps,
     yaml_scalar,
     yaml_text,
+    zero_init_refusal,
 )
 
 __all__ = ["export_maxtext"]
@@ -92,11 +91,9 @@ def _maxtext_candidates(s: Schedule) -> tuple[list[Candidate], str]:
         return [], "MaxText has only lr_schedule_type cosine and wsd"
     W, r = warmup_of(s)
     peak = peak_of(s)
-    if W and not same(r, 0.0):
-        return [], (
-            f"warmup_init={r_text(r)} (MaxText warms up from 0 as linear_schedule(0, lr, W-1), "
-            "i.e. cptdyn warmup_init=0.0)"
-        )
+    why = zero_init_refusal(s, "MaxText warms up from 0 as linear_schedule(0, lr, W-1)")
+    if why:
+        return [], why
     Wm = 0 if W == 0 else W + 1  # MaxText reaches peak at step Wm-1 = W
     if Wm > T:
         return [], f"warmup_steps={W} (MaxText needs a step at peak within total_steps={T})"

@@ -26,11 +26,10 @@ from ._common import (
     note_native,
     peak_of,
     pick_or_raise,
-    r_text,
-    same,
     warmup_of,
     wsd_decay_steps,
     yaml_text,
+    zero_init_refusal,
 )
 
 __all__ = ["export_nanotron"]
@@ -75,11 +74,9 @@ def _nanotron_candidates(s: Schedule) -> tuple[list[Candidate], str]:
     if not isinstance(s, (Constant, Cosine, Linear, WSD)):
         return [], "nanotron has only warmup + linear/cosine/1-sqrt decay"
     W, r = warmup_of(s)
-    if W and not same(r, 0.0):
-        return [], (
-            f"warmup_init={r_text(r)} (nanotron warms up as lr*step/lr_warmup_steps from 0, "
-            "i.e. cptdyn warmup_init=0.0)"
-        )
+    why = zero_init_refusal(s, "nanotron warms up as lr*step/lr_warmup_steps from 0")
+    if why:
+        return [], why
     peak = peak_of(s)
     a: dict[str, Any] = {"learning_rate": peak, "lr_warmup_steps": W,
                          "lr_warmup_style": "linear" if W else "constant"}
