@@ -146,7 +146,7 @@ def cpt_schedule(st: dict[str, Any], run: dict[str, Any]) -> Any:
     pt = pt_schedule(st, st["checkpoints"][run["pt"]])
     w = int(run["rewarmup_steps"])
     kw: dict[str, Any] = {"total_steps": run["steps"], "peak_lr": run["peak_lr"],
-                          "warmup_steps": w, "warmup_from_previous": w > 0}
+                          "warmup_steps": w, "warmup_init": 0.0 if w > 0 else None}
     if run["schedule"] == "constant":
         c = Constant(**kw)
     elif run["schedule"] == "cosine":
@@ -251,12 +251,14 @@ def run_job(job: dict[str, Any], st: dict[str, Any], out: str) -> dict[str, Any]
         transfer = None
     else:
         transfer = st["pt"]["steps"]
+    pts = pt_schedule(st, st["checkpoints"][run["pt"]])
+    lp_actual = float(pts.lr(pts.total_steps - 1)) / float(st["pt"]["peak_lr"])
     file = f"runs/{run['id']}.csv.gz"
     write_run(o / file, lr, records, transfer_step=transfer,
               replay_ratio=None if kind == "pt" else float(run["replay"]), seed=run["seed"])
     row = {
         "run_id": run["id"], "role": run["role"], "file": file, "pt_checkpoint": run["pt"],
-        "loss_potential": st["checkpoints"][run["pt"]], "cpt_peak_lr": run["peak_lr"],
+        "loss_potential": round(lp_actual, 6), "cpt_peak_lr": run["peak_lr"],
         "schedule": run["schedule"], "rewarmup_steps": run["rewarmup_steps"],
         "replay_ratio": run["replay"], "seed": run["seed"],
         "transfer_step": "" if transfer is None else transfer, "total_steps": end,
