@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="benchmarks/cptlab/corpus", help="output folder")
     ap.add_argument("--download-dir", default=None,
-                    help="where the package artifacts are kept (default OUT/downloads)")
+                    help="where the package artifacts are kept (default benchmarks/cptlab/downloads)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pt-mb", type=float, default=12.0, help="D_pt cap in MB (train + val)")
     ap.add_argument("--cpt-mb", type=float, default=6.0, help="D_cpt cap in MB (train + val)")
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out = Path(a.out)
     try:
-        m = build(out, download_dir=Path(a.download_dir or out / "downloads"), seed=a.seed,
+        m = build(out, download_dir=Path(a.download_dir or "benchmarks/cptlab/downloads"), seed=a.seed,
                   pt_mb=a.pt_mb, cpt_mb=a.cpt_mb, val_fraction=a.val_fraction,
                   doc_bytes=a.doc_bytes)
     except CorpusError as e:

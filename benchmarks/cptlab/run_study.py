@@ -291,6 +291,19 @@ def write_run(path: Path, lr: Any, records: list[dict[str, Any]], *, transfer_st
 
 
 # ----------------------------------------------------------------------------------- driver
+def write_index(out: Path, jobs: dict[str, Any], done: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [d["row"] for d in done.values() if "row" in d]
+    order = {n: i for i, n in enumerate(jobs)}
+    rows.sort(key=lambda r: order.get(r["run_id"], order.get(f"pt:{r['pt_checkpoint']}", -1)))
+    tmp = out / "runs_index.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(INDEX_COLUMNS))
+        wr.writeheader()
+        wr.writerows(rows)
+    os.replace(tmp, out / "runs_index.csv")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.cptlab.run_study",
                                  description=__doc__.split("\n\n")[0])
@@ -328,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(a.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    (out / "study_resolved.json").write_text(json.dumps(st, indent=1) + "\n")
     need_pt = sorted({r["pt"] for r in st["runs"]}) if a.only else list(st["checkpoints"])
     jobs: dict[str, dict[str, Any]] = {"pt-trunk": {"kind": "trunk", "deps": []}}
     for c in need_pt:
@@ -357,18 +371,13 @@ def main(argv: list[str] | None = None) -> int:
                 name = running.pop(f)
                 try:
                     done[name] = f.result()
+                    write_index(out, jobs, done)  # kept current: a cut-off study keeps its runs
                 except Exception as e:  # noqa: BLE001 - report and keep the other branches
                     print(f"run_study: job {name} failed: {type(e).__name__}: {e}",
                           file=sys.stderr, flush=True)
                     failed.append(name)
                     pending = {k: v for k, v in pending.items() if name not in v["deps"]}
-    rows = [d["row"] for d in done.values() if "row" in d]
-    order = {n: i for i, n in enumerate(jobs)}
-    rows.sort(key=lambda r: order.get(r["run_id"], order.get(f"pt:{r['pt_checkpoint']}", -1)))
-    with open(out / "runs_index.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(INDEX_COLUMNS))
-        wr.writeheader()
-        wr.writerows(rows)
+    rows = write_index(out, jobs, done)
     wall = time.perf_counter() - t_start
     sps = [d["s_per_step"] for d in done.values()]
     log = {
