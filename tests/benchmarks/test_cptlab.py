@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -88,8 +89,8 @@ def test_resume_is_deterministic(tmp_path: Path) -> None:
     def rec(key: str):
         return lambda step, losses, tl: seen[key].append((step, losses["pt"], losses["cpt"]))
 
-    kw = dict(lr=lr, data_seed=7, replay=None, data=data, windows=win, eval_every=3,
-              steps_per_call=3)
+    kw: dict[str, Any] = dict(lr=lr, data_seed=7, replay=None, data=data, windows=win,
+                              eval_every=3, steps_per_call=3)
     p, o = tr.init(0)
     tr.train(p, o, start=0, end=12, on_eval=rec("a"), **kw)
     p, o = tr.init(0)
