@@ -38,6 +38,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -228,36 +229,37 @@ def build(out: Path, *, download_dir: Path, seed: int = 0, pt_mb: float = 12.0,
         docs = documents(pkg, files, doc_bytes)
         random.Random(f"{seed}:{pkg.name}").shuffle(docs)
         cap = caps[pkg.domain] / max(n_src[pkg.domain], 1)
-        chosen, used = [], 0
-        for d in docs:
-            if used + len(d) > cap and chosen:
+        chosen: list[bytes] = []
+        used = 0
+        for doc in docs:
+            if used + len(doc) > cap and chosen:
                 break
-            chosen.append(d)
-            used += len(d)
+            chosen.append(doc)
+            used += len(doc)
         n_val = max(2, int(round(val_fraction * len(chosen))))
         kept = {"val": chosen[:n_val], "train": chosen[n_val:]}
         for s in SPLITS:
             parts[(pkg.domain, s)] += kept[s]
-        info = {
+        info: dict[str, Any] = {
             "package": pkg.name, "version": pkg.version, "registry": pkg.registry,
             "license": pkg.license, "domain": pkg.domain, "artifact": arts[pkg.name].name,
             "artifact_sha256": _sha256(arts[pkg.name]), "globs": list(pkg.globs),
             "reader": pkg.reader, "files": len(files),
-            "bytes_extracted": int(sum(len(d) for d in docs)), "documents": len(docs),
-            "bytes_train": int(sum(len(d) for d in kept["train"])),
-            "bytes_val": int(sum(len(d) for d in kept["val"])),
+            "bytes_extracted": int(sum(len(x) for x in docs)), "documents": len(docs),
+            "bytes_train": int(sum(len(x) for x in kept["train"])),
+            "bytes_val": int(sum(len(x) for x in kept["val"])),
             "docs_train": len(kept["train"]), "docs_val": len(kept["val"]),
         }
         src_info.append(info)
         log(f"[corpus] {pkg.name}=={pkg.version}: {len(files)} files, {len(docs)} docs, "
             f"train {info['bytes_train'] / 1e6:.2f} MB, val {info['bytes_val'] / 1e6:.2f} MB")
     arrays = {}
-    for (d, s), docs in parts.items():
-        random.Random(f"{seed}:{d}:{s}").shuffle(docs)
-        arr = np.frombuffer(SEP.join(docs), dtype=np.uint8)
-        path = out / f"{d}_{s}.npy"
+    for (dom, split), pdocs in parts.items():
+        random.Random(f"{seed}:{dom}:{split}").shuffle(pdocs)
+        arr = np.frombuffer(SEP.join(pdocs), dtype=np.uint8)
+        path = out / f"{dom}_{split}.npy"
         np.save(path, arr)
-        arrays[f"{d}_{s}"] = {"file": path.name, "bytes": int(arr.size), "sha256": _sha256(path)}
+        arrays[f"{dom}_{split}"] = {"file": path.name, "bytes": int(arr.size), "sha256": _sha256(path)}
     manifest = {
         "version": 1, "seed": seed, "val_fraction": val_fraction, "doc_bytes": doc_bytes,
         "caps_mb": {"pt": pt_mb, "cpt": cpt_mb},
