@@ -108,6 +108,7 @@ def by_id(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def findings(rows: list[dict[str, Any]], noise: float) -> list[dict[str, Any]]:
     R = by_id(rows)
     out: list[dict[str, Any]] = []
+    noise = 0.0 if not math.isfinite(noise) else noise  # no seed repeats: no floor
 
     def rise(r: dict[str, Any]) -> tuple[float, float, float]:
         run = r["runs"]["pt"]
@@ -182,8 +183,9 @@ def planner_vs_reality(rows: list[dict[str, Any]], st: dict[str, Any], laws: dic
         return []
     run_c = next(r for r in st["runs"] if r["id"] == "center")
     out = []
-    for knob, ids in AXES.items():
-        if not all(i in R for i in ids):
+    for knob, all_ids in AXES.items():
+        ids = tuple(i for i in all_ids if i in R)
+        if len(ids) < 2:
             continue
         vals = {"peak_lr": [float(R[i]["cpt_peak_lr"]) for i in ids],
                 "replay_ratio": [R[i]["replay"] for i in ids],
