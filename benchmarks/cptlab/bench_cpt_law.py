@@ -6,7 +6,8 @@
    (Eq. 8, ``cpt-replay``: on every training run and the no-switch controls), one parameter set per
    validation set; predict the held-out runs. PredE = mean |pred - obs| / obs over the CPT phase
    (steps after the transfer); final error = pred - obs at the last step. Compared with the
-   seed-noise floor (std of the final loss over the seed repeats of the center run).
+   seed-noise floor (std of the final loss over the seed repeats of the center run). Observations
+   before ``--min-step`` (default 250: the first PT transient) are left out of fits and metrics.
 2. The paper's qualitative findings on the measured curves (holds / does not hold, with numbers).
 3. The planner against reality: for each knob the study varies one at a time around the center
    (CPT peak LR, replay ratio, PT checkpoint), the planner's choice under the fitted laws for two
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import sys
@@ -40,7 +42,7 @@ DATASETS = ("pt", "cpt")
 
 
 # ----------------------------------------------------------------------------------- loading
-def load(runs_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def load(runs_dir: Path, min_step: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     idx = runs_dir / "runs_index.csv"
     if not idx.is_file():
         raise SystemExit(f"bench_cpt_law: error: {idx} does not exist (run run_study first)")
@@ -53,10 +55,18 @@ def load(runs_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             rr = float(r["replay_ratio"])
             runs = load_runs(str(runs_dir / r["file"]), transfer_step=int(r["transfer_step"]),
                              replay_ratio=rr, warmup_steps=int(r["warmup_steps"]))
-            r["runs"] = {x.dataset: x for x in runs}
+            r["runs"] = {x.dataset: trim(x, min_step) for x in runs}
             r["replay"] = rr
             rows.append(r)
     return rows, st
+
+
+def trim(run: Run, min_step: int) -> Run:
+    """The run without observations before ``min_step`` (the first PT transient)."""
+    keep = run.steps >= min_step
+    if keep.all() or not keep.any() or run.loss is None:
+        return run
+    return dataclasses.replace(run, steps=run.steps[keep], loss=run.loss[keep])
 
 
 def final(run: Run) -> float:
@@ -231,10 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", required=True, help="run_study --out folder")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead")
     ap.add_argument("--weights", default="0.5,0.5", help="W_PT,W_CPT of the weighted goal")
+    ap.add_argument("--min-step", type=int, default=250,
+                    help="ignore observations before this update (the early PT transient, which "
+                         "no law here models; default 250)")
     ap.add_argument("--max-rise", type=float, default=0.5,
                     help="X of the constrained goal (D_pt rise allowed at the end, nats)")
     a = ap.parse_args(argv)
-    rows, st = load(Path(a.runs))
+    rows, st = load(Path(a.runs), a.min_step)
     seeds = [r for r in rows if r["role"] == "seed" or r["run_id"] == "center"]
     noise = {d: float(np.std([final(r["runs"][d]) for r in seeds], ddof=1))
              if len(seeds) >= 2 else math.nan for d in DATASETS}
