@@ -4,8 +4,8 @@
         --corpus benchmarks/cptlab/corpus --out out/cptlab --workers 2 [--size small]
 
 Same code on CPU and GPU: JAX picks the device. Every worker is a separate (spawned) process with
-``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (several workers share one GPU) and single-threaded XLA
-CPU flags (on a CPU machine one worker per core is the fastest use of the cores). Order: the PT
+``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (several workers share one GPU) and, on a machine without
+a GPU, single-threaded XLA CPU flags (one worker per core is the fastest use of the cores). Order: the PT
 trunk, then the PT checkpoints (one per loss potential), then every CPT run as soon as its
 checkpoint exists.
 
@@ -30,6 +30,7 @@ import math
 import multiprocessing as mp
 import os
 import shlex
+import shutil
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -161,12 +162,24 @@ def cpt_schedule(st: dict[str, Any], run: dict[str, Any]) -> Any:
 _W: dict[str, Any] = {}
 
 
+def cpu_machine() -> bool:
+    """No GPU visible (decided without importing JAX): single-threaded XLA CPU flags apply.
+
+    ``CPTLAB_CPU_FLAGS=1`` / ``0`` forces them on / off. On a GPU machine they are left out
+    (they would not matter there, and an XLA that no longer knows a flag refuses to start)."""
+    force = os.environ.get("CPTLAB_CPU_FLAGS")
+    if force in ("0", "1"):
+        return force == "1"
+    return not (os.path.exists("/dev/nvidiactl") or shutil.which("nvidia-smi") is not None)
+
+
 def _worker_init(corpus: str, size: str, n_windows: int, cache: str | None) -> None:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    os.environ["XLA_FLAGS"] = flags.strip()
+    if cpu_machine():
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        os.environ["XLA_FLAGS"] = flags.strip()
     _W.update(corpus=corpus, size=size, n_windows=n_windows, cache=cache)
 
 
