@@ -100,6 +100,7 @@ def _artifact(pkg: Package, dl: Path) -> Path | None:
 
 def fetch(pkg: Package, dl: Path) -> Path:
     """The package's artifact in ``dl`` (downloaded with the registry's own client if absent)."""
+    dl = dl.resolve()  # the client runs with cwd=dl: a relative -d would nest the folder
     dl.mkdir(parents=True, exist_ok=True)
     have = _artifact(pkg, dl)
     if have is not None:
@@ -119,9 +120,12 @@ def fetch(pkg: Package, dl: Path) -> Path:
                           f"{e}") from None
     got = _artifact(pkg, dl)
     if r.returncode != 0 or got is None:
-        last = (r.stderr or r.stdout).strip().splitlines()
+        last = [ln for ln in (r.stderr or r.stdout).strip().splitlines()
+                if not ln.lstrip().startswith("WARNING")]
         why = last[-1] if last else f"exit status {r.returncode}"
-        raise CorpusError(f"cannot fetch {pkg.registry} package {pkg.name}=={pkg.version}: {why}")
+        hint = " (the package lists may be stale: run apt-get update)" if pkg.registry == "debian" else ""
+        raise CorpusError(f"cannot fetch {pkg.registry} package {pkg.name}=={pkg.version}: "
+                          f"{why}{hint}")
     return got
 
 
