@@ -336,20 +336,24 @@ def _import_megatron(path: str | Path, total_steps: int | None) -> ImportResult:
     warms: list[tuple[int, float | None]] = [(W, r)]
     if init > 0 and math.isclose(init, lr / (W + 1), rel_tol=1e-12):
         warms.append((W + 1, None))
-    cands: list[Callable[[], Schedule]] = []
-    for w, ri in warms:
-        if style == "constant":
-            cands.append(lambda w=w, ri=ri: Constant(T, lr, warmup_steps=w, warmup_init=ri))
-        elif style == "cosine":
-            cands.append(lambda w=w, ri=ri: Cosine(T, lr, mn, warmup_steps=w, warmup_init=ri))
-        elif style == "linear":
-            cands.append(lambda w=w, ri=ri: Linear(T, lr, mn, warmup_steps=w, warmup_init=ri))
-        elif style == "inverse-square-root":
-            cands.append(lambda w=w, ri=ri: InverseSqrt(T, lr, warmup_steps=w, warmup_init=ri))
-        elif wshape is not None:
-            D = cfg["lr_wsd_decay_iters"]
-            cands.append(lambda w=w, ri=ri, D=D: WSD(T, lr, mn, D / T, wshape, warmup_steps=w,
-                                                     warmup_init=ri))
+    def cand(w: int, ri: float | None) -> Callable[[], Schedule]:
+        def make() -> Schedule:
+            if style == "constant":
+                return Constant(T, lr, warmup_steps=w, warmup_init=ri)
+            if style == "cosine":
+                return Cosine(T, lr, mn, warmup_steps=w, warmup_init=ri)
+            if style == "linear":
+                return Linear(T, lr, mn, warmup_steps=w, warmup_init=ri)
+            if style == "inverse-square-root":
+                return InverseSqrt(T, lr, warmup_steps=w, warmup_init=ri)
+            if wshape is None:
+                raise ValueError("Megatron's 'exponential' WSD decay is 2*0.5^x-1, not geometric")
+            return WSD(T, lr, mn, cfg["lr_wsd_decay_iters"] / T, wshape, warmup_steps=w,
+                       warmup_init=ri)
+
+        return make
+
+    cands = [cand(w, ri) for w, ri in warms]
     return _pick("megatron", curve, cands,
                  f"--lr-decay-style {style}, {T} iterations, warmup {W}")
 

@@ -139,13 +139,13 @@ def apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
     for k, v in doc.items():
         if isinstance(v, Mapping) and k in CONFIG_COMMANDS:
             continue  # another command's table
-        a = by_key.get(str(k).replace("-", "_"))
-        if a is None:
+        act = by_key.get(str(k).replace("-", "_"))
+        if act is None:
             raise CLIError(f"--config {path!r}: unknown option {k!r} for `cptdyn {cmd}`")
-        if a.dest in defaults:
-            raise CLIError(f"--config {path!r}: {k!r} sets {a.dest!r} a second time")
-        defaults[a.dest] = _convert(path, str(k), a, v)
-        a.required = False
-        if not a.option_strings and a.nargs == "+":
-            a.nargs = "*"
+        if act.dest in defaults:
+            raise CLIError(f"--config {path!r}: {k!r} sets {act.dest!r} a second time")
+        defaults[act.dest] = _convert(path, str(k), act, v)
+        act.required = False
+        if not act.option_strings and act.nargs == "+":
+            act.nargs = "*"
     sp.set_defaults(**defaults)
