@@ -652,9 +652,11 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
     p.add_argument("--config", metavar="FILE", help="TOML or YAML file of these options "
                    "(keys = option names); flags given here override it")
-    p.add_argument("--family", default="wsd",
+    p.add_argument("--family", "--lr-scheduler-type", "--lr-decay-style", default="wsd",
                    choices=["wsd", "cosine", "linear", "constant", "constant-then-decay",
-                            "free-form"], help="schedule family to tune")
+                            "free-form", "warmup_stable_decay", "WSD", "cosine_with_min_lr",
+                            "constant_with_warmup", "constant_then_decay"],
+                   help="schedule family to tune (HF / Megatron-LM names accepted)")
     p.add_argument("--schedule", help="template schedule spec (else built from the options)")
     p.add_argument("--pt", help="PT schedule spec: plan the CPT phase after it")
     p.add_argument("--tune", default="", help="knobs, comma-separated: peak_lr, final_lr, "
