@@ -3,8 +3,10 @@ keyed by a run column.
 
 The delimiter is a tab for ``.tsv`` files, else the most frequent of ``,``, tab and ``;`` in the
 header line. Blank lines are skipped; "row" in error messages is the line number (the header is
-row 1). Files named like the MultiPowerLaw curves get their per-step LR from the name
-(``_mpl_files``).
+row 1). A UTF-8 byte-order mark (Excel) is skipped. Files named like the MultiPowerLaw curves
+(``cosine_24000.csv``) get their per-step LR rebuilt from the name (``_mpl_files``) only when the
+file's own LR column agrees with it, or when it has no LR column (then with a ``RunReadWarning``);
+a loss logged after the step count the name gives is an error, never silently dropped.
 """
 
 from __future__ import annotations
@@ -107,9 +109,11 @@ def load_csv(path: str | os.PathLike[str], *, name: str | None = None, mpl_famil
     index = {h: i for i, h in enumerate(header)}
     table = Table(src, header, lambda c: [rec[index[c]] for rec in data], lines)
     stem = file_stem(p.name, (".gz", ".csv", ".tsv", ".txt"))
-    use_mpl = mpl_families and options.get("schedule") is None
+    use_mpl = (mpl_families and options.get("schedule") is None
+               and options.get("run_config") is None)
     mpl = _mpl_for_file(stem, table, options) if use_mpl else None
     return table_runs(table, RunOptions.of(options), base_name=name or stem, mpl=mpl,
-                      meta={"format": "csv"})
+                      meta={"format": "csv"},
+                      merge_duplicate_steps=options.get("merge_duplicate_steps", "auto"))
 
 
