@@ -69,7 +69,7 @@ def sniff_format(path: str | os.PathLike[str]) -> str:
                 head = fh.readline()
         except FileNotFoundError:
             raise RunError(f"{path}: no such file") from None
-        cols = [c.strip() for c in re.split(r"[,\t;]", head)]
+        cols = [c.strip().strip('"').strip() for c in re.split(r"[,\t;]", head)]
         if "Step" in cols and any(" - " in c for c in cols):
             return "wandb-csv"
         return "csv"
