@@ -100,11 +100,11 @@ from ._runs import LOSS_ALIASES as LOSS_ALIASES
 from ._runs import LR_ALIASES as LR_ALIASES
 from ._runs import RUN_FORMATS as RUN_FORMATS
 from ._runs import STEP_ALIASES as STEP_ALIASES
+from ._runs import RunReadWarning as RunReadWarning
 from ._runs import load_cooldown_sweep as load_cooldown_sweep
 from ._runs import load_csv as load_csv
 from ._runs import load_hf_trainer_state as load_hf_trainer_state
 from ._runs import load_runs as load_runs
-from ._runs import RunReadWarning as RunReadWarning
 from ._runs import load_tensorboard as load_tensorboard
 from ._runs import load_wandb as load_wandb
 from ._runs import load_wandb_csv as load_wandb_csv

@@ -55,13 +55,13 @@ compact 124M cooldown sweep), ``_tensorboard``, ``_hf``.
 """
 
 from ._columns import LOSS_ALIASES as LOSS_ALIASES
-from ._guess import RunReadWarning as RunReadWarning
-from ._hf_config import hf_schedule as hf_schedule
 from ._columns import LR_ALIASES as LR_ALIASES
 from ._columns import STEP_ALIASES as STEP_ALIASES
 from ._columns import reconstruct_lr as reconstruct_lr
 from ._csv import load_csv as load_csv
+from ._guess import RunReadWarning as RunReadWarning
 from ._hf import load_hf_trainer_state as load_hf_trainer_state
+from ._hf_config import hf_schedule as hf_schedule
 from ._load import RUN_FORMATS as RUN_FORMATS
 from ._load import load_runs as load_runs
 from ._load import sniff_format as sniff_format

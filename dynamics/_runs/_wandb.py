@@ -328,7 +328,7 @@ def _record_lr(rec: WandbRecord, tit: np.ndarray, tlr: np.ndarray, total: int, w
     if not tit.size:
         raise RunError(f"{rec.src}: no logged LR (history.train.train_lr) and no "
                        "usable config; give schedule=...")
-    lr, how = logged_lr(tit, tlr, total, warmup_steps=warm, lr_at=opts.lr_at, src=rec.src,
+    lr, how = logged_lr(tit, tlr, total, warmup_steps=warm, lr_at=opts.lr_at or "next", src=rec.src,
                         run=rec.name)
     meta.update(how)
     return lr

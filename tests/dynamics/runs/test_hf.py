@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from cptdyn.dynamics._runs import RunReadWarning, load_runs
 from cptdyn.dynamics._run import RunError
+from cptdyn.dynamics._runs import RunReadWarning, load_runs
 
 
 def _state(tmp_path, *, nan_at=None, version=None):
