@@ -252,3 +252,18 @@ def test_copy_of_hf_checkpoint_without_config_warns(tmp_path):
         (run,) = load_runs(d)
     (ref,) = load_runs(HF)
     np.testing.assert_array_equal(run.lr, ref.lr)  # the assumption is the current convention
+
+
+def test_wandb_history_dataframe_with_the_run_config():
+    """``load_runs(run.history(pandas=True), run_config=run.config)``: NaN = not logged."""
+    import pandas as pd
+
+    rec = json.loads((WB / "run.json").read_text())
+    df = pd.DataFrame(rec["history"])  # what run.history() returns (floats, NaN holes)
+    assert df["train/global_step"].dtype.kind in "iuf"
+    (run,) = load_runs(df, name="hf", run_config=rec["config"])
+    (ref,) = load_runs(HF)
+    np.testing.assert_array_equal(run.steps, ref.steps)
+    np.testing.assert_array_equal(run.loss, ref.loss)
+    assert run.meta["lr_source"] == "run-config" and run.meta["lr_config_max_dev"] < 1e-12
+    assert any("transformers 4.51.3" in g for g in run.meta["guesses"])
