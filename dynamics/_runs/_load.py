@@ -20,6 +20,7 @@ import pandas as pd
 from cptdyn._errors import RunError
 
 from .._run import Run
+from ._columns import STEP_ALIASES
 from ._csv import load_csv
 from ._files import open_text
 from ._hf import load_hf_trainer_state
@@ -70,7 +71,8 @@ def sniff_format(path: str | os.PathLike[str]) -> str:
         except FileNotFoundError:
             raise RunError(f"{path}: no such file") from None
         cols = [c.strip().strip('"').strip() for c in re.split(r"[,\t;]", head)]
-        if "Step" in cols and any(" - " in c for c in cols):
+        if cols and (cols[0] == "Step" or cols[0] in STEP_ALIASES) \
+                and any(" - " in c for c in cols[1:]):
             return "wandb-csv"
         return "csv"
     raise RunError(f"{path}: cannot tell the format from the name; pass format= one of "

@@ -97,13 +97,19 @@ def load_wandb_csv(path: str | os.PathLike[str], **options: Any) -> list[Run]:
         raise RunError(f"{src}: no '<run> - <metric>' columns (is this a W&B panel export?)")
     metrics = sorted({k for v in series.values() for k in v})
     loss_metric = options.get("loss_col")
+    g0 = Guesses(src)
     if loss_metric is None:
-        cands = [m for m in metrics if m in LOSS_ALIASES] or metrics
-        if len(cands) != 1:
+        known = [a for a in LOSS_ALIASES if a in metrics]
+        if known:
+            loss_metric = known[0]
+            g0.column("loss", loss_metric, known)
+        elif len(metrics) == 1:
+            loss_metric = metrics[0]
+            g0.add(f"loss metric {loss_metric!r} (the only metric)")
+        else:
             raise RunError(
                 f"{src}: several metrics ({', '.join(metrics)}); choose one with loss_col"
             )
-        loss_metric = cands[0]
     else:
         _metric(src, loss_metric, metrics)
     lr_metric = options.get("lr_col")
@@ -130,8 +136,8 @@ def load_wandb_csv(path: str | os.PathLike[str], **options: Any) -> list[Run]:
         table = Table(f"{src} ({run} - {loss_metric})", list(tab), tab.__getitem__,
                       [lines[i] for i in keep])
         g = Guesses(table.src)
-        if options.get("loss_col") is None:
-            g.add(f"loss metric {loss_metric!r} (by its name)")
+        for note in g0.notes:
+            g.add(note, doubtful=note in g0.doubtful)
         out += table_runs(table, opts, base_name=run, guesses=g, default_lr_at=at,
                           merge_duplicate_steps=options.get("merge_duplicate_steps", "auto"),
                           meta={"format": "wandb-csv", "metric": loss_metric})

@@ -267,3 +267,23 @@ def test_wandb_history_dataframe_with_the_run_config():
     np.testing.assert_array_equal(run.loss, ref.loss)
     assert run.meta["lr_source"] == "run-config" and run.meta["lr_config_max_dev"] < 1e-12
     assert any("transformers 4.51.3" in g for g in run.meta["guesses"])
+
+
+def test_wandb_panel_with_a_custom_x_axis_and_several_metrics(tmp_path):
+    from cptdyn.dynamics._runs import sniff_format
+
+    hist = _log_history()
+    p = tmp_path / "panel.csv"
+    lines = ['"train/global_step","hf - train/loss","hf - eval/loss","hf - train/learning_rate"']
+    for h in hist:
+        if "loss" in h:
+            lines.append(f'{h["step"]},{h["loss"]},,{h["learning_rate"]}')
+        elif "eval_loss" in h:
+            lines.append(f'{h["step"]},,{h["eval_loss"]},')
+    p.write_text("\n".join(lines) + "\n")
+    assert sniff_format(p) == "wandb-csv"
+    (run,) = load_runs(p, lr_at="last")
+    (ref,) = load_runs(HF)
+    assert run.meta["loss_column"] == "loss" and run.meta["metric"] == "eval/loss"
+    np.testing.assert_array_equal(run.steps, ref.steps)
+    np.testing.assert_allclose(run.lr, ref.lr, rtol=1e-15)
