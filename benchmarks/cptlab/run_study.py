@@ -31,6 +31,7 @@ import multiprocessing as mp
 import os
 import shlex
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -181,6 +182,23 @@ def _worker_init(corpus: str, size: str, n_windows: int, cache: str | None) -> N
             flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         os.environ["XLA_FLAGS"] = flags.strip()
     _W.update(corpus=corpus, size=size, n_windows=n_windows, cache=cache)
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the study process is gone (killed with SIGKILL, say), instead of
+    training on as an orphan."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(2.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="cptlab-parent-watch").start()
 
 
 def _state() -> dict[str, Any]:
@@ -317,6 +335,31 @@ def write_index(out: Path, jobs: dict[str, Any], done: dict[str, Any]) -> list[d
     return rows
 
 
+
+def _run_jobs(ex: ProcessPoolExecutor, jobs: dict[str, dict[str, Any]], st: dict[str, Any],
+              out: Path, workers: int, done: dict[str, dict[str, Any]],
+              running: dict[Future[Any], str], failed: list[str]) -> None:
+    """Submit every job once its dependencies are done; a failed job drops its branches."""
+    pending = dict(jobs)
+    while pending or running:
+        for name in list(pending):
+            if all(d in done for d in pending[name]["deps"]) and len(running) < workers:
+                running[ex.submit(run_job, pending.pop(name), st, str(out))] = name
+        if not running:
+            break
+        fin, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for f in fin:
+            name = running.pop(f)
+            try:
+                done[name] = f.result()
+                write_index(out, jobs, done)  # kept current: a cut-off study keeps its runs
+            except Exception as e:  # noqa: BLE001 - report and keep the other branches
+                print(f"run_study: job {name} failed: {type(e).__name__}: {e}",
+                      file=sys.stderr, flush=True)
+                failed.append(name)
+                pending = {k: v for k, v in pending.items() if name not in v["deps"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.cptlab.run_study",
                                  description=__doc__.split("\n\n")[0])
@@ -369,27 +412,28 @@ def main(argv: list[str] | None = None) -> int:
     done: dict[str, dict[str, Any]] = {}
     running: dict[Future[Any], str] = {}
     failed: list[str] = []
-    with ProcessPoolExecutor(max_workers=a.workers, mp_context=ctx, initializer=_worker_init,
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)  # `kill` ends the study like Ctrl-C: workers too
+    ex = ProcessPoolExecutor(max_workers=a.workers, mp_context=ctx, initializer=_worker_init,
                              initargs=(str(a.corpus), a.size, st["study"]["eval_windows"],
-                                       str((out / "jax_cache").resolve()))) as ex:
-        pending = dict(jobs)
-        while pending or running:
-            for name in list(pending):
-                if all(d in done for d in pending[name]["deps"]) and len(running) < a.workers:
-                    running[ex.submit(run_job, pending.pop(name), st, str(out))] = name
-            if not running:
-                break
-            fin, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for f in fin:
-                name = running.pop(f)
-                try:
-                    done[name] = f.result()
-                    write_index(out, jobs, done)  # kept current: a cut-off study keeps its runs
-                except Exception as e:  # noqa: BLE001 - report and keep the other branches
-                    print(f"run_study: job {name} failed: {type(e).__name__}: {e}",
-                          file=sys.stderr, flush=True)
-                    failed.append(name)
-                    pending = {k: v for k, v in pending.items() if name not in v["deps"]}
+                                       str((out / "jax_cache").resolve())))
+    try:
+        _run_jobs(ex, jobs, st, out, a.workers, done, running, failed)
+    except KeyboardInterrupt:
+        procs = list((getattr(ex, "_processes", None) or {}).values())  # no public handle
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(timeout=10)
+        write_index(out, jobs, done)
+        print(f"run_study: interrupted; {len(done)} finished jobs kept in "
+              f"{out / 'runs_index.csv'} (the running ones are lost)", file=sys.stderr, flush=True)
+        return 130
+    ex.shutdown(wait=True)
     rows = write_index(out, jobs, done)
     wall = time.perf_counter() - t_start
     sps = [d["s_per_step"] for d in done.values()]
