@@ -77,6 +77,35 @@ def test_study_smoke(tmp_path: Path) -> None:
     assert all(r.transfer_step is None and r.lr.size == 6 for r in pt)
 
 
+def test_study_resume_keeps_finished_jobs(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """--resume trains only what is missing: a finished study is left as it is, a removed run is
+    trained again from its checkpoint, and another study in the same --out is refused."""
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    study = tmp_path / "study.toml"
+    study.write_text(STUDY)
+    out = tmp_path / "out"
+    args = ["--study", str(study), "--corpus", str(corpus), "--out", str(out), "--size", "tiny",
+            "--workers", "1"]
+    assert run_study.main(args) == 0
+    first = (out / "runs_index.csv").read_text()
+    branch = out / "runs" / "branch.csv.gz"
+    stamp = branch.stat().st_mtime_ns
+    assert run_study.main(args + ["--resume"]) == 0
+    assert "resume: 4 jobs already finished" in capsys.readouterr().out
+    assert branch.stat().st_mtime_ns == stamp  # not trained again
+    lines = first.splitlines()
+    (out / "runs_index.csv").write_text("\n".join(lines[:-1]) + "\n")  # the branch is lost
+    assert run_study.main(args + ["--resume"]) == 0
+    assert "resume: 3 jobs already finished" in capsys.readouterr().out
+    assert branch.stat().st_mtime_ns != stamp
+    assert [r.split(",")[0] for r in (out / "runs_index.csv").read_text().splitlines()] == [
+        r.split(",")[0] for r in lines]
+    study.write_text(STUDY.replace("peak_lr = 1e-3", "peak_lr = 2e-3"))
+    assert run_study.main(args + ["--resume"]) == 2
+    assert "holds another study" in capsys.readouterr().err
+
+
 def test_resume_is_deterministic(tmp_path: Path) -> None:
     corpus = load_corpus(write_tiny_corpus(tmp_path / "c"))
     cfg = Config.of("tiny")
