@@ -452,7 +452,8 @@ def _lr_at(columns: Sequence[str], opts: RunOptions,
 def table_runs(table: Table, opts: RunOptions, *, base_name: str,
                merge_duplicate_steps: bool | str = "auto", meta: Mapping[str, Any] | None = None,
                mpl: MplSchedule | None = None, guesses: Guesses | None = None,
-               default_lr_at: tuple[str, str] | None = None, warn: bool = True) -> list[Run]:
+               default_lr_at: tuple[str, str] | None = None, warn: bool = True,
+               loss_step_shift: Mapping[str, int] | None = None) -> list[Run]:
     """The Runs of a table: one per run and loss column (see the module docstring).
 
     Args:
@@ -466,6 +467,8 @@ def table_runs(table: Table, opts: RunOptions, *, base_name: str,
       guesses: the reader's notes so far (a new list when None); listed in ``meta["guesses"]``.
       default_lr_at: the reader's ``(lr_at, reason)`` when the option is not given.
       warn: emit the ``RunReadWarning`` for doubtful guesses.
+      loss_step_shift: ``{loss column: k}``: that column's steps are ``k`` more updates than
+        logged (Lightning's validation rows carry the step before the last update's increment).
     """
     if merge_duplicate_steps not in (True, False, "auto"):
         raise ValueError(f"load_runs: merge_duplicate_steps={merge_duplicate_steps!r} must be "
@@ -485,6 +488,9 @@ def table_runs(table: Table, opts: RunOptions, *, base_name: str,
         _check_rows(r, src, cols)
         values = _run_values(r, src, opts)
         obs, dropped = _observations(r, src)
+        for c, k in (loss_step_shift or {}).items():
+            if c in obs and k:
+                obs[c] = (obs[c][0] + k, obs[c][1])
         last_step = max(int(o[0][-1]) for o in obs.values() if o[0].size)
         lr, warm, lr_meta = _run_lr(r, last_step, opts, mpl, src, cols.lr, at, guesses)
         run_meta: dict[str, Any] = {"source": src, **(meta or {}), **lr_meta}

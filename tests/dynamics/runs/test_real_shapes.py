@@ -199,12 +199,14 @@ def test_megatron_tensorboard(backend):
 def test_lightning_csv_logger_with_nan_holes():
     p = FIX / "lightning" / "lightning_logs" / "version_0" / "metrics.csv"
     (run,) = load_runs(p)
-    assert run.meta["loss_column"] == "val_loss"
-    np.testing.assert_array_equal(run.steps, [99, 199, 299, 399])
+    assert run.meta["loss_column"] == "val_loss" and run.meta["format"] == "lightning-csv"
+    # validation after batch k (k + 1 updates) is logged at step k: read as step k + 1
+    np.testing.assert_array_equal(run.steps, [100, 200, 300, 400])
+    assert any("Lightning CSVLogger" in g for g in run.meta["guesses"])
     for k in range(9, 399, 10):  # LearningRateMonitor: the LR of the coming update
         assert run.lr[k] == pytest.approx(mk.lightning_lr(k), rel=1e-12)
     (tr,) = load_runs(p, loss_col="train_loss")
-    assert tr.steps.size == 40
+    assert tr.steps.size == 40 and tr.steps[0] == 9  # batch 9 ran after 9 updates
 
 
 def test_nan_in_tensorboard_and_wandb_rows_is_refused(tmp_path):
