@@ -5,9 +5,10 @@ The delimiter is a tab for ``.tsv`` files, else the most frequent of ``,``, tab 
 header line. Blank lines are skipped; "row" in error messages is the line number (the header is
 row 1). A UTF-8 byte-order mark (Excel) is skipped. A Lightning ``CSVLogger`` ``metrics.csv``
 (beside its ``hparams.yaml``) has its validation steps read one update later
-(``_lightning_shift``). Files named like the MultiPowerLaw curves (``cosine_24000.csv``) get their per-step LR rebuilt from the name (``_mpl_files``) only when the
-file's own LR column agrees with it, or when it has no LR column (then with a ``RunReadWarning``);
-a loss logged after the step count the name gives is an error, never silently dropped.
+(``_lightning_shift``). Files named like the MultiPowerLaw curves (``cosine_24000.csv``) get their
+per-step LR rebuilt from the name (``_mpl_files``) only when the file's own LR column agrees with
+it, or when it has no LR column (then with a ``RunReadWarning``); a loss logged after the step
+count the name gives is an error, never silently dropped.
 """
 
 from __future__ import annotations
