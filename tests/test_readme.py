@@ -1,5 +1,5 @@
-"""Every ```bash block of the README runs as pasted, in order, in an empty folder where `data/` is
-the repository's: each exits 0 and writes the files it names, and no two blocks write the same file.
+"""Every ```bash block of the README runs as pasted, in order, in an empty folder where `data/` and
+`tests/` are the repository's: each exits 0 and writes the files it names, and no two blocks write the same file.
 
 A block may be skipped only with a marker on the line before it, saying why:
 ``<!-- readme-test: skip (reason) -->``. The blocks are run by ``bash -e`` with ``cptdyn`` on the
@@ -88,7 +88,8 @@ def test_no_two_blocks_write_the_same_file():
 def test_readme_bash_blocks_run_in_order(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    (work / "data").symlink_to(ROOT / "data", target_is_directory=True)
+    for name in ("data", "tests"):  # shipped data and the run-reader fixtures the README uses
+        (work / name).symlink_to(ROOT / name, target_is_directory=True)
     bindir = tmp_path / "bin"
     bindir.mkdir()
     shim = bindir / "cptdyn"
