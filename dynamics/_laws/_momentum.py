@@ -194,8 +194,12 @@ class MomentumLamLaw(AreaLaw):
     Parameters: ``L0, A, alpha, C`` (positive), ``lam`` (``interval(0.9, 0.9999)``; P2 used 0.999
     everywhere and calls 0.99..0.999 the useful range). Defaults: P2 Fig. 2 with lam 0.999.
 
-    Features: the effective LR array ``x`` (warmup convention applied), ``eta0`` and the observed
-    ``steps``; S1/S2 are recomputed in ``predict_features`` (differentiable in ``lam``).
+    Features (``features(run)``, the fitting path): S1 and the parameter-free arrays of an
+    observed-step recurrence for S2(lam) (decrements, distance of every update to the next
+    observed step, gaps between observed steps), O(updates) per evaluation with no sequential
+    pass over the updates; runs stack into one evaluation. ``lr_features`` (``predict_lr``) gives
+    the effective LR array ``x``, ``eta0`` and ``steps``, from which ``areas`` recomputes S1/S2.
+    Both are differentiable in ``lam`` and agree to rounding.
     """
 
     NAME = "momentum-lam"
@@ -225,7 +229,7 @@ class MomentumLamLaw(AreaLaw):
         return f if f is not None else super().features(run)
 
     def stack_features(self, feats: Sequence[Any]) -> Any:
-        if not all("d" in f for f in feats):
+        if not feats or not all("d" in f for f in feats):
             return None
         return _lam_obs_stack(feats)
 
