@@ -185,8 +185,8 @@ def _law_cv(
             else:  # the batched prediction failed: fold by fold
                 test = [r.replace(steps=r.steps[m], loss=r.loss[m])  # type: ignore[index]
                         for r, m in zip(runs, te, strict=True) if m.any()]
-                for r in evaluate(res.law, test).per_run:
-                    rows.append({"fold": fname, **r})
+                for er in evaluate(res.law, test).per_run:
+                    rows.append({"fold": fname, **er})
         except (FitError, FloatingPointError, ValueError) as e:
             rows.append({"fold": fname, "failed": True})
             err = err or f"{fname}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
