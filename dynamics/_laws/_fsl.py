@@ -120,12 +120,13 @@ class FSLLaw(AreaLaw):
         if "pk" in f:  # (observed step, contributing block) pairs
             Tk = jnp.asarray(f["Tk"])
             pTi = jnp.asarray(f["pTi"], Tk.dtype)
-            gap = jnp.take(Tk, jnp.asarray(f["pk"])) - pTi
+            pk = jnp.asarray(f["pk"]).astype(jnp.int32)
+            gap = jnp.take(Tk, pk) - pTi
             pos = pTi > 0
             tpow = jnp.where(pos, jnp.where(pos, pTi, 1.0) ** (-self.s), 0.0)
             sat = -jnp.expm1(-self.gamma * jnp.log1p(self.c4 * gap))
             contrib = jnp.asarray(f["pd"], Tk.dtype) * (self.c3 + tpow) * sat
-            lrd = jax.ops.segment_sum(contrib, jnp.asarray(f["pk"]), num_segments=Tk.shape[0])
+            lrd = jax.ops.segment_sum(contrib, pk, num_segments=Tk.shape[0])
             return self.L0 + power_decay(Tk, self.c1, self.s) - self.c2 * lrd
         d = jnp.asarray(f["d"])
         Ti = jnp.asarray(f["Ti"])

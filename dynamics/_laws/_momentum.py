@@ -102,7 +102,7 @@ def _lam_obs_s2(lam: Any, f: Any) -> jax.Array:
     ll = jnp.log(lam)
     om = 1.0 - lam
     n = jnp.asarray(f["n"], dt)
-    blk = jnp.asarray(f["blk"])
+    blk = jnp.asarray(f["blk"]).astype(jnp.int32)
     gap = jnp.asarray(f["gap"], dt)
     k = gap.shape[0]
     b_m = jax.ops.segment_sum(d * jnp.exp(n * ll), blk, num_segments=k)
