@@ -30,8 +30,8 @@ from ._common import (
 
 #: ``cptdyn.dynamics.law_names()``, written out so that building the parser does not import the
 #: dynamics layer (and JAX); tests/cli/test_wiring.py compares the two.
-FIT_LAWS = ("momentum", "momentum-lam", "momentum-size", "cpt", "cpt-replay", "cpt-size",
-            "cpt-open", "mpl", "fsl")
+FIT_LAWS = ("momentum", "momentum-lam", "momentum-size", "cpt", "cpt-replay", "cpt-replay-curve",
+            "cpt-size", "cpt-open", "mpl", "fsl")
 
 
 # ------------------------------------------------------------------------------------ helpers
