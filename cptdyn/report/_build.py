@@ -122,12 +122,13 @@ def fit_report(laws: Any, runs: Sequence[Any], *, title: str | None = None,
 
             with x64_context():
                 pred = np.asarray(law.predict(r), np.float64)
-        label = f"{r.name} · {r.dataset}" if many else r.name
+        base = r.name[: -len(r.dataset) - 1] if r.name.endswith(":" + r.dataset) else r.name
+        label = f"{base} · {r.dataset}" if many else r.name
         c = colour(len(curves))  # one colour per curve (per run and validation set)
-        run_colour.setdefault(r.name, c)
+        run_colour.setdefault(base, c)
         curves.append(Curve(label, np.asarray(r.steps), np.asarray(r.loss, float), pred=pred,
                             colour=c))
-        lr_by_run.setdefault(r.name, np.asarray(r.lr, float))
+        lr_by_run.setdefault(base, np.asarray(r.lr, float))
         row = {"run": r.name, "set": set_label(r.dataset), **ev,
                "pred_e_pct": 100.0 * float(ev.get("pred_e", math.nan)),
                "worst_e_pct": 100.0 * float(ev.get("worst_e", math.nan))}
@@ -377,10 +378,18 @@ def plan_report(doc: Mapping[str, Any], laws: Any = None, *,
                              "objective, same law). Baselines run at the template's peak LR and "
                              "length."))
     if len(rows) > 1:
+        bar_colours = dict(colours)
+        bars = []
+        for r in rows:
+            if not isinstance(r.get("objective"), (int, float)):
+                continue
+            label = str(r["name"]) + (" (violates the constraint)" if r.get("feasible") is False
+                                      else "")
+            bar_colours[label] = colours.get(str(r["name"]), "#888")
+            bars.append((label, float(r["objective"])))
         rep.add_figure("objective", bars_figure(
-            [(str(r["name"]), float(r["objective"])) for r in rows
-             if isinstance(r.get("objective"), (int, float))],
-            x_label=f"{desc} (nats, lower is better)", highlight="plan", colours=colours))
+            bars,
+            x_label=f"{desc} (nats, lower is better)", highlight="plan", colours=bar_colours))
     if len(sets) == 2:
         a, b = sets
         pts = [(str(r["name"]), float(r[f"L_{a}"]), float(r[f"L_{b}"])) for r in rows

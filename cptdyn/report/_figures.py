@@ -254,7 +254,11 @@ def prediction_figure(curves: Sequence[Curve], title: str = "Predicted loss",
                                                                       fill(col, 0.5)},
                     name=f"{c.name} · {c.level:.0%} band", legendgroup=group + "b",
                     showlegend=k == 1, hoverinfo="skip"), row=1, col=k)
-                (full_vals if k == 1 else tail_vals).extend([lo, hi])
+                if k == 1:
+                    past = np.asarray(xs, float) >= 0.05 * s_max
+                    full_vals.extend([lo[past], hi[past]])
+                else:
+                    tail_vals.extend([lo, hi])
             fig.add_trace(go.Scatter(
                 x=st[sel], y=y[sel], mode="lines", name=c.name, legendgroup=group,
                 showlegend=k == 1, line={"color": col, "width": c.width, "dash": dash(i)},
@@ -311,11 +315,14 @@ def pareto_figure(points: Sequence[tuple[str, float, float]], x_label: str, y_la
                                  mode="lines", name="Pareto front (no schedule beats these on "
                                  "both sets)", line={"color": "#999", "dash": "dash"},
                                  hoverinfo="skip"))
+    on_front = {p[0] for p in front}
     for i, (name, x, y) in enumerate(points):
         col = (colours or {}).get(name) or colour(i)
         big = name == highlight
+        labelled = big or name in on_front or len(points) <= 4  # the rest: legend and hover
         fig.add_trace(go.Scatter(
-            x=[x], y=[y], mode="markers+text", name=name, text=[name],
+            x=[x], y=[y], mode="markers+text" if labelled else "markers", name=name,
+            text=[name],
             textposition="top center", textfont={"size": 10},
             marker={"color": col, "size": 16 if big else 10,
                     "symbol": "star" if big else "circle", "line": {"width": 1, "color": "#fff"}},
