@@ -196,7 +196,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                     if src and not any(v is not None for v in opts.values()):
                         opts = dict(src.get("options") or {})  # read as the fit read its runs
                     runs = load_runs_from(args.runs, opts, "RUN")
-                    fitted = bool(src) and sorted(map(str, src.get("files") or [])) == sorted(
+                    recorded = (src or {}).get("files") or []
+                    fitted = sorted(map(str, recorded)) == sorted(
                         str(Path(p).resolve()) for p in args.runs)
                 elif src:
                     runs = load_runs_from(list(src.get("files") or []),

@@ -219,7 +219,7 @@ def simulate_report(laws: Any, schedule: Any, *, context: Mapping[str, Any] | No
     transfer = _transfer_of(schedule)
     keep = [transfer, transfer + 1] if transfer is not None else []
     steps = _grid(n, keep)
-    name = name or getattr(schedule, "KIND", "schedule")
+    name = str(name or getattr(schedule, "KIND", "schedule"))
     pcs = []
     rows = []
     for i, (ds, v) in enumerate(curves.items()):
@@ -314,8 +314,8 @@ def plan_report(doc: Mapping[str, Any], laws: Any = None, *,
         curves["plan"] = {k: np.asarray(v, float) for k, v in cv.items() if k != "step"}
         if doc.get("lr"):
             lrs["plan"] = np.asarray(doc["lr"], float)
-    sets = list(next(iter(curves.values()))) if curves else list(doc.get("predicted_final_loss")
-                                                                 or {})
+    sets: list[str] = [str(k) for k in (next(iter(curves.values())) if curves
+                                         else doc.get("predicted_final_loss") or {})]
     # ---- numbers
     value = float(doc["objective_value"])
     plan_final = dict(doc.get("predicted_final_loss") or {})
@@ -391,13 +391,13 @@ def plan_report(doc: Mapping[str, Any], laws: Any = None, *,
             bars,
             x_label=f"{desc} (nats, lower is better)", highlight="plan", colours=bar_colours))
     if len(sets) == 2:
-        a, b = sets
-        pts = [(str(r["name"]), float(r[f"L_{a}"]), float(r[f"L_{b}"])) for r in rows
-               if isinstance(r.get(f"L_{a}"), (int, float))
-               and isinstance(r.get(f"L_{b}"), (int, float))]
+        sa, sb = sets
+        pts = [(str(r["name"]), float(r[f"L_{sa}"]), float(r[f"L_{sb}"])) for r in rows
+               if isinstance(r.get(f"L_{sa}"), (int, float))
+               and isinstance(r.get(f"L_{sb}"), (int, float))]
         if len(pts) >= 2:
             rep.add_figure("pareto", pareto_figure(
-                pts, f"final loss: {set_label(a)}", f"final loss: {set_label(b)}",
+                pts, f"final loss: {set_label(sa)}", f"final loss: {set_label(sb)}",
                 highlight="plan", colours=colours))
     if tuned:
         prof = doc.get("flatness") or {}

@@ -27,8 +27,8 @@ class Table:
     format spec (``".4f"``), ``"e"`` for LRs (``3e-04`` written ``3e-4``) or ``""`` for text."""
 
     title: str
-    rows: list[Mapping[str, Any]]
-    columns: list[tuple[str, str, str]]
+    rows: Sequence[Mapping[str, Any]]
+    columns: Sequence[tuple[str, str, str]]
     note: str = ""
 
     def cell(self, value: Any, fmt: str) -> str:

@@ -72,7 +72,7 @@ def test_one_colour_per_run_observed_and_predicted_paired() -> None:
     pred = [t for t in fig.data if t.name.endswith("predicted")]
     res = [t for t in fig.data if t.name.endswith("residual")]
     assert len(obs) == len(pred) == len(res) == 12
-    assert all(o.mode == "markers" and p.mode == "lines" for o, p in zip(obs, pred))
+    assert all(o.mode == "markers" and p.mode == "lines" for o, p in zip(obs, pred, strict=True))
     assert [o.marker.color for o in obs] == [p.line.color for p in pred]
     assert len({o.marker.color for o in obs}) == 12
     assert res[0].yaxis == "y2"  # the residual panel
@@ -147,7 +147,7 @@ def test_plan_report_shows_every_baseline_with_numbers() -> None:
     assert names == ["plan"] + [b["name"] for b in doc["baselines"]]
     table = rep.tables[0]
     assert len(table.rows) == 1 + len(doc["baselines"]) >= 7
-    for row, b in zip(table.rows[1:], doc["baselines"]):
+    for row, b in zip(table.rows[1:], doc["baselines"], strict=True):
         assert row["delta"] == pytest.approx(b["plan_minus_baseline"])
         assert row["L_val"] == pytest.approx(b["predicted_final_loss"]["val"])
     assert "pareto" not in rep.figures  # one validation set: no trade-off to draw
