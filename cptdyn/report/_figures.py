@@ -91,30 +91,36 @@ def runs_figure(curves: Sequence[Curve], title: str = "Observed and predicted lo
     s_max = max((float(np.max(c.steps)) for c in curves if len(c.steps)), default=1.0)
     keep_vals: list[np.ndarray] = []
     resid: list[np.ndarray] = []
+    # observed markers first, every prediction line above them (legend: observed/predicted pairs)
     for i, c in enumerate(curves):
+        col = c.colour or colour(i)
+        fig.add_trace(go.Scatter(
+            x=np.asarray(c.steps), y=np.asarray(c.loss), mode="markers",
+            name=f"{c.name} · observed", legendgroup=f"run{i}", legendrank=2 * i + 1,
+            marker={"color": col, "size": 4, "opacity": 0.6},
+            hovertemplate="%{x:,} steps: observed %{y:.4f}<extra>" + c.name + "</extra>"),
+            row=1, col=1)
+        keep_vals += _past_start(c, s_max)
+    for i, c in enumerate(curves):
+        if c.pred is None:
+            continue
         col = c.colour or colour(i)
         steps = np.asarray(c.steps)
         group = f"run{i}"
         fig.add_trace(go.Scatter(
-            x=steps, y=np.asarray(c.loss), mode="markers", name=f"{c.name} · observed",
-            legendgroup=group, marker={"color": col, "size": 5, "opacity": 0.75},
-            hovertemplate="%{x:,} steps: observed %{y:.4f}<extra>" + c.name + "</extra>"),
+            x=steps, y=np.asarray(c.pred), mode="lines", name=f"{c.name} · predicted",
+            legendgroup=group, legendrank=2 * i + 2,
+            line={"color": col, "width": 2, "dash": dash(i)},
+            hovertemplate="%{x:,} steps: predicted %{y:.4f}<extra>" + c.name + "</extra>"),
             row=1, col=1)
-        if c.pred is not None:
-            fig.add_trace(go.Scatter(
-                x=steps, y=np.asarray(c.pred), mode="lines", name=f"{c.name} · predicted",
-                legendgroup=group, line={"color": col, "width": 2, "dash": dash(i)},
-                hovertemplate="%{x:,} steps: predicted %{y:.4f}<extra>" + c.name + "</extra>"),
-                row=1, col=1)
-            r = np.asarray(c.pred, float) - np.asarray(c.loss, float)
-            resid.append(r[np.asarray(c.steps, float) >= 0.05 * s_max])
-            fig.add_trace(go.Scatter(
-                x=steps, y=r, mode="lines+markers", name=f"{c.name} · residual",
-                legendgroup=group, showlegend=False,
-                line={"color": col, "width": 1}, marker={"color": col, "size": 3},
-                hovertemplate="%{x:,} steps: predicted - observed %{y:+.4f}<extra>" + c.name
-                + "</extra>"), row=2, col=1)
-        keep_vals += _past_start(c, s_max)
+        r = np.asarray(c.pred, float) - np.asarray(c.loss, float)
+        resid.append(r[np.asarray(c.steps, float) >= 0.05 * s_max])
+        fig.add_trace(go.Scatter(
+            x=steps, y=r, mode="lines+markers", name=f"{c.name} · residual",
+            legendgroup=group, showlegend=False,
+            line={"color": col, "width": 1}, marker={"color": col, "size": 3},
+            hovertemplate="%{x:,} steps: predicted - observed %{y:+.4f}<extra>" + c.name
+            + "</extra>"), row=2, col=1)
     fig.add_hline(y=0.0, line={"color": "#888", "width": 1}, row=2, col=1)
     fig.update_layout(**base_layout(title, 640))
     rng = _finite_range(keep_vals)

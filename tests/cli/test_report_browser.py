@@ -185,7 +185,7 @@ def _render(browser: str, page: Path, shot: Path) -> dict:
            "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
            # network off: every host resolves to nothing and every proxy connection fails
            "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-           "--virtual-time-budget=30000", "--window-size=1300,3400",
+           "--virtual-time-budget=30000", "--window-size=1300,4400",
            f"--screenshot={shot}", "--dump-dom", probe.as_uri()]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
