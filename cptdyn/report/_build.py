@@ -241,9 +241,14 @@ def simulate_report(laws: Any, schedule: Any, *, context: Mapping[str, Any] | No
     rep = Report(title or f"cptdyn simulate: {name} schedule, {n:,} steps ({law_names} law)",
                  subtitle="validation sets: " + ", ".join(set_label(s) for s in curves)
                  + (f"; transfer step {transfer:,}" if transfer is not None else ""))
-    rep.add_figure("predicted loss", prediction_figure(
-        pcs, title="Predicted loss" + (f" with its {level:.0%} band" if bands else ""),
-        transfer_step=transfer))
+    band_text = f" with its {level:.0%} band" if bands else ""
+    if len(pcs) == 1:
+        rep.add_figure("predicted loss", prediction_figure(
+            pcs, title="Predicted loss" + band_text, transfer_step=transfer))
+    else:  # one figure per validation set: each tail zoom at its own loss level
+        for ds, pc in zip(curves, pcs, strict=True):
+            rep.add_figure(f"predicted loss {ds}", prediction_figure(
+                [pc], title=f"Predicted loss on {pc.name}" + band_text, transfer_step=transfer))
     cols = [("set", "validation set", ""), ("final", "final loss", ".4f")]
     if bands:
         cols += [("lo", f"{level:.0%} band: low", ".4f"), ("hi", "high", ".4f")]

@@ -207,7 +207,7 @@ def test_reports_render_in_chromium(reports: dict[str, Path]) -> None:
     art = _artifacts()
     print(f"\nreport screenshots: {art}")
     expect_min = {"fit": 3, "evaluate": 3, "simulate": 3, "plan": 4, "schedule": 1,
-                  "report_fit": 3, "report_plan": 4, "cpt_evaluate": 3, "cpt_simulate": 3,
+                  "report_fit": 3, "report_plan": 4, "cpt_evaluate": 3, "cpt_simulate": 4,
                   "cpt_plan": 5}
     failures = []
     for name, page in reports.items():

@@ -162,10 +162,11 @@ def test_cpt_simulate_report_names_sets_and_marks_transfer() -> None:
     s = CPTSchedule(WSD(4000, 2e-4, 0.0, 0.1, "linear", warmup_steps=200),
                     Cosine(2000, 1e-4, 1e-5, warmup_steps=100, warmup_from_previous=True))
     rep = rp.simulate_report(laws, s)
-    fig = rep.figures["predicted loss"]
-    assert {t.name for t in fig.data} == {"web", "code"}  # as the user named them
-    assert any(sh.x0 == 4000 for sh in fig.layout.shapes)
-    assert any("transfer step 4,000" in a.text for a in fig.layout.annotations)
+    for ds in ("web", "code"):  # as the user named them, one figure (and tail zoom) each
+        fig = rep.figures[f"predicted loss {ds}"]
+        assert {t.name for t in fig.data} == {ds}
+        assert any(sh.x0 == 4000 for sh in fig.layout.shapes)
+        assert any("transfer step 4,000" in a.text for a in fig.layout.annotations)
     assert "distribution-shift term" in " ".join(a.text for a in rep.figures["terms"].layout.annotations)
     assert rp.set_label("pt") == "pt (general / pre-training data)"
 
