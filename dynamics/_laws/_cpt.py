@@ -1,15 +1,15 @@
-"""The CPT learning-dynamics law of P1 (laws.md §3) and its derived quantities.
+"""The CPT learning-dynamics law of P1 (Wang et al. 2025, Eq. 4) and its derived quantities.
 
 Eq. 4 (one parameter tuple per validation set; the same form for D_pt and D_cpt)::
 
     L = L0 + A*(S1pt + S1cpt)^(-alpha) - C1*S2pt - C2*S2cpt + B*(1 - (1 + E*S1cpt)^(-beta))
 
 * ``B`` is sign-free: ``B > 0`` on the general set D_pt (its loss rises during CPT), ``B < 0`` on
-  the downstream set D_cpt (laws.md §3.2, §3.9). ``E`` is fitted in log space (``positive``).
+  the downstream set D_cpt (signs of P1's fits). ``E`` is fitted in log space (``positive``).
 * Before the transfer (``s <= transfer_step``) ``S1cpt = S2cpt = 0``: the same equation is the PT
   curve. A run with ``transfer_step=None`` is a plain PT run.
 * S1/S2 splits: ``cptdyn.dynamics._areas.cpt_areas`` (option ``split``: ``"origin"``, the
-  default, or ``"step"``; laws.md §3.3 -- the paper does not say which one it used).
+  default, or ``"step"``; a cptdyn choice -- the paper does not say which one it used).
 
 Registered laws:
 
@@ -21,7 +21,9 @@ Registered laws:
 
 Derived quantities: ``loss_potential``, ``turning_length``, ``critical_point``.
 
-Published parameter tuples are module constants (``P1_FIG3_DPT`` ...), signs per laws.md §3.9.
+Published parameter tuples are module constants (``P1_FIG3_DPT`` ...). P1's PDF text drops the
+minus signs in figure labels; the signs are reconstructed: negative exponents, S2 terms negative,
+the shift term ``+`` on D_pt and ``-`` on D_cpt (the only reading that fits the figures' axes).
 """
 
 from __future__ import annotations
@@ -233,7 +235,7 @@ class CPTReplayLaw(_CPTBase):
     (``"pt"`` or ``"cpt"``; anything else is an error), ``"pt"``/``"cpt"`` force one.
     ``r_pt = run.replay_ratio``; a run without one counts as no replay (``r_pt = 0``).
 
-    UNSURE in the paper (laws.md §3.6, §9.1): the Fig. 19 caption writes the D_cpt annealing
+    Unclear in P1 (App. H; an open question): the Fig. 19 caption writes the D_cpt annealing
     factor as ``exp(0.037*r_pt)`` whereas Eq. 8 has ``exp(a1*r_cpt)``: option
     ``cpt_anneal_ratio`` = ``"r_cpt"`` (Eq. 8, default) or ``"r_pt"`` (caption). Fig. 19's beta is
     not printed; the default beta here (0.189) is Fig. 3's D_pt value, a placeholder.
