@@ -117,7 +117,8 @@ def fitted():
     from cptdyn.dynamics import MomentumLaw, load_runs
 
     runs = load_runs([str(MPL / f"{n}.csv") for n in ("cosine_24000", "wsdcon_9")])
-    return MomentumLaw(L0=2.67, A=0.63, alpha=0.727, C=0.556), runs  # laws.md §8.2 fit
+    # the momentum law fitted to cosine_24000, constant_24000, wsdcon_9 (README "Fitting")
+    return MomentumLaw(L0=2.67, A=0.63, alpha=0.727, C=0.556), runs
 
 
 def test_fit_report_contents(fitted) -> None:
