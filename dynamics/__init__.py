@@ -80,6 +80,7 @@ from ._law import real as real
 from ._law import register_law as register_law
 from ._laws._cpt import CPTLaw as CPTLaw
 from ._laws._cpt import CPTOpenLaw as CPTOpenLaw
+from ._laws._cpt import CPTReplayCurveLaw as CPTReplayCurveLaw
 from ._laws._cpt import CPTReplayLaw as CPTReplayLaw
 from ._laws._cpt import CPTSizeLaw as CPTSizeLaw
 from ._laws._cpt import critical_point as critical_point
@@ -174,6 +175,7 @@ __all__ = [
     "CPTLaw",
     "CPTOpenLaw",
     "CPTReplayLaw",
+    "CPTReplayCurveLaw",
     "CPTSizeLaw",
     "critical_point",
     "fit_ood_weights",

@@ -3,7 +3,7 @@
     python benchmarks/cptlab/plot_heldout.py --runs OUT_OF_RUN_STUDY --out docs/cptlab_heldout.html \\
         [--run ho-wsd-r25] [--png docs/cptlab_heldout.png]
 
-Fits the replay variant of the CPT law (``cpt-replay``) on the study's training runs and no-switch
+Fits the replay variant of the CPT law (``cpt-replay``, or ``--law cpt-replay-curve``) on the study's training runs and no-switch
 controls exactly as ``bench_cpt_law.py`` does, then draws, for each chosen held-out run (default:
 every one), both validation sets: the measured losses as markers and the prediction as a line of
 the same colour, the transfer step marked. The PNG is a screenshot of the page in headless
@@ -32,7 +32,7 @@ NAMES = {"pt": "D_pt (English, the PT domain)", "cpt": "D_cpt (Python, the CPT d
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
 
 
-def figure(rows: list[dict[str, Any]], laws: dict[str, Any], ids: list[str]) -> Any:
+def figure(rows: list[dict[str, Any]], laws: dict[str, Any], ids: list[str], law: str) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -62,9 +62,9 @@ def figure(rows: list[dict[str, Any]], laws: dict[str, Any], ids: list[str]) -> 
                                    row=1, col=j + 1)
     fig.update_xaxes(title_text="update")
     fig.update_yaxes(title_text="validation loss (nats per byte)", col=1)
-    fig.update_layout(template="plotly_white", width=1200, height=520,
-                      title="CPT lab: held-out runs, measured (markers) vs the CPT law fitted on "
-                            "the training runs (lines)",
+    fig.update_layout(template="plotly_white", width=1200, height=540,
+                      title=f"CPT lab: held-out runs, measured (markers) vs {law} fitted on the "
+                            "training runs (lines)",
                       legend={"orientation": "h", "y": -0.18})
     return fig
 
@@ -76,7 +76,7 @@ def screenshot(html: Path, png: Path) -> bool:
         return False
     with tempfile.TemporaryDirectory() as tmp:
         r = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu",
-                            f"--user-data-dir={tmp}", "--window-size=1220,560",
+                            f"--user-data-dir={tmp}", "--window-size=1240,580", "--hide-scrollbars",
                             "--virtual-time-budget=5000", f"--screenshot={png.resolve()}",
                             html.resolve().as_uri()], capture_output=True, text=True,
                            timeout=120)
@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="HTML file to write")
     ap.add_argument("--png", default=None, help="also a PNG screenshot (needs chromium)")
     ap.add_argument("--run", default=None, help="comma-separated run ids (default: held-out runs)")
+    ap.add_argument("--law", default="cpt-replay", choices=("cpt-replay", "cpt-replay-curve"),
+                    help="the law fitted on the training runs (default cpt-replay)")
     ap.add_argument("--min-step", type=int, default=250,
                     help="ignore observations before this update, as bench_cpt_law.py")
     a = ap.parse_args(argv)
@@ -100,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plot_heldout: error: --run {','.join(bad) or '(none held out)'} not in {a.runs}",
               file=sys.stderr)
         return 2
-    laws = fit_laws(rows, replay=True)["laws"]
+    laws = fit_laws(rows, a.law)["laws"]
     if any(v is None for v in laws.values()):
         print("plot_heldout: error: the CPT law could not be fitted", file=sys.stderr)
         return 1
-    fig = figure(rows, laws, ids)
+    fig = figure(rows, laws, ids, a.law)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(out, include_plotlyjs=True, full_html=True)

@@ -273,6 +273,41 @@ def test_replay_law():
         law_pt, 0.2, "pt")
 
 
+def test_replay_curve_law_contains_eq8():
+    """CPTReplayCurveLaw is Eq. 8's family with the curvature's sign free: at k = -a2 (D_pt) and
+    k = +a2 (D_cpt), B rescaled, it predicts what CPTReplayLaw predicts with P1 Fig. 19's
+    parameters; at k = 0 the shift is linear in r_cpt; bad options are refused by name."""
+    from cptdyn.dynamics import CPTReplayCurveLaw
+    from cptdyn.dynamics._laws._cpt import replay_curve
+
+    pt = wsd_pt(T=8000)
+    lr = np.concatenate([pt, cpt_cosine(6000, pt[-1], PEAK)])
+    for preset, role, k, scale in (
+        (P1_FIG19_DPT, "pt", -P1_FIG19_DPT["a2"], -np.expm1(-P1_FIG19_DPT["a2"])),
+        (P1_FIG19_DCPT, "cpt", P1_FIG19_DCPT["a2"], np.expm1(P1_FIG19_DCPT["a2"])),
+    ):
+        paper = CPTReplayLaw(**preset, beta=0.189)
+        kw = {n: v for n, v in preset.items() if n != "a2"}
+        curve = CPTReplayCurveLaw(**{**kw, "B": preset["B"] * scale}, k=k, beta=0.189)
+        for r in (0.0, 0.25, 0.5, 0.9):
+            assert final_loss(curve, lr, 8000, replay_ratio=r, dataset=role) == pytest.approx(
+                final_loss(paper, lr, 8000, replay_ratio=r, dataset=role), abs=1e-12)
+    # the default parameters are Fig. 19's D_pt mapped this way
+    assert final_loss(CPTReplayCurveLaw(), lr, 8000, replay_ratio=0.3, dataset="pt") == (
+        pytest.approx(final_loss(CPTReplayLaw(), lr, 8000, replay_ratio=0.3, dataset="pt"),
+                      abs=1e-12))
+    # g(0) = 0, g(1) = 1, g = r at k = 0 and continuous through it; convex for k > 0
+    r = jnp.linspace(0.0, 1.0, 11)
+    for k in (-5.0, -1e-5, 0.0, 1e-5, 5.0):
+        g = np.asarray(replay_curve(r, k))
+        assert g[0] == pytest.approx(0.0, abs=1e-12) and g[-1] == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(replay_curve(r, 0.0), r, atol=1e-12)
+    np.testing.assert_allclose(replay_curve(r, 2e-4), replay_curve(r, 9e-5), atol=1e-4)
+    assert float(replay_curve(0.5, 5.0)) < 0.5 < float(replay_curve(0.5, -5.0))
+    with pytest.raises(ValueError, match=r"role='x' is not one of"):
+        CPTReplayCurveLaw(role="x")
+
+
 def test_size_law():
     pt = wsd_pt(T=8000)
     lr = np.concatenate([pt, cpt_cosine(6000, pt[-1], PEAK)])
