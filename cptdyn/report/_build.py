@@ -133,8 +133,10 @@ def fit_report(laws: Any, runs: Sequence[Any], *, title: str | None = None,
                "pred_e_pct": 100.0 * float(ev.get("pred_e", math.nan)),
                "worst_e_pct": 100.0 * float(ev.get("worst_e", math.nan))}
         rows.append(row)
-        if terms and hasattr(law, "terms"):
-            term_curves[label] = (np.asarray(r.steps), law.terms(r.lr, r.steps, **run_context(r)))
+        if terms:
+            parts = _law_terms(law, r.lr, r.steps, **run_context(r))
+            if parts is not None:
+                term_curves[label] = (np.asarray(r.steps), parts)
     mean = {"run": "mean", "set": "", "_highlight": True}
     for k in ("final_error", "r2", "mae", "rmse", "pred_e_pct", "worst_e_pct"):
         v = [float(x[k]) for x in rows if isinstance(x.get(k), (int, float))]
@@ -191,9 +193,21 @@ def _terms_of(laws: Mapping[str, Any], lr: np.ndarray, steps: np.ndarray,
               ctx: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, Mapping[str, np.ndarray]]]:
     out = {}
     for ds, law in laws.items():
-        if hasattr(law, "terms"):
-            out[set_label(ds)] = (steps, law.terms(lr, steps, dataset=ds, **ctx))
+        parts = _law_terms(law, lr, steps, dataset=ds, **ctx)
+        if parts is not None:
+            out[set_label(ds)] = (steps, parts)
     return out
+
+
+def _law_terms(law: Any, lr: Any, steps: Any, **context: Any) -> Mapping[str, np.ndarray] | None:
+    """``law.terms(...)``, or None for a law that cannot split its prediction (no panel)."""
+    fn = getattr(law, "terms", None)
+    if fn is None:
+        return None
+    try:
+        return dict(fn(lr, steps, **context))
+    except NotImplementedError:
+        return None
 
 
 def simulate_report(laws: Any, schedule: Any, *, context: Mapping[str, Any] | None = None,

@@ -409,6 +409,19 @@ class CPTReplayCurveLaw(_CPTBase):
             + _shift(f["S1cpt"], self.B, self.E, self.beta) * replay_curve(r_cpt, self.k)
         )
 
+    def terms_features(self, f: Any) -> dict[str, jax.Array]:
+        r_pt = f["r_pt"]
+        r_cpt = 1.0 - r_pt
+        is_pt = f["is_pt"] > 0.5
+        r_anneal_cpt = r_cpt if self.cpt_anneal_ratio == "r_cpt" else r_pt
+        anneal = jnp.exp(self.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha),
+                "annealing PT (S2pt)": -self.C1 * f["S2pt"],
+                "annealing CPT (S2cpt)": -self.C2 * f["S2cpt"] * anneal,
+                "distribution shift": _shift(f["S1cpt"], self.B, self.E, self.beta)
+                * replay_curve(r_cpt, self.k)}
+
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``CPTLaw``'s grid with ``a1 = 0.05`` and ``k`` in {-3, +3} (P1's two curvatures)."""
         return self._grid(runs, extra=({"a1": 0.05, "k": -3.0}, {"a1": 0.05, "k": 3.0}))

@@ -27,8 +27,13 @@ def _lr(n: int = 1500, warm: int = 100) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ law terms
-@pytest.mark.parametrize("name", ["momentum", "momentum-lam", "momentum-size", "cpt",
-                                  "cpt-replay", "cpt-size", "cpt-open", "mpl", "fsl"])
+def _law_names() -> list[str]:
+    from cptdyn.dynamics import law_names
+
+    return law_names()
+
+
+@pytest.mark.parametrize("name", _law_names())  # every registered law splits into its terms
 def test_law_terms_sum_to_the_prediction(name: str) -> None:
     from cptdyn._pytree import x64_context
     from cptdyn.dynamics import law_class
