@@ -117,6 +117,15 @@ class FSLLaw(AreaLaw):
         return out
 
     def predict_features(self, f: Any) -> jax.Array:
+        return self.L0 + power_decay(jnp.asarray(f["Tk"]), self.c1, self.s) - self.c2 * self._lrd(f)
+
+    def terms_features(self, f: Any) -> dict[str, jax.Array]:
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(jnp.asarray(f["Tk"]), self.c1, self.s),
+                "annealing (LR decrease)": -self.c2 * self._lrd(f)}
+
+    def _lrd(self, f: Any) -> jax.Array:
+        """The LR-decrease sum of the ansatz at the observed steps."""
         if "pk" in f:  # (observed step, contributing block) pairs
             Tk = jnp.asarray(f["Tk"])
             pTi = jnp.asarray(f["pTi"], Tk.dtype)
@@ -126,8 +135,7 @@ class FSLLaw(AreaLaw):
             tpow = jnp.where(pos, jnp.where(pos, pTi, 1.0) ** (-self.s), 0.0)
             sat = -jnp.expm1(-self.gamma * jnp.log1p(self.c4 * gap))
             contrib = jnp.asarray(f["pd"], Tk.dtype) * (self.c3 + tpow) * sat
-            lrd = jax.ops.segment_sum(contrib, pk, num_segments=Tk.shape[0])
-            return self.L0 + power_decay(Tk, self.c1, self.s) - self.c2 * lrd
+            return jax.ops.segment_sum(contrib, pk, num_segments=Tk.shape[0])
         d = jnp.asarray(f["d"])
         Ti = jnp.asarray(f["Ti"])
         Tk = jnp.asarray(f["Tk"])
@@ -146,8 +154,7 @@ class FSLLaw(AreaLaw):
         chunk = max(1, min(K, _SLAB // max(n, 1)))
         tks = jnp.moveaxis(Tk, -1, 0)  # (K, ...)
         lrd = jax.lax.map(lrd_one, tks, batch_size=chunk) if K > 1 else lrd_one(tks[0])[None]
-        lrd = jnp.moveaxis(lrd, 0, -1).reshape(*batch, K)
-        return self.L0 + power_decay(Tk, self.c1, self.s) - self.c2 * lrd
+        return jnp.moveaxis(lrd, 0, -1).reshape(*batch, K)
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """2^4 data-driven starts over (L0, s, c2, c4); c1 passes through the median observation,
