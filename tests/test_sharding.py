@@ -1,5 +1,6 @@
 """Data parallelism over local devices: the sweep on 4 (forced host) CPU devices equals the
-in-process result, and its outputs really were spread over the 4 devices."""
+1-device result, and its outputs really were spread over the 4 devices; ``fit_many`` (rows of
+BFGS problems split over the devices) gives the same fits on 4 devices as on 1."""
 
 import json
 import os
@@ -43,10 +44,10 @@ json.dump(out, sys.stdout)
 """
 
 
-def _run(n_devices: int) -> dict:
+def _run(n_devices: int, script: str = _SWEEP) -> dict:
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT),
                XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}")
-    r = subprocess.run([sys.executable, "-c", _SWEEP], env=env, cwd=ROOT, capture_output=True,
+    r = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True,
                        text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -96,3 +97,41 @@ def test_shard_helpers_pad_and_strip():
         shard_rows(np.zeros((0, 2)), mesh)
     with pytest.raises(ValueError, match="size=3"):
         shard_rows(x, mesh, 3)
+
+
+# fit_many: the cross-validation folds of the MPL 100M curves (data/MultiPowerLaw, as
+# tests/dynamics/test_fit_many.py), 4 folds x 4 kept starts = 16 BFGS rows (4 per device).
+_FIT = """
+import json, sys
+from pathlib import Path
+import jax
+from cptdyn.dynamics import MomentumLaw, load_runs
+from cptdyn._shard import n_devices_of
+from cptdyn.dynamics._fitting import _batch
+from cptdyn.dynamics._fitting._batch import fit_many
+from cptdyn.dynamics._fitting._select import cv_fold_masks
+rs = {r.name: r for r in load_runs(Path("data/MultiPowerLaw/loss_curve_repo/csv_100"))}
+runs = [rs[n] for n in ["cosine_24000", "constant_24000", "wsdcon_9"]]
+folds = cv_fold_masks(runs, 0.6)
+ws = [[m.astype(float) for m in tr] for _, _, tr, _ in folds]
+solve, used = _batch._solve_many, []
+def spy(*a, **k):
+    r = solve(*a, **k)
+    used.append(n_devices_of(r))
+    return r
+_batch._solve_many = spy
+got = fit_many(MomentumLaw(), runs, ws, start_runs=[f[1] for f in folds], n_keep=4, n_random=4)
+json.dump({"n_local": len(jax.local_devices()), "used": used,
+           "fits": [{"params": g.params, "objective": g.objective} for g in got]}, sys.stdout)
+"""
+
+
+def test_fit_many_on_4_devices_equals_1_device():
+    one, four = _run(1, _FIT), _run(4, _FIT)
+    assert one["n_local"] == 1 and four["n_local"] == 4
+    assert len(one["fits"]) == len(four["fits"]) == 4
+    assert set(one["used"]) == {1} and set(four["used"]) == {4}  # screening + BFGS calls
+    for a, b in zip(one["fits"], four["fits"], strict=True):
+        assert b["objective"] == pytest.approx(a["objective"], rel=1e-10)
+        for k, v in a["params"].items():
+            assert b["params"][k] == pytest.approx(v, rel=1e-8), k
