@@ -134,4 +134,4 @@ def test_fit_many_on_4_devices_equals_1_device():
     for a, b in zip(one["fits"], four["fits"], strict=True):
         assert b["objective"] == pytest.approx(a["objective"], rel=1e-10)
         for k, v in a["params"].items():
-            assert b["params"][k] == pytest.approx(v, rel=1e-8), k
+            assert b["params"][k] == pytest.approx(v, rel=1e-6), k  # as fit_many vs fit
