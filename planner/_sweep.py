@@ -94,17 +94,28 @@ def sweep(
             chunk = int(max(1, min(n, per_dev * n_dev)))
         elif int(chunk) < 1:
             raise PlanError(f"sweep: chunk={chunk} must be a positive number of configurations")
-        chunk = padded_size(int(chunk), mesh)  # every device gets the same number of rows
+        # every device gets the same number of rows; no chunk larger than the (padded) grid
+        chunk = padded_size(min(int(chunk), n), mesh)
         outs: list[dict[str, np.ndarray]] = []
         objs = []
         used = 0
-        for i in range(0, n, chunk):
-            part = combos[i:i + chunk]
-            keep = part.shape[0]
-            L, o = f(shard_rows(part, mesh, chunk))
+        pending: list[tuple[Any, int]] = []
+
+        def collect() -> None:
+            nonlocal used
+            (L, o), keep = pending.pop(0)
             used = max(used, n_devices_of((L, o)))
             outs.append({k: np.asarray(v)[:keep] for k, v in L.items()})
             objs.append(np.asarray(o)[:keep])
+
+        for i in range(0, n, chunk):
+            part = combos[i:i + chunk]
+            # dispatch this chunk before reading the previous one back (device stays busy)
+            pending.append((f(shard_rows(part, mesh, chunk)), part.shape[0]))
+            if len(pending) > 1:
+                collect()
+        while pending:
+            collect()
     df = pd.DataFrame(combos, columns=names)
     for k in outs[0]:
         df[f"loss_{k}"] = np.concatenate([o[k] for o in outs])
