@@ -10,8 +10,8 @@ A cell is a finite number or missing (empty text, ``None``, NaN in a frame); any
 
 LR reconstruction rule when only a logged LR column exists (``reconstruct_lr``): the per-step LR is
 the linear interpolation between the logged points; before the first logged point it is a linear
-warmup from 0 (``lr[t] = v0 * min(1, (t + 1) / min(W, u0 + 1))``, ``v0`` the first logged LR at
-update ``u0``) when a warmup length ``W > 0`` is known, else held at ``v0``; after the last logged
+warmup from 0 at update 0 (``lr[t] = v0 * min(1, t / min(W, u0))``, ``v0`` the first logged LR at
+update ``u0``; the warmup convention of cptdyn's schedules, HF, optax and Megatron) when a warmup length ``W > 0`` is known, else held at ``v0``; after the last logged
 point it is held. The rule used is written to ``run.meta["lr_source"]`` and
 ``run.meta["lr_reconstruction"]``. Pass ``schedule=`` (an array, a callable of the update index,
 a ``cptdyn.schedules`` schedule, or a ``{run: schedule}`` mapping) to give the exact per-step LR.
@@ -217,7 +217,8 @@ def reconstruct_lr(lr_steps: Any, lr_values: Any, total_steps: int, *, warmup_st
       lr_values: logged LRs (>= 0).
       total_steps: length of the result (updates ``0 .. total_steps - 1``).
       warmup_steps: known warmup length ``W``; before the first logged point the LR ramps linearly
-        from 0 (``lr[t] = v0 * min(1, (t + 1) / min(W, u0 + 1))``) when ``W > 0``, else it is held.
+        from 0 at update 0 (``lr[t] = v0 * min(1, t / min(W, u0))``) when ``W > 0``, else it is
+        held.
       lr_at: ``"next"`` (the LR logged at step ``s`` is ``lr[s]``) or ``"last"`` (``lr[s - 1]``).
 
     Returns:
@@ -236,9 +237,9 @@ def reconstruct_lr(lr_steps: Any, lr_values: Any, total_steps: int, *, warmup_st
     out = np.interp(t, u, v)
     u0, v0 = u[0], v[0]
     if warmup_steps > 0 and u0 > 0:
-        ramp_len = min(float(warmup_steps), u0 + 1.0)
+        ramp_len = min(float(warmup_steps), u0)
         before = t < u0
-        out[before] = v0 * np.minimum(1.0, (t[before] + 1.0) / ramp_len)
+        out[before] = v0 * np.minimum(1.0, t[before] / ramp_len)
     return out
 
 
@@ -252,7 +253,7 @@ def logged_lr(steps: np.ndarray, values: np.ndarray, total: int, *, warmup_steps
         raise RunError(f"{src}: run {run!r}: {e}") from None
     first = max(int(steps[0]) - (1 if lr_at == "last" else 0), 0)
     at = "lr[s]" if lr_at == "next" else "lr[s-1]"
-    pre = (f"linear warmup from 0 over {warmup_steps} updates" if warmup_steps > 0
+    pre = (f"linear warmup from 0 at update 0 over {warmup_steps} updates" if warmup_steps > 0
            else "held at the first value")
     how = (f"linear interpolation between {int(steps.size)} logged LR points (LR logged at step "
            f"s = {at}); before the first point (update {first}): {pre}; after the last point: held")

@@ -17,7 +17,9 @@ def test_generic_csv_reconstruction_and_meta(tmp_path):
     (run,) = load_runs(p, warmup_steps=50)
     assert run.total_steps == 400 and run.warmup_steps == 50
     lr = run.lr
-    assert lr[0] == pytest.approx(0.001 / 50) and lr[49] == pytest.approx(0.001)  # warmup from 0
+    # warmup from 0 at update 0, peak first reached at update W (the schedules' convention)
+    assert lr[0] == 0.0 and lr[1] == pytest.approx(0.001 / 50) and lr[49] == pytest.approx(
+        0.001 * 49 / 50) and lr[50] == pytest.approx(0.001)
     assert lr[60] == 0.001 and lr[100] == 0.001  # held until the first logged point
     assert lr[250] == pytest.approx(0.00075)  # linear interpolation; lr[s] logged at step s
     assert lr[399] == pytest.approx(0.0005)  # the LR logged at the last step belongs to no update
