@@ -135,12 +135,25 @@ def cases(runs: list[Any], protocols: Sequence[str], peaks: Sequence[float],
 
 
 # ----------------------------------------------------------------------------- fitting
+def _template(name: str) -> Any:
+    """The law template ``cptdyn fit --law NAME`` uses (its default warmup convention)."""
+    try:
+        from cptdyn.dynamics._fitting._priors import default_options
+    except ImportError:  # before issue 12
+        return MomentumLaw() if name == "momentum" else MPLLaw()
+    return (MomentumLaw if name == "momentum" else MPLLaw)(**default_options(name))
+
+
 def fitter(name: str) -> Callable[[list[Any]], Any]:
     """The law as a user gets it from the command line (same defaults as ``cptdyn fit``)."""
-    if name == "momentum":
-        return lambda runs: fit(MomentumLaw(), runs, seed=0).law
-    if name == "mpl":
-        return lambda runs: fit(MPLLaw(), runs, seed=0, coarsen_lr=True).law
+    if name in ("momentum", "mpl"):
+        law = _template(name)
+        kw: dict[str, Any] = {"seed": 0}
+        if name == "mpl":
+            kw["coarsen_lr"] = True
+            if getattr(law, "warmup", None) == "repo":
+                kw["coarsen_warmup"] = 50
+        return lambda runs: fit(law, runs, **kw).law
     if name == "mpl-ref":
         return lambda runs: fit_mpl_reference(runs, warmup="repo").law
     if name == "auto":

@@ -38,6 +38,7 @@ from ._fitting._fit import Convergence as Convergence
 from ._fitting._fit import Evaluation as Evaluation
 from ._fitting._fit import FitError as FitError
 from ._fitting._fit import FitResult as FitResult
+from ._fitting._fit import bin_observations as bin_observations
 from ._fitting._fit import block_average_lr as block_average_lr
 from ._fitting._fit import evaluate as evaluate
 from ._fitting._fit import fit as fit
@@ -60,6 +61,8 @@ from ._fitting._select import format_table as format_selection_table  # noqa: F4
 from ._fitting._select import law_fit_options as law_fit_options
 from ._fitting._select import law_template as law_template
 from ._fitting._select import select_law as select_law
+from ._fitting._priors import default_prior as default_prior
+from ._fitting._priors import prediction_band as prediction_band
 from ._fitting._uncertainty import bootstrap_samples as bootstrap_samples
 from ._fitting._uncertainty import bootstrap_weights as bootstrap_weights
 from ._fitting._uncertainty import interval_samples as interval_samples
@@ -130,6 +133,7 @@ __all__ = [
     "FitError",
     "FitResult",
     "block_average_lr",
+    "bin_observations",
     "evaluate",
     "fit",
     "fit_short_predict_long",
@@ -152,6 +156,8 @@ __all__ = [
     "law_template",
     "select_law",
     "bootstrap_samples",
+    "default_prior",
+    "prediction_band",
     "bootstrap_weights",
     "interval_samples",
     "jackknife_samples",

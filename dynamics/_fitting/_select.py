@@ -34,10 +34,11 @@ import numpy as np
 from .._law import Law, law_class
 from .._run import Run
 from ._fit import FitError, FitResult, check_runs, evaluate, fit
+from ._priors import default_options
 
 __all__ = [
     "DEFAULT_CANDIDATES", "RULES", "law_template", "law_fit_options", "select_law", "cv_score",
-    "cv_score_se", "format_table",
+    "cv_score_se", "format_table", "extrapolation_folds",
 ]
 
 #: selection rules of ``select_law``
@@ -49,7 +50,7 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("momentum", "momentum-lam", "mpl", "fsl")
 #: per-law fit options used by the selection (speed: MPL on block-averaged LR, fewer BFGS starts).
 _FIT_OPTIONS: dict[str, dict[str, Any]] = {
     "momentum-lam": {"n_keep": 4},
-    "mpl": {"coarsen_lr": True, "n_keep": 4},
+    "mpl": {"coarsen_lr": True, "coarsen_warmup": 50, "n_keep": 4},
     "fsl": {"n_keep": 4},
 }
 
@@ -61,7 +62,7 @@ def law_template(name: str | Law) -> Law:
     cls = law_class(name)
     if name == "fsl":
         return cls(block_size=64)  # type: ignore[call-arg]
-    return cls()
+    return cls(**default_options(name))  # the generalising warmup convention (_priors.py)
 
 
 def law_fit_options(law: Law | str) -> dict[str, Any]:
@@ -129,6 +130,34 @@ def cv_folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[
     return folds
 
 
+def _schedule_kind(r: Run) -> str:
+    """``"constant"`` (LR at the last observed update still >= 90% of the peak) or ``"anneal"``."""
+    lr = np.asarray(r.lr)
+    last = lr[min(int(r.steps[-1]), lr.size) - 1] if lr.size else 0.0
+    return "constant" if lr.size and last >= 0.9 * float(lr.max()) else "anneal"
+
+
+def extrapolation_folds(runs: Sequence[Run]) -> list[tuple[str, list[Run], list[Run]]]:
+    """Folds that test extrapolation, not interpolation (issue 12): with runs of several
+    horizons, fit those shorter than the longest and predict the longest (``horizon:``); with
+    both constant and annealed runs, fit one kind and predict the other (``kind:``). Empty when
+    the runs allow neither (one run, or all of one horizon and one kind)."""
+    folds: list[tuple[str, list[Run], list[Run]]] = []
+    ends = [int(r.steps[-1]) for r in runs]
+    longest = max(ends)
+    short = [r for r, e in zip(runs, ends, strict=True) if e < 0.8 * longest]
+    long_ = [r for r, e in zip(runs, ends, strict=True) if e >= 0.8 * longest]
+    if short and long_:
+        folds.append((f"horizon:{longest}", short, long_))
+    kinds = [_schedule_kind(r) for r in runs]
+    for k in ("constant", "anneal"):
+        test = [r for r, kk in zip(runs, kinds, strict=True) if kk == k]
+        train = [r for r, kk in zip(runs, kinds, strict=True) if kk != k]
+        if test and train:
+            folds.append((f"kind:{k}", train, test))
+    return folds
+
+
 def select_law(
     runs: Sequence[Run],
     candidates: Sequence[str | Law] | None = None,
@@ -167,7 +196,7 @@ def select_law(
         raise FitError(f"select_law: fspl_fraction={fspl_fraction} must be in [0.1, 0.95]")
     if rule not in RULES:
         raise FitError(f"select_law: rule={rule!r} is not one of {', '.join(map(repr, RULES))}")
-    folds = cv_folds(runs, fspl_fraction)
+    folds = cv_folds(runs, fspl_fraction) + extrapolation_folds(runs)
     table: list[dict[str, Any]] = []
     fitted: dict[int, FitResult] = {}
     for ci, cand in enumerate(candidates):
