@@ -585,7 +585,7 @@ def fit(
         ``None`` (no prior: the plain minimum of the Huber objective, the behaviour before
         issue 12), or ``{name: (centre value, sd in the unconstrained space)}`` (also scaled by
         the prior strength).
-      skip_warmup: fit only observations after ``2 x run.warmup_steps``
+      skip_warmup: fit only observations after ``run.warmup_steps``
         (``_priors.fit_window``); False fits every observation.
       max_obs: a run with more observations than this (a per-step training-loss log) is
         binned first (``bin_observations``: log-spaced step bins, mean loss per bin, weight =

@@ -112,14 +112,15 @@ def prior_strength(weights: Sequence[np.ndarray], n_runs: int) -> float:
 
 
 def fit_window(run: Run) -> np.ndarray:
-    """Mask of the observations a default fit uses: steps after ``2 x warmup_steps``.
+    """Mask of the observations a default fit uses: steps after ``warmup_steps``.
 
-    Rule: the loss right after the warmup still carries the warmup transient (the laws' warmup
-    conventions are approximations: a peak-LR stand-in, or the ramp's area), so the default fit
-    skips observations before twice the warmup length; a run whose every observation falls
-    before that keeps them all.
+    Rule: observations inside the warmup ramp are left out (the laws' warmup conventions are
+    approximations there: a peak-LR stand-in, or the ramp's area); everything after the ramp is
+    kept, since the early post-warmup points pin the power law's exponent (skipping up to
+    2 x warmup made the horizon extrapolation of the 124M sweep worse). A run whose every
+    observation falls inside the warmup keeps them all.
     """
-    keep = np.asarray(run.steps) > 2 * int(run.warmup_steps)
+    keep = np.asarray(run.steps) > int(run.warmup_steps)
     return keep if keep.any() else np.ones(np.size(run.steps), bool)
 
 
