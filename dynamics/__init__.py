@@ -55,14 +55,14 @@ from ._fitting._metrics import r2 as r2
 from ._fitting._metrics import rmse as rmse
 from ._fitting._metrics import worst_e as worst_e
 from ._fitting._mpl_reference import fit_mpl_reference as fit_mpl_reference
+from ._fitting._priors import default_prior as default_prior
+from ._fitting._priors import prediction_band as prediction_band
 from ._fitting._select import DEFAULT_CANDIDATES as DEFAULT_CANDIDATES
 from ._fitting._select import cv_score as cv_score
 from ._fitting._select import format_table as format_selection_table  # noqa: F401
 from ._fitting._select import law_fit_options as law_fit_options
 from ._fitting._select import law_template as law_template
 from ._fitting._select import select_law as select_law
-from ._fitting._priors import default_prior as default_prior
-from ._fitting._priors import prediction_band as prediction_band
 from ._fitting._uncertainty import bootstrap_samples as bootstrap_samples
 from ._fitting._uncertainty import bootstrap_weights as bootstrap_weights
 from ._fitting._uncertainty import interval_samples as interval_samples
