@@ -237,8 +237,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
             kw["coarsen_lr"] = True
             if getattr(law, "warmup", None) == "repo":
                 kw["coarsen_warmup"] = 50  # every warmup step is an LR change there
-        if getattr(args, "prior", "default") == "none":
+        if getattr(args, "prior", "default") == "none":  # the plain minimum, every observation
             kw["prior"] = None
+            kw["skip_warmup"] = False
         results[ds] = fit(law, rs, **kw)
     rows = []
     for ds, res in results.items():
@@ -576,7 +577,8 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--prior", choices=["default", "none"], default="default",
                    help="default = weak priors at published values on exponents and annealing "
                    "terms, warmup-from-zero conventions (README 'Fitting that generalises'); "
-                   "none = the plain minimum of the objective")
+                   "none = the plain minimum of the objective over every observation (with "
+                   "--warmup-convention peak|paper: the fit before issue 12)")
     f.add_argument("--n-random", type=int, help="random starts around the grid")
     f.add_argument("--coarsen", action=argparse.BooleanOptionalAction, default=None,
                    help="fit on LRs averaged between observed steps (the LR area at every "
