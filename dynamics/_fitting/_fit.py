@@ -585,8 +585,9 @@ def fit(
         ``None`` (no prior: the plain minimum of the Huber objective, the behaviour before
         issue 12), or ``{name: (centre value, sd in the unconstrained space)}`` (also scaled by
         the prior strength).
-      skip_warmup: fit only observations after ``run.warmup_steps``
-        (``_priors.fit_window``); False fits every observation.
+      skip_warmup: fit only observations after ``run.warmup_steps`` plus the law's memory of
+        the warmup (``_priors.fit_window``: ``1 / (1 - lam)`` steps for the annealing laws);
+        False fits every observation.
       max_obs: a run with more observations than this (a per-step training-loss log) is
         binned first (``bin_observations``: log-spaced step bins, mean loss per bin, weight =
         count), so that the fit time does not grow with the number of points; None: never.
@@ -606,7 +607,7 @@ def fit(
     names, cons = _constraints(law)
     w = _run_weights(weights, runs)
     if skip_warmup:
-        masks = [fit_window(r) for r in runs]
+        masks = [fit_window(r, law) for r in runs]
         runs = [r.replace(steps=r.steps[m], loss=np.asarray(r.loss)[m]) if not m.all() else r
                 for r, m in zip(runs, masks, strict=True)]
         w = [a[m] for a, m in zip(w, masks, strict=True)]

@@ -111,16 +111,24 @@ def prior_strength(weights: Sequence[np.ndarray], n_runs: int) -> float:
     return max(total / (PRIOR_OBS_PER_RUN * max(int(n_runs), 1)), 1.0)
 
 
-def fit_window(run: Run) -> np.ndarray:
-    """Mask of the observations a default fit uses: steps after ``warmup_steps``.
+def fit_window(run: Run, law: Law | None = None) -> np.ndarray:
+    """Mask of the observations a default fit uses: steps after ``warmup_steps + memory``.
 
     Rule: observations inside the warmup ramp are left out (the laws' warmup conventions are
-    approximations there: a peak-LR stand-in, or the ramp's area); everything after the ramp is
-    kept, since the early post-warmup points pin the power law's exponent (skipping up to
-    2 x warmup made the horizon extrapolation of the 124M sweep worse). A run whose every
-    observation falls inside the warmup keeps them all.
+    approximations there), and so is the law's memory of the ramp: for the annealing laws
+    (``momentum``, ``momentum-lam``) ``1 / (1 - lam)`` steps, the time constant over which
+    ``S2`` still moves after the warmup (P2 §6.1: lam = 0.999 keeps ~1000 steps of history);
+    otherwise none. Fitting those points let a single constant run "identify" the annealing
+    amplitude from the warmup transient. Skipping more (2 x warmup for every law) made the
+    horizon extrapolation worse: the early post-warmup points pin the power law's exponent. A
+    run whose every observation falls inside the window keeps them all.
     """
-    keep = np.asarray(run.steps) > int(run.warmup_steps)
+    memory = 0
+    if law is not None and law.NAME in ("momentum", "momentum-lam"):
+        lam = getattr(law, "lam", 0.999)
+        lam = float(lam) if isinstance(lam, (int, float)) and 0.0 <= float(lam) < 1.0 else 0.999
+        memory = int(round(1.0 / (1.0 - lam)))
+    keep = np.asarray(run.steps) > int(run.warmup_steps) + memory
     return keep if keep.any() else np.ones(np.size(run.steps), bool)
 
 
@@ -173,7 +181,7 @@ def prediction_band(
     for r in runs:
         if r.loss is None or not r.steps.size:
             continue
-        m = fit_window(r)
+        m = fit_window(r, law)
         obs.append(bin_observations(r.replace(steps=r.steps[m], loss=np.asarray(r.loss)[m]),
                                     None, MAX_OBS)[0])
     with x64_context():

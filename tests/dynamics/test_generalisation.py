@@ -49,6 +49,9 @@ def test_fit_window_drops_the_warmup_only() -> None:
     assert run.steps[keep].min() == 400 and keep.sum() == run.steps.size - 3
     inside = Run("w", lr_array("constant", 2000), np.array([100, 200]), warmup_steps=W)
     assert fit_window(inside).all()
+    # the annealing law also skips its 1 / (1 - lam) = 1000-step memory of the warmup
+    assert run.steps[fit_window(run, MomentumLaw())].min() == 1400
+    assert run.steps[fit_window(run, MPLLaw())].min() == 400
 
 
 def test_prior_none_is_the_plain_minimum() -> None:
