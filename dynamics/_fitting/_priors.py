@@ -64,6 +64,10 @@ PRIOR_OBS_PER_RUN = 10.0
 #: ``B * peak``: 0.109, 0.131, 0.157) = 0.10.
 ANNEAL_GAIN = 0.10
 
+#: the annealing laws' fit window skips ``WARMUP_MEMORY / (1 - lam)`` steps after the warmup
+#: (``fit_window``).
+WARMUP_MEMORY = 1.0
+
 #: relative model error per e-fold of extrapolation (LR-area beyond the training runs, or peak
 #: LR): the MPL paper's 3x-horizon predictions miss final losses by up to 0.024 nats at ~2.5
 #: nats (Luo et al. released fits on their 72k runs: ~1% over ln 3 = 1.1 e-folds).
@@ -127,7 +131,7 @@ def fit_window(run: Run, law: Law | None = None) -> np.ndarray:
     if law is not None and law.NAME in ("momentum", "momentum-lam"):
         lam = getattr(law, "lam", 0.999)
         lam = float(lam) if isinstance(lam, (int, float)) and 0.0 <= float(lam) < 1.0 else 0.999
-        memory = int(round(1.0 / (1.0 - lam)))
+        memory = int(round(WARMUP_MEMORY / (1.0 - lam)))
     keep = np.asarray(run.steps) > int(run.warmup_steps) + memory
     return keep if keep.any() else np.ones(np.size(run.steps), bool)
 
