@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", required=True, help="run_study --out folder")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead")
+    ap.add_argument("--json-out", default=None, help="also write the JSON object to this file")
     ap.add_argument("--weights", default="0.5,0.5", help="W_PT,W_CPT of the weighted goal")
     ap.add_argument("--min-step", type=int, default=250,
                     help="ignore observations before this update (the early PT transient, which "
@@ -306,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     res["planner"] = planner_vs_reality(rows, st, fitted["cpt-replay"], goals)
     res["planner_curve"] = planner_vs_reality(rows, st, fitted["cpt-replay-curve"], goals)
     res["per_run"] = per_run
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps(res, indent=1, default=float) + "\n")
     if a.json:
         print(json.dumps(res, indent=1, default=float))
         return 0

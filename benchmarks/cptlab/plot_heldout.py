@@ -62,7 +62,7 @@ def figure(rows: list[dict[str, Any]], laws: dict[str, Any], ids: list[str], law
                                    row=1, col=j + 1)
     fig.update_xaxes(title_text="update")
     fig.update_yaxes(title_text="validation loss (nats per byte)", col=1)
-    fig.update_layout(template="plotly_white", width=1200, height=520,
+    fig.update_layout(template="plotly_white", width=1200, height=540,
                       title=f"CPT lab: held-out runs, measured (markers) vs {law} fitted on the "
                             "training runs (lines)",
                       legend={"orientation": "h", "y": -0.18})
@@ -76,7 +76,7 @@ def screenshot(html: Path, png: Path) -> bool:
         return False
     with tempfile.TemporaryDirectory() as tmp:
         r = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu",
-                            f"--user-data-dir={tmp}", "--window-size=1220,560",
+                            f"--user-data-dir={tmp}", "--window-size=1240,580", "--hide-scrollbars",
                             "--virtual-time-budget=5000", f"--screenshot={png.resolve()}",
                             html.resolve().as_uri()], capture_output=True, text=True,
                            timeout=120)

@@ -4,12 +4,13 @@ Every user error ends with exit status 2 and one line on stderr (``cptdyn: error
 bad field; nothing is half-written (outputs go through a temporary file and a rename). Set
 ``CPTDYN_DEBUG=1`` to get the Python traceback of an unexpected failure.
 
-Modules, each importing only :mod:`._common` (and :mod:`._plots`) from this package:
+Modules, each importing only :mod:`._common` and :mod:`._report` from this package:
 
 - :mod:`._schedule`: ``schedule``, ``cpt``, ``export``;
 - :mod:`._dynamics`: ``fit``, ``evaluate``, ``simulate``, ``plan``;
 - :mod:`._demo`: ``demo``;
-- :mod:`._mixture`: ``plan-mixture``.
+- :mod:`._mixture`: ``plan-mixture``;
+- :mod:`._report`: ``report``, and the output checks and rendering of every ``--report``.
 
 The layers (schedules, dynamics, planner) are imported inside the command handlers, so that
 ``cptdyn --help`` and ``cptdyn --version`` start without importing JAX.
@@ -20,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import _demo, _dynamics, _mixture, _schedule
+from . import _demo, _dynamics, _mixture, _report, _schedule
 from ._common import EXIT_USAGE, Parser, run_guarded
 
 __all__ = ["main", "build_parser"]
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dynamics.add_commands(sub)
     _demo.add_commands(sub)
     _mixture.add_commands(sub)
+    _report.add_commands(sub)
     return p
 
 

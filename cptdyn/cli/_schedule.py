@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from cptdyn._errors import CLIError
-from cptdyn._io import atomic_write
 
 from ._common import (
     EXPORT_TARGETS,
@@ -19,9 +18,11 @@ from ._common import (
     lr_array,
     schedule_kwargs,
 )
+from ._report import check_outputs, render, write_outputs
 
 
 def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
+    check_outputs({"--out": out, "--plot": plot}, [])
     if out.endswith(".csv"):
         buf = io.StringIO()
         buf.write("step,lr\n")
@@ -32,12 +33,17 @@ def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
         payload = json.dumps(sched.to_spec(), indent=2) + "\n"
     else:
         raise CLIError(f"--out {out!r}: use a .json (spec) or .csv (step,lr) file name")
+    plot_data: str | bytes = ""
     if plot:
-        from ._plots import schedule_figure, write_html
+        from cptdyn.report import Report, schedule_figure
 
-        fig = schedule_figure({sched.KIND: lr_array(sched)}, title=f"{sched.KIND} schedule")
-        write_html(fig, plot)
-    atomic_write(out, payload)
+        transfer = getattr(sched, "transfer_step", None)
+        rep = Report(f"{sched.KIND} schedule, {lr_array(sched).size:,} steps")
+        rep.add_figure("schedule", schedule_figure({sched.KIND: lr_array(sched)},
+                                                   title="Learning-rate schedule",
+                                                   transfer_step=transfer))
+        plot_data = render(rep, plot, "--plot")
+    write_outputs([(plot, plot_data, "--plot"), (out, payload, "--out")])
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -52,6 +58,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 def cmd_cpt(args: argparse.Namespace) -> int:
     from cptdyn.schedules import CPTSchedule
 
+    check_outputs({"--out": args.out, "--plot": args.plot}, [args.pt, args.cpt])
     pt = load_spec(args.pt, "--pt")
     cpt = load_spec(args.cpt, "--cpt")
     joined = CPTSchedule(pt, cpt)

@@ -123,10 +123,10 @@ def test_cpt_simulate_outputs_both_sets(tmp_path, capsys):
         ("{oops", ["evaluate", "--params", "{f}", str(D400 / "cosine_24000.csv")],
          "not valid JSON"),
         ('{"law": "momentum"}', ["plan", "--params", "{f}", "--tune", "wobble", "--total-steps",
-                                 "100", "--peak-lr", "1e-3", "--out", "p.json"], "wobble"),
+                                 "100", "--peak-lr", "1e-3", "--out", "plan.json"], "wobble"),
         ('{"law": "momentum"}', ["plan", "--params", "{f}", "--tune", "decay_fraction",
                                  "--objective", "weighted:x", "--total-steps", "100",
-                                 "--peak-lr", "1e-3", "--out", "p.json"], "--objective"),
+                                 "--peak-lr", "1e-3", "--out", "plan.json"], "--objective"),
     ],
 )
 def test_errors_are_one_line(make, argv, needle, tmp_path, capsys, monkeypatch):
@@ -140,6 +140,7 @@ def test_errors_are_one_line(make, argv, needle, tmp_path, capsys, monkeypatch):
     assert err.count("\n") == 1 and err.startswith("cptdyn: error:"), err
     assert needle in err, err
     assert not (tmp_path / "p.json").exists() or make is not None
+    assert not (tmp_path / "plan.json").exists()  # nothing written by a failing plan
 
 
 def test_demo(tmp_path, capsys):
