@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from . import _demo, _dynamics, _mixture, _report, _schedule
 from ._common import EXIT_USAGE, Parser, run_guarded
+from ._config import apply_config
 
 __all__ = ["main", "build_parser"]
 
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> int:
         parser = build_parser()
+        apply_config(parser, args_list)  # plan/fit --config FILE: the file's options as defaults
         args = parser.parse_args(args_list)
         if not getattr(args, "command", None):
             parser.print_help()
