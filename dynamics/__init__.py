@@ -38,6 +38,7 @@ from ._fitting._fit import Convergence as Convergence
 from ._fitting._fit import Evaluation as Evaluation
 from ._fitting._fit import FitError as FitError
 from ._fitting._fit import FitResult as FitResult
+from ._fitting._fit import bin_observations as bin_observations
 from ._fitting._fit import block_average_lr as block_average_lr
 from ._fitting._fit import evaluate as evaluate
 from ._fitting._fit import fit as fit
@@ -54,6 +55,8 @@ from ._fitting._metrics import r2 as r2
 from ._fitting._metrics import rmse as rmse
 from ._fitting._metrics import worst_e as worst_e
 from ._fitting._mpl_reference import fit_mpl_reference as fit_mpl_reference
+from ._fitting._priors import default_prior as default_prior
+from ._fitting._priors import prediction_band as prediction_band
 from ._fitting._select import DEFAULT_CANDIDATES as DEFAULT_CANDIDATES
 from ._fitting._select import cv_score as cv_score
 from ._fitting._select import format_table as format_selection_table  # noqa: F401
@@ -133,6 +136,7 @@ __all__ = [
     "FitError",
     "FitResult",
     "block_average_lr",
+    "bin_observations",
     "evaluate",
     "fit",
     "fit_short_predict_long",
@@ -155,6 +159,8 @@ __all__ = [
     "law_template",
     "select_law",
     "bootstrap_samples",
+    "default_prior",
+    "prediction_band",
     "bootstrap_weights",
     "interval_samples",
     "jackknife_samples",

@@ -158,6 +158,10 @@ def _law_template(name: str, args: argparse.Namespace) -> Any:
         opts["lam"] = args.lam
     if getattr(args, "warmup_convention", None):
         opts["warmup"] = args.warmup_convention
+    else:  # the LR path from 0 (LR-noise floor term), see dynamics/_fitting/_priors.py
+        from cptdyn.dynamics._fitting._priors import default_options
+
+        opts.update(default_options(name))
     try:
         return cls(**opts)
     except TypeError:
@@ -235,6 +239,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         coarsen = args.coarsen if args.coarsen is not None else args.law == "mpl"
         if coarsen:
             kw["coarsen_lr"] = True
+            if getattr(law, "warmup", None) == "repo":
+                kw["coarsen_warmup"] = 50  # every warmup step is an LR change there
+        if getattr(args, "prior", "default") == "none":  # the plain minimum, every observation
+            kw["prior"] = None
+            kw["skip_warmup"] = False
         results[ds] = fit(law, rs, **kw)
     rows = []
     for ds, res in results.items():
@@ -700,6 +709,11 @@ def add_commands(sub: Any) -> None:
                    "mpl-reference = the MPL authors' procedure (surrogate start, early-stopped "
                    "AdamW; --law mpl, repo warmup convention unless --warmup-convention), which "
                    "reproduces their released parameters")
+    f.add_argument("--prior", choices=["default", "none"], default="default",
+                   help="default = weak priors at published values on exponents and annealing "
+                   "terms, warmup-from-zero conventions (README 'Fitting that generalises'); "
+                   "none = the plain minimum of the objective over every observation (with "
+                   "--warmup-convention peak|paper: the fit before issue 12)")
     f.add_argument("--n-random", type=int, help="random starts around the grid")
     f.add_argument("--coarsen", action=argparse.BooleanOptionalAction, default=None,
                    help="fit on LRs averaged between observed steps (the LR area at every "

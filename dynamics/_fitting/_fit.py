@@ -57,6 +57,7 @@ from cptdyn._pytree import x64_context
 from .._law import Constraint, Law, concat_rows
 from .._run import Run
 from ._metrics import curve_metrics, mean_metrics
+from ._priors import default_prior, fit_window, prior_strength
 
 __all__ = [
     "FitError",
@@ -68,7 +69,14 @@ __all__ = [
     "leave_one_schedule_out",
     "fit_short_predict_long",
     "block_average_lr",
+    "bin_observations",
+    "MAX_OBS",
 ]
+
+#: runs with more observations than this are binned before fitting (``bin_observations``).
+MAX_OBS = 512
+#: number of log-spaced step bins of ``bin_observations``.
+N_BINS = 256
 
 #: |raw| beyond which an interval parameter counts as sitting at its bound (u < 4.5e-5).
 _INTERVAL_RAW_EDGE = 10.0
@@ -547,7 +555,9 @@ def fit(
     starts: Sequence[Mapping[str, float]] = (),
     coarsen_lr: bool = False,
     coarsen_warmup: int = 0,
-    prior: Mapping[str, tuple[float, float]] | None = None,
+    prior: Mapping[str, tuple[float, float]] | str | None = "default",
+    skip_warmup: bool = True,
+    max_obs: int | None = MAX_OBS,
 ) -> FitResult:
     """Fit the parameters of ``law`` (shared by all runs) to observed runs.
 
@@ -574,6 +584,17 @@ def fit(
         averaged runs.
       coarsen_warmup: with ``coarsen_lr``, also average the warmup over blocks of this many
         steps (for conventions where every warmup step is an LR change, e.g. MPL ``"repo"``).
+      prior: ``"default"`` (``_priors.default_prior``: weak priors at published values on the
+        exponents and annealing terms, the penalty scaled by ``_priors.prior_strength``),
+        ``None`` (no prior: the plain minimum of the Huber objective, the behaviour before
+        issue 12), or ``{name: (centre value, sd in the unconstrained space)}`` (also scaled by
+        the prior strength).
+      skip_warmup: fit only observations after ``run.warmup_steps`` plus the law's memory of
+        the warmup (``_priors.fit_window``: ``1 / (1 - lam)`` steps for the annealing laws);
+        False fits every observation.
+      max_obs: a run with more observations than this (a per-step training-loss log) is
+        binned first (``bin_observations``: log-spaced step bins, mean loss per bin, weight =
+        count), so that the fit time does not grow with the number of points; None: never.
 
     Returns:
       ``FitResult``.
@@ -589,6 +610,19 @@ def fit(
         raise FitError(f"fit: max_iter={max_iter} must be >= 0")
     names, cons = _constraints(law)
     w = _run_weights(weights, runs)
+    if skip_warmup:
+        masks = [fit_window(r, law) for r in runs]
+        runs = [r.replace(steps=r.steps[m], loss=np.asarray(r.loss)[m]) if not m.all() else r
+                for r, m in zip(runs, masks, strict=True)]
+        w = [a[m] for a, m in zip(w, masks, strict=True)]
+    if max_obs is not None:
+        binned = [bin_observations(r, a, int(max_obs)) for r, a in zip(runs, w, strict=True)]
+        runs, w = [b[0] for b in binned], [b[1] for b in binned]
+    if isinstance(prior, str):
+        if prior != "default":
+            raise FitError(f"fit: prior={prior!r} must be 'default', None or a mapping")
+        prior = default_prior(law, runs)
+    strength = prior_strength(w, len(runs)) if prior else 1.0
     fit_runs = [block_average_lr(r, coarsen_warmup) for r in runs] if coarsen_lr else runs
     feats = _features(law, fit_runs, "fit")
     raw0 = _starts(law, fit_runs, names, cons, n_random, seed, starts)
@@ -599,6 +633,7 @@ def fit(
     logobs = [np.log(np.asarray(r.loss)) for r in runs]
     stacked = _stack(law, feats, fit_runs) if len(feats) > 1 else None
     centre, inv_sd = _prior_arrays(prior, names, cons)
+    inv_sd = inv_sd * math.sqrt(strength)
     with x64_context():
         consts: tuple[Any, ...]
         if stacked is not None:
@@ -692,8 +727,51 @@ def fit(
             "n_keep": n_keep, "max_iter": int(max_iter), "tol": float(tol), "ftol": float(ftol),
             "coarsen_lr": bool(coarsen_lr), "coarsen_warmup": int(coarsen_warmup),
             "prior": {k: list(v) for k, v in (prior or {}).items()},
+            "prior_strength": float(strength), "skip_warmup": bool(skip_warmup),
+            "max_obs": max_obs,
         },
     )
+
+
+def bin_observations(run: Run, weights: np.ndarray | None = None, max_obs: int = MAX_OBS,
+                     n_bins: int = N_BINS) -> tuple[Run, np.ndarray]:
+    """``(run, weights)`` with the observations averaged in log-spaced step bins when the run has
+    more than ``max_obs`` of them (otherwise unchanged).
+
+    Rule: ``n_bins`` bins with edges log-spaced between the first and the last observed step
+    (the laws vary on a log-step scale: early bins are narrow, late ones wide); per non-empty
+    bin the loss is the weighted mean of its observations, the step the observed step nearest
+    the weighted mean step, and the weight the sum of the weights (the count for unit weights),
+    so the objective keeps each region's share of the data. The last observation stays its own
+    bin (the final loss is what schedule decisions are made on). Fit cost then depends on
+    ``n_bins``, not on the length of the log.
+    """
+    w = np.ones(run.steps.size) if weights is None else np.asarray(weights, np.float64)
+    n = int(run.steps.size)
+    if n <= int(max_obs) or run.loss is None:
+        return run, w
+    steps = np.asarray(run.steps, np.int64)
+    loss = np.asarray(run.loss, np.float64)
+    lo, hi = max(int(steps[0]), 1), int(steps[-1])
+    edges = np.unique(np.round(np.geomspace(lo, hi, int(n_bins) + 1)).astype(np.int64))
+    idx = np.clip(np.searchsorted(edges, steps[:-1], side="right") - 1, 0, edges.size - 1)
+    idx = np.concatenate([idx, [edges.size]])  # the last observation: its own bin
+    out_s, out_l, out_w = [], [], []
+    starts = np.flatnonzero(np.diff(np.concatenate([[-1], idx])) != 0)
+    ends = np.concatenate([starts[1:], [n]])
+    for a, b in zip(starts, ends, strict=True):
+        ww = w[a:b]
+        tot = float(ww.sum())
+        if tot <= 0:
+            continue
+        mean_step = float(np.sum(ww * steps[a:b]) / tot)
+        j = a + int(np.argmin(np.abs(steps[a:b] - mean_step)))
+        out_s.append(int(steps[j]))
+        out_l.append(float(np.sum(ww * loss[a:b]) / tot))
+        out_w.append(tot)
+    meta = {**run.meta, "binned_from": n}
+    binned = run.replace(steps=np.asarray(out_s, np.int64), loss=np.asarray(out_l), meta=meta)
+    return binned, np.asarray(out_w)
 
 
 def block_average_lr(run: Run, warmup_block: int = 0) -> Run:

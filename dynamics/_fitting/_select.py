@@ -35,10 +35,11 @@ from .._law import Law, law_class
 from .._run import Run
 from ._batch import fit_many, predict_many
 from ._fit import FitError, FitResult, check_runs, evaluate, run_row
+from ._priors import default_options, default_prior, fit_window, prior_strength
 
 __all__ = [
     "DEFAULT_CANDIDATES", "RULES", "law_template", "law_fit_options", "select_law", "cv_score",
-    "cv_score_se", "format_table",
+    "cv_score_se", "format_table", "extrapolation_folds", "extrapolation_fold_masks",
 ]
 
 #: selection rules of ``select_law``
@@ -50,7 +51,7 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("momentum", "momentum-lam", "mpl", "fsl")
 #: per-law fit options used by the selection (speed: MPL on block-averaged LR, fewer BFGS starts).
 _FIT_OPTIONS: dict[str, dict[str, Any]] = {
     "momentum-lam": {"n_keep": 4},
-    "mpl": {"coarsen_lr": True, "n_keep": 4},
+    "mpl": {"coarsen_lr": True, "coarsen_warmup": 50, "n_keep": 4},
     "fsl": {"n_keep": 4},
 }
 
@@ -62,7 +63,7 @@ def law_template(name: str | Law) -> Law:
     cls = law_class(name)
     if name == "fsl":
         return cls(block_size=64)  # type: ignore[call-arg]
-    return cls()
+    return cls(**default_options(name))  # the generalising warmup convention (_priors.py)
 
 
 def law_fit_options(law: Law | str) -> dict[str, Any]:
@@ -159,7 +160,7 @@ def _law_cv(
 ) -> tuple[list[dict[str, Any]], str, FitResult | FitError]:
     """Held-out rows of every fold and the fit on all runs, as one batch (``fit_many``)."""
     probs = [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds]
-    probs.append([np.ones(r.steps.size) for r in runs])
+    probs.append([fit_window(r, law).astype(np.float64) for r in runs])  # issue 12 window
     fits = fit_many(law, runs, probs, start_runs=[f[1] for f in folds] + [None], **kw)
     ok = [i for i, f in enumerate(fits[:-1]) if isinstance(f, FitResult)]
     preds: dict[int, list[np.ndarray]] = {}
@@ -191,6 +192,46 @@ def _law_cv(
             rows.append({"fold": fname, "failed": True})
             err = err or f"{fname}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
     return rows, err, fits[-1]
+
+
+def _schedule_kind(r: Run) -> str:
+    """``"constant"`` (LR at the last observed update still >= 90% of the peak) or ``"anneal"``."""
+    lr = np.asarray(r.lr)
+    last = lr[min(int(r.steps[-1]), lr.size) - 1] if lr.size else 0.0
+    return "constant" if lr.size and last >= 0.9 * float(lr.max()) else "anneal"
+
+
+def extrapolation_folds(runs: Sequence[Run]) -> list[tuple[str, list[Run], list[Run]]]:
+    """Folds that test extrapolation, not interpolation (issue 12): with runs of several
+    horizons, fit those shorter than the longest and predict the longest (``horizon:``); with
+    both constant and annealed runs, fit one kind and predict the other (``kind:``). Empty when
+    the runs allow neither (one run, or all of one horizon and one kind)."""
+    folds: list[tuple[str, list[Run], list[Run]]] = []
+    ends = [int(r.steps[-1]) for r in runs]
+    longest = max(ends)
+    short = [r for r, e in zip(runs, ends, strict=True) if e < 0.8 * longest]
+    long_ = [r for r, e in zip(runs, ends, strict=True) if e >= 0.8 * longest]
+    if short and long_:
+        folds.append((f"horizon:{longest}", short, long_))
+    kinds = [_schedule_kind(r) for r in runs]
+    for k in ("constant", "anneal"):
+        test = [r for r, kk in zip(runs, kinds, strict=True) if kk == k]
+        train = [r for r, kk in zip(runs, kinds, strict=True) if kk != k]
+        if test and train:
+            folds.append((f"kind:{k}", train, test))
+    return folds
+
+
+def extrapolation_fold_masks(
+    runs: Sequence[Run],
+) -> list[tuple[str, list[Run], list[np.ndarray], list[np.ndarray]]]:
+    """``extrapolation_folds`` in the mask form of ``cv_fold_masks``."""
+    out = []
+    for name, train, test in extrapolation_folds(runs):
+        tr = [np.full(r.steps.size, any(r is x for x in train)) for r in runs]
+        te = [np.full(r.steps.size, any(r is x for x in test)) for r in runs]
+        out.append((name, list(train), tr, te))
+    return out
 
 
 def select_law(
@@ -231,7 +272,7 @@ def select_law(
         raise FitError(f"select_law: fspl_fraction={fspl_fraction} must be in [0.1, 0.95]")
     if rule not in RULES:
         raise FitError(f"select_law: rule={rule!r} is not one of {', '.join(map(repr, RULES))}")
-    folds = cv_fold_masks(runs, fspl_fraction)
+    folds = cv_fold_masks(runs, fspl_fraction) + extrapolation_fold_masks(runs)
     table: list[dict[str, Any]] = []
     fitted: dict[int, FitResult] = {}
     for ci, cand in enumerate(candidates):
@@ -239,7 +280,14 @@ def select_law(
         kw = law_fit_options(law)
         kw.update((fit_options or {}).get(law.NAME, {}))
         kw.setdefault("seed", seed)
-        rows, err, full_fit = _law_cv(law, runs, folds, kw)
+        # the defaults of ``fit`` (issue 12): warmup window, priors scaled by their strength
+        win = [fit_window(r, law) for r in runs]
+        law_folds = [(n, tr_runs, [t & w for t, w in zip(tr, win, strict=True)], te)
+                     for n, tr_runs, tr, te in folds]
+        if "prior" not in kw:
+            k = math.sqrt(prior_strength([w.astype(float) for w in win], len(runs)))
+            kw["prior"] = {p: (c, sd / k) for p, (c, sd) in default_prior(law, runs).items()}
+        rows, err, full_fit = _law_cv(law, runs, law_folds, kw)
         score = cv_score(rows)
         ok = [r for r in rows if not r.get("failed")]
         row: dict[str, Any] = {

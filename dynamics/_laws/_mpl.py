@@ -176,8 +176,11 @@ def _node_setup(C: Any, beta: Any, gamma: Any, area: jax.Array, drop: jax.Array,
     tail_scale = h * jnp.exp(beta * jnp.log(lam_lo) - gammaln(beta))
     coefs = []
     for nn in range(_TAIL_TERMS):
-        r = jnp.exp(-(beta + nn) * h)
-        coefs.append(tail_scale * ((-1.0) ** nn / math.factorial(nn)) * r / (1.0 - r))
+        # r / (1 - r) with r = exp(-(beta + n) h), written as 1 / expm1((beta + n) h): for small
+        # beta (n = 0) ``1 - r`` rounds to 0 once beta h < 1e-16 and ``tail_scale * inf`` (with
+        # tail_scale -> 0 through 1/Gamma(beta)) was NaN; this form stays finite down to beta = 0
+        coefs.append(tail_scale * ((-1.0) ** nn / math.factorial(nn))
+                     / jnp.expm1((beta + nn) * h))
 
     def tail_value(mom: Sequence[jax.Array], pe: jax.Array) -> jax.Array:
         out = jnp.zeros_like(pe)

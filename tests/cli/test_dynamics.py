@@ -22,7 +22,9 @@ def run(argv, capsys):
 @pytest.fixture(scope="module")
 def params(tmp_path_factory):
     p = tmp_path_factory.mktemp("fit") / "params.json"
-    assert main(["fit", *TRAIN, "--law", "momentum", "--out", str(p)]) == 0
+    # the plain minimum in the paper's convention (the defaults add priors, issue 12)
+    assert main(["fit", *TRAIN, "--law", "momentum", "--prior", "none", "--warmup-convention",
+                 "peak", "--out", str(p)]) == 0
     return p
 
 

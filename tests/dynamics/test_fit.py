@@ -98,7 +98,10 @@ def toy_runs() -> dict[str, Run]:
 
 @pytest.fixture(scope="module")
 def mtl_fit(mtl_runs: dict[str, Run]) -> FitResult:
-    return fit(MomentumLaw(), [mtl_runs["constant"], mtl_runs["cosine"]], n_random=8, n_keep=None)
+    # the plain minimum over every observation (these tests check the objective machinery; the
+    # default priors and warmup window are tested in test_generalisation.py)
+    return fit(MomentumLaw(), [mtl_runs["constant"], mtl_runs["cosine"]], n_random=8, n_keep=None,
+               prior=None, skip_warmup=False)
 
 
 # ------------------------------------------------------------------------------ a toy law
@@ -188,7 +191,8 @@ def test_shared_parameters_across_runs(mtl_runs, mtl_fit):
     assert [r["name"] for r in mtl_fit.per_run] == ["constant", "cosine"]
     # the objective is the sum over runs, and sharing costs objective vs separate fits
     assert mtl_fit.objective == pytest.approx(huber_objective(mtl_fit.law, [const, cos]), rel=1e-9)
-    sep = sum(fit(MomentumLaw(), [r], n_random=8, n_keep=4).objective for r in (const, cos))
+    sep = sum(fit(MomentumLaw(), [r], n_random=8, n_keep=4, prior=None,
+                  skip_warmup=False).objective for r in (const, cos))
     assert mtl_fit.objective >= sep * (1 - 1e-9)
 
 
@@ -211,18 +215,20 @@ def test_stacked_features_match_per_run_loop(toy_runs):
 # ------------------------------------------------------------------------------ options
 def test_deterministic_under_a_seed(mtl_runs, mtl_fit):
     train = [mtl_runs["constant"], mtl_runs["cosine"]]
-    again = fit(MomentumLaw(), train, n_random=8, n_keep=None)
+    again = fit(MomentumLaw(), train, n_random=8, n_keep=None, prior=None, skip_warmup=False)
     assert again.params == mtl_fit.params
     assert again.objective == mtl_fit.objective
     assert again.start_objectives == mtl_fit.start_objectives
-    other = fit(MomentumLaw(), train, n_random=8, n_keep=None, seed=1)
+    other = fit(MomentumLaw(), train, n_random=8, n_keep=None, seed=1, prior=None,
+                skip_warmup=False)
     assert other.start_objectives != mtl_fit.start_objectives  # other random starts ...
     for k in TRUE_MTL:  # ... same optimum
         assert other.params[k] == pytest.approx(mtl_fit.params[k], rel=1e-4)
 
 
 def test_screening_keeps_the_optimum(mtl_runs, mtl_fit):
-    res = fit(MomentumLaw(), [mtl_runs["constant"], mtl_runs["cosine"]], n_random=8, n_keep=4)
+    res = fit(MomentumLaw(), [mtl_runs["constant"], mtl_runs["cosine"]], n_random=8, n_keep=4,
+              prior=None, skip_warmup=False)
     assert res.n_optimized == 4 and res.n_starts == mtl_fit.n_starts
     assert res.objective == pytest.approx(mtl_fit.objective, rel=1e-7)
 

@@ -10,7 +10,8 @@ import pytest
 from cptdyn.dynamics import FitError, MomentumLaw, Run, cv_score, law_template, select_law
 from cptdyn.dynamics._fitting._select import _choose, cv_score_se, format_table
 
-TRUE = MomentumLaw(L0=2.5, A=0.6, alpha=0.5, C=0.5)
+# the default template's warmup convention (law_template("momentum"): "as-run", issue 12)
+TRUE = MomentumLaw(L0=2.5, A=0.6, alpha=0.5, C=0.5, warmup="as-run")
 
 
 def _lr(kind: str, T: int = 3000, W: int = 100, peak: float = 3e-4) -> np.ndarray:
@@ -38,7 +39,7 @@ def synthetic_runs(kinds=("constant", "cosine", "wsd"), noise: float = 0.0, seed
 def test_select_recovers_generating_law():
     runs = synthetic_runs()
     # a named law and a template instance (a wrong fixed lambda) compete
-    res, table = select_law(runs, candidates=("momentum", MomentumLaw(lam=0.9)))
+    res, table = select_law(runs, candidates=("momentum", MomentumLaw(lam=0.9, warmup="as-run")))
     assert [r["law"] for r in table] == ["momentum", "momentum"]
     assert table[0]["chosen"] and table[1]["cv_score"] > table[0]["cv_score"]
     chosen = [r for r in table if r["chosen"]]
@@ -46,16 +47,20 @@ def test_select_recovers_generating_law():
     # the chosen law has the lowest finite score
     assert chosen[0]["cv_score"] == min(r["cv_score"] for r in table)
     mom = table[0]
-    assert mom["cv_score"] < 1e-4 and mom["n_heldout"] == 3 + 3  # 3 LORO + FSPL on 3 runs
+    # 3 LORO + FSPL on 3 runs + the extrapolation folds: constant -> 2 annealed, 2 -> constant
+    # (the constant-only fold cannot see the annealing amplitude: the prior's 0.10-nat centre
+    # stands in for it, so the score is no longer ~0 on exact data)
+    assert mom["cv_score"] < 2e-3 and mom["n_heldout"] == 3 + 3 + 2 + 1
     assert res.law.NAME == "momentum" and res.law.lam == 0.999
-    assert res.params["L0"] == pytest.approx(2.5, rel=1e-3)
+    assert res.params["L0"] == pytest.approx(2.5, rel=2e-3)
     assert "momentum" in format_table(table) and "*" in format_table(table)
 
 
 def test_two_runs_use_fit_short_predict_long_only():
     runs = synthetic_runs(("constant", "cosine"))
     res, table = select_law(runs, candidates=("momentum",))
-    assert table[0]["chosen"] and table[0]["n_heldout"] == 2
+    # FSPL (2 curves) + the extrapolation folds constant -> cosine and cosine -> constant
+    assert table[0]["chosen"] and table[0]["n_heldout"] == 2 + 1 + 1
     assert math.isfinite(table[0]["cv_score"]) and res.law.NAME == "momentum"
 
 
@@ -157,7 +162,9 @@ def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys, monkeypatch):
                  "--out", str(curve2)]) == 0
     df2 = pd.read_csv(curve2)
     extra = (df2.hi - df2.lo) - (df.hi - df.lo)
-    assert np.allclose(extra, 2 * 0.01 * df.loss, rtol=1e-3)  # median of the samples ~ the fit
+    # median of the samples ~ the fit (within 1%: step 500 lies before the default fit window,
+    # 100 warmup + 1000 steps of the annealing law's memory, where the refits spread more)
+    assert np.allclose(extra, 2 * 0.01 * df.loss, rtol=1e-2)
     doc["interval"]["model_error"] = -1
     wide.write_text(json.dumps(doc))
     capsys.readouterr()

@@ -1,0 +1,304 @@
+"""Generalisation benchmark (issue 12): predictions on runs the fit never saw.
+
+Protocols on the shipped data (scored on the predicted runs only; nothing here is used to fit):
+
+* ``X`` cross-peak-LR, 124M sweep (``data/lr-scheduling``): ``X-cos``: fit every cosine run
+  (cos-to-0 and cos-to-10%, all horizons) at peak ``p``, predict the constant and linear-WSD runs at
+  peak ``q``; ``X-wsd``: fit the constant run and the linear WSD runs with a 20% cooldown at ``p``,
+  predict the cosine runs at ``q``. Pairs ``(p, q)``: (2e-3, 1e-3), (1e-3, 5e-4) (``--quick``: the
+  first only).
+* ``O`` fit on one run, per peak LR: ``O-cos`` the shortest cosine-to-0 run, ``O-const`` the
+  constant 50k run truncated at 25k (a constant run is all a user may have), ``O-wsd`` the shortest
+  linear WSD run with a 20% cooldown; predict every other run of that peak (longer horizons and
+  other schedule types).
+* ``H`` fit-short-predict-long, per peak LR: fit every run of the shortest horizon (15k; 25k for
+  peak 1e-4 which has no 15k run), predict the runs of the longer horizons (2-3x).
+* ``MPL`` the MPL protocol (25M / 100M / 400M; train cosine-24k + constant-24k + wsdcon-9, predict
+  the six others, including the 72k runs).
+
+Peaks: 5e-4, 1e-3, 2e-3 (``--quick``: 1e-3). Every run is used as loaded, warmup included: what
+to do with the warmup is the fitting procedure's business (the stated rule lives in ``fit``).
+Metrics per predicted run: |final error| (pred - obs at the last observed step, nats), PredE =
+mean |pred - obs| / obs over the post-warmup observations (steps > 2 x warmup; the MPL files
+start after their warmup and are scored whole, as the paper does), and whether the final loss
+lies in the law's 90% band (``cptdyn.dynamics.prediction_band`` when available). Also, for ``O``
+and ``H``: whether the predicted best linear-cooldown fraction per horizon is within one grid
+step of the real best.
+
+Laws: ``momentum``, ``mpl`` (converged fit, LR coarsened as the CLI does), ``mpl-ref``
+(``fit_mpl_reference``, repository warmup convention as the CLI default) and ``auto``
+(``select_law``). Run: ``python benchmarks/bench_generalisation.py [--quick] [--json OUT]
+[--laws momentum mpl ...] [--protocols X O H MPL]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cptdyn import dynamics as dyn  # noqa: E402
+from cptdyn.dynamics import (  # noqa: E402
+    FitError,
+    MomentumLaw,
+    MPLLaw,
+    fit,
+    fit_mpl_reference,
+    load_cooldown_sweep,
+    load_runs,
+    select_law,
+)
+
+DATA = ROOT / "data"
+MPL_DIR = DATA / "MultiPowerLaw" / "loss_curve_repo"
+SWEEP_DIR = DATA / "lr-scheduling"
+MPL_TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
+MPL_TEST = ["constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000",
+            "wsdcon_3", "wsdcon_18"]
+FRACS = [0.1, 0.2, 0.4, 0.6, 0.8, 0.9]
+LAWS = ["momentum", "mpl", "mpl-ref", "auto"]
+LEVEL = 0.9
+
+
+# ----------------------------------------------------------------------------- data
+def _kind(r: Any) -> str:
+    p = str(r.meta.get("prefix", ""))
+    if p.startswith("cos"):
+        return "cos"
+    if p.startswith("stable"):
+        return "const"
+    if p.startswith("ann124") and r.meta["config"].get("decay_type") == "linear":
+        return "wsd"
+    return "other"
+
+
+def _peak(r: Any) -> float:
+    return float(r.meta["config"]["lr"])
+
+
+def _frac(r: Any) -> float | None:
+    return float(r.meta["config"]["wsd_fract_decay"]) if _kind(r) == "wsd" else None
+
+
+def sweep_runs() -> list[Any]:
+    return [r for r in load_cooldown_sweep(SWEEP_DIR) if _peak(r) < 4e-3]  # 5e-3 diverged
+
+
+def cases(runs: list[Any], protocols: Sequence[str], peaks: Sequence[float],
+          pairs: Sequence[tuple[float, float]]) -> list[tuple[str, list[Any], list[Any]]]:
+    """(name, train runs, predicted runs) for every protocol instance."""
+    out: list[tuple[str, list[Any], list[Any]]] = []
+    at = {p: [r for r in runs if math.isclose(_peak(r), p)] for p in {*peaks, *sum(pairs, ())}}
+    if "X" in protocols:
+        for p, q in pairs:
+            cos_p = [r for r in at[p] if _kind(r) == "cos"]
+            out.append((f"X-cos {p:g}->{q:g}", cos_p,
+                        [r for r in at[q] if _kind(r) in ("const", "wsd")]))
+            wsd_p = [r for r in at[p] if _kind(r) == "const"
+                     or (_kind(r) == "wsd" and _frac(r) == 0.2)]
+            out.append((f"X-wsd {p:g}->{q:g}", wsd_p, [r for r in at[q] if _kind(r) == "cos"]))
+    for p in peaks:
+        rs = at[p]
+        if "O" in protocols:
+            cz = [r for r in rs if str(r.meta["prefix"]).startswith("cos-zero")]
+            if cz:
+                one = min(cz, key=lambda r: r.total_steps)
+                out.append((f"O-cos {p:g}", [one], [r for r in rs if r is not one]))
+            const = [r for r in rs if _kind(r) == "const"]
+            if const:
+                c = const[0]
+                out.append((f"O-const {p:g}", [c.truncated(25000)],
+                            [r for r in rs if r is not c]))
+            w2 = [r for r in rs if _kind(r) == "wsd" and _frac(r) == 0.2]
+            if w2:
+                one = min(w2, key=lambda r: r.total_steps)
+                out.append((f"O-wsd {p:g}", [one], [r for r in rs if r is not one]))
+        if "H" in protocols:
+            hs = sorted({r.total_steps for r in rs if _kind(r) in ("cos", "wsd")})
+            if len(hs) >= 2:
+                short = [r for r in rs if _kind(r) in ("cos", "wsd") and r.total_steps == hs[0]]
+                long_ = [r for r in rs if _kind(r) in ("cos", "wsd") and r.total_steps > hs[0]]
+                out.append((f"H {p:g} {hs[0] // 1000}k->", short, long_))
+    return out
+
+
+# ----------------------------------------------------------------------------- fitting
+def _template(name: str) -> Any:
+    """The law template ``cptdyn fit --law NAME`` uses (its default warmup convention)."""
+    try:
+        from cptdyn.dynamics._fitting._priors import default_options
+    except ImportError:  # before issue 12
+        return MomentumLaw() if name == "momentum" else MPLLaw()
+    return (MomentumLaw if name == "momentum" else MPLLaw)(**default_options(name))
+
+
+def fitter(name: str) -> Callable[[list[Any]], Any]:
+    """The law as a user gets it from the command line (same defaults as ``cptdyn fit``)."""
+    if name in ("momentum", "mpl"):
+        law = _template(name)
+        kw: dict[str, Any] = {"seed": 0}
+        if name == "mpl":
+            kw["coarsen_lr"] = True
+            if getattr(law, "warmup", None) == "repo":
+                kw["coarsen_warmup"] = 50
+        return lambda runs: fit(law, runs, **kw).law
+    if name == "mpl-ref":
+        return lambda runs: fit_mpl_reference(runs, warmup="repo").law
+    if name == "auto":
+        return lambda runs: select_law(runs, seed=0)[0].law
+    raise SystemExit(f"unknown law {name!r}")
+
+
+def _predict(law: Any, run: Any) -> np.ndarray:
+    return np.asarray(law.predict(run), dtype=np.float64).reshape(-1)
+
+
+def band_fn() -> Callable[..., Any] | None:
+    return getattr(dyn, "prediction_band", None)
+
+
+def score(law: Any, train: list[Any], test: list[Any], whole: bool) -> dict[str, Any]:
+    rows = []
+    band = band_fn()
+    for r in test:
+        try:
+            p = _predict(law, r)
+        except Exception as e:  # noqa: BLE001 - reported as a failure
+            rows.append({"run": r.name, "error": str(e).splitlines()[0][:120]})
+            continue
+        keep = np.ones(r.steps.size, bool) if whole else r.steps > 2 * r.warmup_steps
+        y = np.asarray(r.loss)
+        if not np.all(np.isfinite(p)):
+            i = int(np.argmax(~np.isfinite(p)))
+            rows.append({"run": r.name, "error": f"predicts {p[i]} at step {int(r.steps[i])}"})
+            continue
+        row = {"run": r.name, "T": r.total_steps, "frac": _frac(r) if r.meta.get("prefix")
+               else None, "fe": float(p[-1] - y[-1]), "obs": float(y[-1]), "pred": float(p[-1]),
+               "prede": float(np.mean(np.abs(p[keep] - y[keep]) / y[keep]))}
+        if band is not None:
+            try:
+                lo, hi = band(law, train, r, level=LEVEL)
+                row["covered"] = bool(lo[-1] <= y[-1] <= hi[-1])
+                row["halfwidth"] = float(0.5 * (hi[-1] - lo[-1]))
+            except Exception as e:  # noqa: BLE001
+                row["band_error"] = str(e).splitlines()[0][:120]
+        rows.append(row)
+    return {"rows": rows}
+
+
+def best_cooldown(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Predicted vs real best linear-cooldown fraction per horizon (within one grid step?)."""
+    out: dict[str, Any] = {}
+    by: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("frac") is not None and "fe" in r:
+            by.setdefault(int(r["T"]), []).append(r)
+    for t, rs in sorted(by.items()):
+        if len(rs) < 3:
+            continue
+        real = min(rs, key=lambda r: r["obs"])["frac"]
+        pred = min(rs, key=lambda r: r["pred"])["frac"]
+        ok = abs(FRACS.index(real) - FRACS.index(pred)) <= 1
+        out[str(t)] = {"real": real, "pred": pred, "ok": ok}
+    return out
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [r for r in rows if "fe" in r]
+    fe = [abs(r["fe"]) for r in good]
+    cov = [r["covered"] for r in good if "covered" in r]
+    return {
+        "n": len(rows), "failed": len(rows) - len(good),
+        "median_abs_fe": float(np.median(fe)) if fe else math.nan,
+        "max_abs_fe": float(np.max(fe)) if fe else math.nan,
+        "median_prede": float(np.median([r["prede"] for r in good])) if good else math.nan,
+        "mean_prede": float(np.mean([r["prede"] for r in good])) if good else math.nan,
+        "coverage": float(np.mean(cov)) if cov else math.nan,
+    }
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one peak LR, one pair, 100M MPL only")
+    ap.add_argument("--laws", nargs="+", default=LAWS, choices=LAWS)
+    ap.add_argument("--protocols", nargs="+", default=["X", "O", "H", "MPL"],
+                    choices=["X", "O", "H", "MPL"])
+    ap.add_argument("--json", help="write every row and summary to this file")
+    args = ap.parse_args(argv)
+    peaks = [1e-3] if args.quick else [5e-4, 1e-3, 2e-3]
+    pairs = [(2e-3, 1e-3)] if args.quick else [(2e-3, 1e-3), (1e-3, 5e-4)]
+    sizes = [100] if args.quick else [25, 100, 400]
+    print(f"uptime: {os.popen('uptime').read().strip()}")
+    t_all = time.perf_counter()
+    todo = cases(sweep_runs(), args.protocols, peaks, pairs)
+    if "MPL" in args.protocols:
+        for s in sizes:
+            d = MPL_DIR / f"csv_{s}"
+            todo.append((f"MPL {s}M", [load_runs(d / f"{n}.csv")[0] for n in MPL_TRAIN],
+                         [load_runs(d / f"{n}.csv")[0] for n in MPL_TEST]))
+    doc: dict[str, Any] = {"cases": {}, "summary": {}}
+    for law_name in args.laws:
+        fn = fitter(law_name)
+        for cname, train, test in todo:
+            t0 = time.perf_counter()
+            try:
+                law = fn(train)
+                res = score(law, train, test, whole=cname.startswith("MPL"))
+            except (FitError, ValueError, FloatingPointError) as e:
+                res = {"rows": [{"run": r.name, "error": "fit: " + str(e).splitlines()[0][:100]}
+                                for r in test]}
+            res["time_s"] = time.perf_counter() - t0
+            res["summary"] = summarise(res["rows"])
+            if cname[0] in "OH":
+                res["cooldown"] = best_cooldown(res["rows"])
+            doc["cases"].setdefault(law_name, {})[cname] = res
+            s = res["summary"]
+            cd = res.get("cooldown", {})
+            cds = "".join("y" if v["ok"] else "n" for v in cd.values())
+            print(f"{law_name:<9} {cname:<22} med|fe| {s['median_abs_fe']:.4f} max "
+                  f"{s['max_abs_fe']:.4f} PredE med/mean {100 * s['median_prede']:.3f}/"
+                  f"{100 * s['mean_prede']:.3f}% cov "
+                  f"{s['coverage']:.2f} fail {s['failed']}/{s['n']} cooldown {cds or '-'} "
+                  f"({res['time_s']:.0f} s)", flush=True)
+    print("\nSummary per protocol (median over cases of the per-case median |final error|; "
+          "max over cases of max |fe|; median PredE; 90% coverage over all predicted finals; "
+          "failed runs)")
+    groups = ["X", "O", "H", "MPL"]
+    print(f"{'law':<9} " + " ".join(f"{g:>34}" for g in groups if g in args.protocols))
+    for law_name, cs in doc["cases"].items():
+        cells = []
+        for g in groups:
+            if g not in args.protocols:
+                continue
+            sel = [c for n, c in cs.items() if n.split()[0].split("-")[0] == g]
+            if not sel:
+                cells.append(f"{'-':>34}")
+                continue
+            rows = [r for c in sel for r in c["rows"]]
+            s = summarise(rows)
+            med = float(np.median([c["summary"]["median_abs_fe"] for c in sel]))
+            doc["summary"].setdefault(law_name, {})[g] = {**s, "median_case_fe": med}
+            cells.append(f"{med:.4f}/{s['max_abs_fe']:.3f} {100 * s['median_prede']:.2f}% "
+                         f"c{s['coverage']:.2f} f{s['failed']}".rjust(34))
+        print(f"{law_name:<9} " + " ".join(cells))
+    print(f"total {time.perf_counter() - t_all:.0f} s; uptime: {os.popen('uptime').read().strip()}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

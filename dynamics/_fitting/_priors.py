@@ -1,0 +1,223 @@
+"""Weak priors for fitting loss laws from few runs (issue 12), stated with their sources.
+
+``fit`` minimises ``sum w Huber(log pred - log obs) + delta^2 * strength * 0.5 * sum z^2`` with
+``z = (raw - centre) / sd`` in each parameter's unconstrained space (log for positive parameters,
+logit for intervals). ``default_prior(law, runs)`` gives the ``{name: (centre, sd)}`` used by
+default; nothing here was tuned on the benchmark's predicted runs.
+
+Centres and widths (empirical Bayes across published fits of different sizes and datasets):
+
+* ``alpha`` (the ``A * S1^-alpha`` exponent, every law that has it): centre 0.5, sd 0.25 in
+  ``log alpha`` (published 0.42-0.76: Tissue et al. 2024 Figs. 2, 7b, 19, 21, 23, 25, 27, 28:
+  0.416-0.761; Wang et al. 2025 Figs. 3, 11: 0.497, 0.511; Luo et al. 2025 Table 7 and released
+  config: 0.42-0.53; median 0.51).
+* MPL ``beta``: centre 0.6, sd 0.75 in ``logit`` (released 0.583/0.594/0.598, Table 7 0.41-0.88).
+* MPL ``gamma``: centre 0.6, sd 0.5 in ``logit`` (released 0.635-0.655, Table 7 0.52-0.65).
+* MPL ``C``: centre ``2 * (peak / 3e-4)^(0.6 - 1)``, sd 1.5 in ``log C`` (released 2.02-2.13 at
+  peak 3e-4; Table 7 0.16-2.07; ``C eta^-gamma S`` is dimensionless at ``gamma = 1``, so ``C``
+  scales as ``peak^(gamma - 1)`` with the LR units; gamma at the prior centre).
+* MPL ``B`` and annealing-law ``C``: the loss gained by a full anneal from the peak LR to 0
+  (``B * peak``, resp. ``C * peak / (1 - lam)`` since ``S2`` saturates at ``peak / (1 - lam)``)
+  has centre ``ANNEAL_GAIN`` = 0.10 nats, sd 1.0 in ``log B`` / ``log C``: the mean of the
+  published fits (Tissue et al. Figs. 2, 19, 21, peak 2e-4: 0.069-0.092; Luo et al. released,
+  peak 3e-4: 0.109-0.157).
+
+``L0`` and ``A`` get no prior: the data pin them down (the level and the slope of the curve).
+
+Strength: residuals of a loss law are correlated along a curve (misspecification, not noise),
+so a run carries far fewer independent observations than points. The prior counts as much as
+``PRIOR_OBS_PER_RUN`` independent observations per run would at the Huber scale: the penalty is
+multiplied by ``strength = sum(w) / (PRIOR_OBS_PER_RUN * n_runs)``. With one or two runs it keeps
+the parameters the data cannot identify (the MPL ``B, C, beta`` ridge, the exponent on a
+single constant run) near the published values; with many long runs the data dominate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._law import Law
+from .._run import Run
+
+__all__ = ["PRIOR_OBS_PER_RUN", "DEFAULT_WARMUP", "default_prior", "prior_strength", "fit_window",
+           "default_options", "prediction_band"]
+
+#: Default warmup convention of the laws when fitted by ``cptdyn fit`` / ``select_law``: the LR
+#: path starts from 0, so the warmup *increase* enters the annealing term with the opposite sign
+#: (annealing law ``"as-run"``: S2 < 0 by ``peak / (1 - lam)``; MPL ``"repo"``: ``-B * d_0 * G``
+#: with ``d_0 = -lr[0]``, every warmup step a negative drop). The fitted law then carries a term
+#: ``+ B * eta`` (``+ C * eta / (1 - lam)``) at a constant LR ``eta``: the LR-noise floor that
+#: makes a higher peak LR no free lunch. With the peak-LR / post-warmup conventions a law is
+#: a function of the LR area alone and predicts a run at twice the peak LR as if it had trained
+#: twice as long (0.2 nats too low on the 124M sweep, ``bench_generalisation.py`` X protocols).
+DEFAULT_WARMUP = {"momentum": "as-run", "momentum-lam": "as-run", "mpl": "repo"}
+
+#: effective independent observations per run (module docstring, "Strength").
+PRIOR_OBS_PER_RUN = 10.0
+
+#: loss gained by annealing from the peak LR to ~0, in nats: mean of the published fits
+#: (Tissue et al. Figs. 2/19/21 ``C * peak / (1 - lam)``: 0.069, 0.092, 0.069; Luo et al. released
+#: ``B * peak``: 0.109, 0.131, 0.157) = 0.10.
+ANNEAL_GAIN = 0.10
+
+#: the annealing laws' fit window skips ``WARMUP_MEMORY / (1 - lam)`` steps after the warmup
+#: (``fit_window``).
+WARMUP_MEMORY = 1.0
+
+#: relative model error per e-fold of extrapolation (LR-area beyond the training runs, or peak
+#: LR): the MPL paper's 3x-horizon predictions miss final losses by up to 0.024 nats at ~2.5
+#: nats (Luo et al. released fits on their 72k runs: ~1% over ln 3 = 1.1 e-folds).
+MODEL_ERROR_PER_EFOLD = 0.01
+
+#: MPL released fits were made at this peak LR (Luo et al. 2025).
+_MPL_PEAK = 3e-4
+
+
+def _peak(runs: Sequence[Run]) -> float:
+    peaks = [float(np.max(r.lr)) for r in runs if np.size(r.lr)]
+    p = float(np.median(peaks)) if peaks else 0.0
+    return p if p > 0 and math.isfinite(p) else 1e-3
+
+
+def default_prior(law: Law, runs: Sequence[Run]) -> dict[str, tuple[float, float]]:
+    """``{parameter: (centre value, sd in the unconstrained space)}`` for ``law`` fitted to
+    ``runs`` (module docstring). Parameters the law does not have are left out."""
+    names = set(law.PARAMS)
+    peak = _peak(runs)
+    out: dict[str, tuple[float, float]] = {}
+    if "alpha" in names and law.PARAMS["alpha"].kind == "positive":
+        out["alpha"] = (0.5, 0.25)
+    if law.NAME == "mpl":
+        out["beta"] = (0.6, 0.75)
+        out["gamma"] = (0.6, 0.5)
+        out["C"] = (2.0 * (peak / _MPL_PEAK) ** (0.6 - 1.0), 1.5)
+        out["B"] = (ANNEAL_GAIN / peak, 1.0)
+    elif law.NAME in ("momentum", "momentum-lam"):
+        lam = float(getattr(law, "lam", 0.999))
+        if not 0.0 <= lam < 1.0:
+            lam = 0.999
+        out["C"] = (ANNEAL_GAIN * (1.0 - lam) / peak, 1.0)
+    return {k: v for k, v in out.items() if k in names}
+
+
+def default_options(name: str) -> dict[str, Any]:
+    """Static options of the default template of law ``name`` (``DEFAULT_WARMUP``)."""
+    return {"warmup": DEFAULT_WARMUP[name]} if name in DEFAULT_WARMUP else {}
+
+
+def prior_strength(weights: Sequence[np.ndarray], n_runs: int) -> float:
+    """Multiplier of the prior penalty: ``sum(w) / (PRIOR_OBS_PER_RUN * n_runs)`` (>= 1)."""
+    total = float(sum(float(np.sum(w)) for w in weights))
+    return max(total / (PRIOR_OBS_PER_RUN * max(int(n_runs), 1)), 1.0)
+
+
+def fit_window(run: Run, law: Law | None = None) -> np.ndarray:
+    """Mask of the observations a default fit uses: steps after ``warmup_steps + memory``.
+
+    Rule: observations inside the warmup ramp are left out (the laws' warmup conventions are
+    approximations there), and so is the law's memory of the ramp: for the annealing laws
+    (``momentum``, ``momentum-lam``) ``1 / (1 - lam)`` steps, the time constant over which
+    ``S2`` still moves after the warmup (P2 §6.1: lam = 0.999 keeps ~1000 steps of history);
+    otherwise none. Fitting those points let a single constant run "identify" the annealing
+    amplitude from the warmup transient. Skipping more (2 x warmup for every law) made the
+    horizon extrapolation worse: the early post-warmup points pin the power law's exponent. A
+    run whose every observation falls inside the window keeps them all.
+    """
+    memory = 0
+    if law is not None and law.NAME in ("momentum", "momentum-lam"):
+        lam = getattr(law, "lam", 0.999)
+        lam = float(lam) if isinstance(lam, (int, float)) and 0.0 <= float(lam) < 1.0 else 0.999
+        memory = int(round(WARMUP_MEMORY / (1.0 - lam)))
+    keep = np.asarray(run.steps) > int(run.warmup_steps) + memory
+    return keep if keep.any() else np.ones(np.size(run.steps), bool)
+
+
+def describe(prior: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}~({float(c):.4g}, sd {float(s):.3g})" for k, (c, s) in prior.items())
+
+
+# ------------------------------------------------------------------------------------------------
+# prediction band (Laplace approximation of the regularised fit)
+
+
+def prediction_band(
+    law: Law, runs: Sequence[Run], target: Run, level: float = 0.9,
+    prior: Mapping[str, tuple[float, float]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)``: a ``level`` band of ``law``'s prediction at ``target.steps``, fitted on
+    ``runs``, that widens with what the training runs cannot pin down.
+
+    Laplace (Gauss-Newton) approximation of the same posterior the default fit maximises, in the
+    unconstrained parameter space: the data count as ``PRIOR_OBS_PER_RUN`` independent
+    observations per run with noise ``sigma`` = the rms log residual of the law on the training
+    runs (the misfit the law cannot remove), the prior as ``default_prior`` (or ``prior``).
+    ``Cov = (n_eff / n * J^T J / sigma^2 + diag(1 / sd^2))^-1``; the band on the log loss is
+    ``+- z * sqrt(g^T Cov g + sigma^2)`` with ``g`` the gradient of the target's log prediction.
+    A parameter that the runs cannot identify (the annealing amplitude from one constant run, the
+    exponent from a short run) keeps its prior width, and the band shows it where the target
+    depends on it (a cooldown, a longer horizon, another peak LR). Parameters without a prior
+    get a flat one (sd 10 in the unconstrained space).
+    """
+    import jax
+    import jax.numpy as jnp
+    from scipy.stats import norm
+
+    from cptdyn._pytree import x64_context
+
+    from ._fit import _constraints, _law_from_raw, _prior_arrays, _raw_from_params
+
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"prediction_band: level={level} must be in (0, 1)")
+    names, cons = _constraints(law)
+    raw0 = _raw_from_params(law.params(), names, cons)
+    if raw0 is None:
+        raise ValueError("prediction_band: the law's parameters are outside their constraints")
+    pri = default_prior(law, runs) if prior is None else dict(prior)
+    centre, inv_sd = _prior_arrays(pri, names, cons)
+    inv_sd = np.where(inv_sd > 0, inv_sd, 0.1)
+    from ._fit import MAX_OBS, bin_observations
+
+    obs = []
+    for r in runs:
+        if r.loss is None or not r.steps.size:
+            continue
+        m = fit_window(r, law)
+        obs.append(bin_observations(r.replace(steps=r.steps[m], loss=np.asarray(r.loss)[m]),
+                                    None, MAX_OBS)[0])
+    with x64_context():
+        feats = [law.features(r) for r in obs]
+        tfeat = law.features(target)
+
+        def logpred(raw: Any, f: Any) -> Any:
+            lw = _law_from_raw(law, names, cons, raw)
+            return jnp.log(jnp.reshape(lw.predict_features(f), (-1,)))
+
+        x = jnp.asarray(raw0)
+        jac = [np.asarray(jax.jacfwd(logpred)(x, f)) for f in feats]
+        res = [np.asarray(logpred(x, f)) - np.log(np.asarray(r.loss))
+               for f, r in zip(feats, obs, strict=True)]
+        tj = np.asarray(jax.jacfwd(logpred)(x, tfeat))
+        tp = np.exp(np.asarray(logpred(x, tfeat)))
+    jm = np.concatenate(jac)
+    rr = np.concatenate(res)
+    sigma = max(float(np.sqrt(np.mean(rr**2))), 1e-4)
+    n_eff = PRIOR_OBS_PER_RUN * len(obs)
+    h = (n_eff / rr.size) * (jm.T @ jm) / sigma**2 + np.diag(inv_sd**2)
+    cov = np.linalg.pinv(h)
+    # misspecification grows with the distance from the training data (log of the LR-area ratio
+    # beyond the longest training run, log of the peak-LR ratio): MODEL_ERROR_PER_EFOLD each
+    s1_train = max(float(np.sum(np.asarray(r.lr)[: int(r.steps[-1])])) for r in obs)
+    s1_t = np.cumsum(np.asarray(target.lr, np.float64))[np.asarray(target.steps) - 1]
+    horizon = np.log(np.maximum(s1_t / s1_train, 1.0))
+    peak_t = float(np.max(target.lr))
+    peaks = [float(np.max(r.lr)) for r in obs]
+    peak_d = min(abs(math.log(peak_t / p)) for p in peaks) if peak_t > 0 else 0.0
+    model = MODEL_ERROR_PER_EFOLD * (horizon + peak_d)
+    var = np.einsum("ij,jk,ik->i", tj, cov, tj) + sigma**2 + model**2
+    z = float(norm.ppf(0.5 + level / 2))
+    half = z * np.sqrt(np.maximum(var, 0.0))
+    return tp * np.exp(-half), tp * np.exp(half)
