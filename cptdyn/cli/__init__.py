@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from . import _demo, _dynamics, _mixture, _schedule
 from ._common import EXIT_USAGE, Parser, run_guarded
+from ._output import EPILOG, add_output_options, run_command
 
 __all__ = ["main", "build_parser"]
 
@@ -34,13 +35,20 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``cptdyn`` argument parser with every command registered."""
-    p = Parser(prog="cptdyn", description="Predict and plan LLM loss curves under LR schedules.")
+    p = Parser(prog="cptdyn", description="Predict and plan LLM loss curves under LR schedules.",
+               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"cptdyn {_version()}")
+    add_output_options(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     _schedule.add_commands(sub)
     _dynamics.add_commands(sub)
     _demo.add_commands(sub)
     _mixture.add_commands(sub)
+    for sp in sub.choices.values():  # the output options and the exit-code table everywhere
+        add_output_options(sp)
+        if not sp.epilog:
+            sp.epilog = EPILOG.split("\nevery command")[0]
+            sp.formatter_class = argparse.RawDescriptionHelpFormatter
     return p
 
 
@@ -66,14 +74,36 @@ def _enable_compilation_cache() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cptdyn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    parsed: list[argparse.Namespace] = []
 
-    def run() -> int:
+    def parse() -> int:
         parser = build_parser()
         args = parser.parse_args(args_list)
         if not getattr(args, "command", None):
-            parser.print_help()
+            parser.print_help(sys.stderr)
             return EXIT_USAGE
-        _enable_compilation_cache()
-        return int(args.func(args) or 0)
+        parsed.append(args)
+        return 0
 
-    return run_guarded(run)
+    rc = run_guarded(parse)
+    if not parsed:
+        if rc == EXIT_USAGE and "--json" in args_list:  # a usage error, still one JSON object
+            import json
+
+            print(json.dumps({"command": None, "ok": False, "exit_code": rc,
+                              "error": "usage error (see stderr)"}))
+        return rc
+
+    def call(a: argparse.Namespace) -> int:
+        _enable_compilation_cache()
+        return int(a.func(a) or 0)
+
+    args = parsed[0]
+    rc = run_command(call, args, str(args.command))
+    if argv is None and rc == 130:
+        # A real process stopped by Ctrl-C: leave without interpreter teardown, which can crash
+        # while XLA's worker threads are still running (seen as "Segmentation fault", exit 139).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -31,12 +32,15 @@ class Parser(argparse.ArgumentParser):
     """argparse with the one-line error contract."""
 
     def error(self, message: str) -> NoReturn:
-        raise CLIError(f"{self.prog}: {message}")
+        cmd = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        raise CLIError(f"{cmd}: {message}" if cmd else message)
 
 
 def one_line(e: BaseException | str) -> str:
-    """An error message on one line (whitespace runs collapsed)."""
-    return " ".join(str(e).split())
+    """An error message on one line, each part said once (see ``_output.one_line``)."""
+    from ._output import one_line as _one
+
+    return _one(e)
 
 
 # ----------------------------------------------------------------------------------- schedules
@@ -170,13 +174,17 @@ def write_json(path: str | os.PathLike[str], doc: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------- tables
-def text_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str, str]]) -> str:
-    """Plain text table: cols = (header, key, format)."""
+def text_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str, str]],
+               rule_before: int | None = None) -> str:
+    """Plain text table: cols = (header, key, format); a rule under the header and, with
+    ``rule_before=i``, before row ``i`` (e.g. a mean row). Non-finite numbers print as ``-``."""
     cells = [[h for h, _, _ in cols]]
     for r in rows:
         line = []
         for _, k, f in cols:
             v = r.get(k)
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
             line.append("-" if v is None else (format(v, f) if isinstance(v, (int, float))
                                                else str(v)))
         cells.append(line)
@@ -185,7 +193,7 @@ def text_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str,
     for j, c in enumerate(cells):
         out.write("  ".join(x.ljust(w[i]) if i == 0 else x.rjust(w[i])
                             for i, x in enumerate(c)).rstrip() + "\n")
-        if j == 0:
+        if j == 0 or (rule_before is not None and j == rule_before):
             out.write("  ".join("-" * x for x in w) + "\n")
     return out.getvalue()
 
@@ -196,14 +204,26 @@ METRIC_COLS = [("run", "run", ""), ("R2", "R2", ".5f"), ("MAE", "MAE", ".5f"),
 
 
 def metric_row(name: str, m: Mapping[str, Any], dataset: str | None = None) -> dict[str, Any]:
-    """One ``METRIC_COLS`` row from a per-run metrics mapping of ``fit`` / ``evaluate``."""
+    """One ``METRIC_COLS`` row from a per-run metrics mapping of ``fit`` / ``evaluate``.
+
+    An undefined R2 (one observation, constant loss) is ``None``; a non-finite error metric
+    means the law predicts a non-finite loss: that is refused (exit 2), never printed."""
     row = {"run": name, "R2": m.get("r2"), "MAE": m.get("mae"), "RMSE": m.get("rmse"),
            "PredE": m.get("pred_e"), "WorstE": m.get("worst_e"),
            "final_error": m.get("final_error")}
     if dataset is not None:
         row["dataset"] = dataset
-    return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
-            for k, v in row.items()}
+    row = {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
+           for k, v in row.items()}
+    for k in ("MAE", "RMSE", "PredE", "WorstE", "final_error"):
+        v = row[k]
+        if isinstance(v, float) and not math.isfinite(v):
+            raise CLIError(f"run {name!r}: the law predicts a non-finite loss ({k} = {v}); "
+                           "check the parameters and the run's LR/steps")
+    r2 = row["R2"]
+    if isinstance(r2, float) and not math.isfinite(r2):
+        row["R2"] = None
+    return row
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -222,7 +242,7 @@ def run_guarded(call: Callable[[], int]) -> int:
         print(f"cptdyn: error: {one_line(e) or type(e).__name__}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("cptdyn: interrupted", file=sys.stderr)
+        print("cptdyn: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - never a traceback for users
         if os.environ.get("CPTDYN_DEBUG"):

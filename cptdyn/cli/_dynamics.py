@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from ._common import (
     text_table,
     write_json,
 )
+from ._output import set_result
 
 #: ``cptdyn.dynamics.law_names()``, written out so that building the parser does not import the
 #: dynamics layer (and JAX); tests/cli/test_wiring.py compares the two.
@@ -162,6 +162,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     samples: dict[str, Any] = {}
     model_error: dict[str, float] = {}
+    selection: dict[str, list[Any]] = {}
     if args.law == "auto":
         from cptdyn.dynamics import FitError, interval_samples, select_law
         from cptdyn.dynamics import format_selection_table as format_table
@@ -175,6 +176,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             try:
                 results[ds], sel_table = select_law(rs, seed=args.seed, rule=args.rule)
                 model_error[ds] = _cv_relative_error(sel_table, rs)
+                selection[ds] = list(sel_table)
                 n_s = 8 if getattr(args, "samples", None) is None else int(args.samples)
                 if n_s < 0:
                     raise CLIError(f"--samples {n_s}: must be >= 0")
@@ -223,6 +225,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     cols = METRIC_COLS if len(results) == 1 else METRIC_COLS[:1] + [("set", "dataset", "")] + \
         METRIC_COLS[1:]
     out.write(text_table(rows, cols))
+    _note_undefined_r2(rows)
+    set_result({"laws": {ds: {"law": res.law.NAME, "params": dict(res.params),
+                              "objective": float(res.objective),
+                              "status": res.convergence.status, "seconds": float(res.time_s)}
+                         for ds, res in results.items()},
+                "runs": rows, "outputs": [args.out] if args.out else [],
+                **({"selection": selection} if selection else {})})
     if args.out:
         from cptdyn.dynamics import samples_to_doc
 
@@ -261,15 +270,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ev = evaluate(law, rs)
         for r in ev.per_run:
             rows.append(metric_row(r["name"], r, ds if len(laws) > 1 else None))
-    if args.json:
-        sys.stdout.write(json.dumps({"runs": rows}, indent=2) + "\n")
-    else:
-        sys.stdout.write(text_table(rows, METRIC_COLS))
-        if len(rows) > 1:
-            mean = {k: float(np.mean([r[k] for r in rows if r[k] is not None]))
-                    for _, k, _ in METRIC_COLS[1:]}
-            sys.stdout.write(text_table([{"run": "mean", **mean}], METRIC_COLS).split("\n", 2)[2])
+    mean = None
+    if len(rows) > 1:
+        mean = {k: _finite_mean([r[k] for r in rows]) for _, k, _ in METRIC_COLS[1:]}
+    set_result({"runs": rows, "mean": mean})
+    if not getattr(args, "json", False):
+        table_rows = rows + ([{"run": "mean", **mean}] if mean is not None else [])
+        sys.stdout.write(text_table(table_rows, METRIC_COLS, rule_before=len(rows)
+                                    if mean is not None else None))
+    _note_undefined_r2(rows)
     return 0
+
+
+def _finite_mean(vals: Sequence[Any]) -> float | None:
+    v = [float(x) for x in vals if x is not None and math.isfinite(float(x))]
+    return float(np.mean(v)) if v else None
+
+
+def _note_undefined_r2(rows: Sequence[Mapping[str, Any]]) -> None:
+    undefined = [str(r["run"]) for r in rows if r.get("R2") is None]
+    if undefined:
+        print(f"note: R2 is undefined (shown as -) for {', '.join(undefined)}: fewer than two "
+              "observations or a constant loss", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------- simulate
@@ -283,9 +305,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     ctx = _law_context(args)
     if args.warmup_steps is not None:
         ctx["warmup_steps"] = args.warmup_steps
+    n_steps = int(sched.total_steps)
+    if args.every is not None and args.every > n_steps:
+        raise CLIError(f"--every {args.every}: longer than the schedule ({n_steps} steps)")
+    if args.warmup_steps is not None and not 0 <= args.warmup_steps <= n_steps:
+        raise CLIError(f"--warmup-steps {args.warmup_steps}: must be in 0..{n_steps}")
     curves = evaluate_schedule(laws, sched, ctx)
     lr = lr_array(sched)
     n = lr.size
+    for k, v in curves.items():
+        if not np.all(np.isfinite(v)):
+            bad = int(np.argmax(~np.isfinite(v))) + 1
+            raise CLIError(f"the {k!r} law predicts a non-finite loss at step {bad}; "
+                           "check the parameters")
     bands = _sample_bands(args.params, laws, sched, ctx)
     every = args.every or max(1, n // 2000)
     steps = list(range(every, n + 1, every))
@@ -325,6 +357,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                                               if k in bands else "")
                        for k, v in curves.items())
     print(f"wrote {args.out}: {len(steps)} rows; predicted final loss: {finals}")
+    set_result({"outputs": [args.out] + ([args.plot] if args.plot else []), "rows": len(steps),
+                "final_loss": {k: float(v[-1]) for k, v in curves.items()},
+                "interval": {k: [float(b[0][-1]), float(b[1][-1])] for k, b in bands.items()}})
     return 0
 
 
@@ -399,6 +434,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if args.total_steps is None or args.peak_lr is None:
             raise CLIError("--family free-form needs --total-steps (or --budget-steps) and "
                            "--peak-lr")
+        wi = args.warmup_init if args.warmup_init is not None else 0.0
+        if not (math.isfinite(wi) and 0.0 <= wi <= 1.0):
+            raise CLIError(f"--warmup-init {args.warmup_init}: must be a fraction of the peak "
+                           "LR in [0, 1]")
         ff = plan_free_form(laws, total_steps=args.total_steps, peak_lr=args.peak_lr,
                             warmup_steps=args.warmup_steps or 0,
                             warmup_init=args.warmup_init if args.warmup_init is not None else 0.0,
@@ -414,9 +453,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
               f"{ff.summary['power_fit']:.2f}")
         for d in ff.diagnostics:
             print(d)
-        print(f"wrote {args.out}")
         if args.report:
             _plan_report(args.report, laws, ff.schedule, ctx, title="free-form plan")
+        print(f"wrote {args.out}")
+        set_result({"status": ff.status, "objective_value": float(ff.value),
+                    "summary": dict(ff.summary), "diagnostics": list(ff.diagnostics),
+                    "outputs": [args.out] + ([args.report] if args.report else [])})
         return 3 if ff.status != "ok" else 0
     if args.schedule:
         tmpl = load_spec(args.schedule, "--schedule")
@@ -458,10 +500,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for ds, u in doc.get("uncertainty", {}).items():
         print(f"  predicted final loss interval [{ds}]: {u['final_loss_lo']:.4f} .. "
               f"{u['final_loss_hi']:.4f} (parameter samples + cross-validated model error)")
-    print(f"wrote {args.out}")
     if args.report and result.schedule is not None:
         _plan_report(args.report, laws, result.schedule, ctx, title="plan",
                      baselines=result.baselines, template=tmpl)
+    print(f"wrote {args.out}")
+    set_result({k: doc[k] for k in ("status", "objective", "objective_value", "tuned",
+                                    "predicted_final_loss", "flatness", "baselines",
+                                    "constraint", "diagnostics", "uncertainty", "schedule")
+                if k in doc})
+    set_result({"outputs": [args.out] + ([args.report] if args.report and result.schedule
+                                         is not None else [])})
     return 0 if result.status == "ok" else 3
 
 
@@ -547,7 +595,6 @@ def add_commands(sub: Any) -> None:
     e = sub.add_parser("evaluate", help="metrics of fitted parameters on observed runs")
     e.add_argument("runs", nargs="+", metavar="RUN")
     e.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
-    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_run_options(e)
     e.set_defaults(func=cmd_evaluate)
 

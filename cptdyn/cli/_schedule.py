@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+import numpy as np
+
 from cptdyn._errors import CLIError
 from cptdyn._io import atomic_write
 
@@ -19,13 +21,19 @@ from ._common import (
     lr_array,
     schedule_kwargs,
 )
+from ._output import data_stream, set_result
 
 
 def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
+    lr = lr_array(sched)
+    bad = np.flatnonzero(~np.isfinite(lr))
+    if bad.size:  # the fields are validated; this guards the arithmetic (e.g. warmup overflow)
+        raise CLIError(f"{sched.KIND} schedule: the LR at step {int(bad[0])} is not a finite "
+                       "number; check peak_lr and the other LR fields")
     if out.endswith(".csv"):
         buf = io.StringIO()
         buf.write("step,lr\n")
-        for i, v in enumerate(lr_array(sched)):
+        for i, v in enumerate(lr):
             buf.write(f"{i},{v:.17g}\n")
         payload = buf.getvalue()
     elif out.endswith(".json"):
@@ -35,9 +43,12 @@ def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
     if plot:
         from ._plots import schedule_figure, write_html
 
-        fig = schedule_figure({sched.KIND: lr_array(sched)}, title=f"{sched.KIND} schedule")
+        fig = schedule_figure({sched.KIND: lr}, title=f"{sched.KIND} schedule")
         write_html(fig, plot)
     atomic_write(out, payload)
+    set_result({"outputs": [out] + ([plot] if plot else []), "kind": sched.KIND,
+                "total_steps": int(sched.total_steps), "peak_lr": float(np.max(lr)),
+                "final_lr": float(lr[-1])})
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -56,6 +67,8 @@ def cmd_cpt(args: argparse.Namespace) -> int:
     cpt = load_spec(args.cpt, "--cpt")
     joined = CPTSchedule(pt, cpt)
     _write_schedule(joined, args.out, args.plot)
+    set_result({"transfer_step": int(joined.transfer_step),
+                "loss_potential": float(joined.loss_potential)})
     print(
         f"wrote {args.out}: transfer at step {joined.transfer_step}, "
         f"{joined.total_steps} steps, loss potential {float(joined.loss_potential):.3g}"
@@ -73,15 +86,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.require_native:
         opts["require_native"] = True
     result = export(sched, args.to, **opts)
+    info = {"target": args.to, "native": bool(result.native), "note": result.note or None}
     if args.out:
         paths = write(result, args.out)
         route = "native" if result.native else "per-step table"
         print(f"wrote {', '.join(str(p) for p in paths)} ({args.to}, {route})")
         if result.note:
             print(result.note)
+        set_result({"outputs": [str(p) for p in paths], **info})
     else:
         text = result.text()
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        set_result({**info, "text": text})
+        if not getattr(args, "json", False):
+            data_stream().write(text if text.endswith("\n") else text + "\n")
         if result.note:
             print(result.note, file=sys.stderr)
     return 0

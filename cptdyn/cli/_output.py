@@ -1,0 +1,264 @@
+"""How every command talks to the user and to scripts.
+
+* ``--json``: one JSON object on stdout (``{"command", "ok", "exit_code", ...}``; on failure
+  ``"error"`` holds the one-line message); the human text goes to stderr.
+* ``--quiet``: no human text and no progress (errors still print one line on stderr);
+  ``--verbose``: one line per finished long task (fits, folds, sweeps) even when stderr is not a
+  terminal. Progress bars (``tqdm``) show only when stderr is a terminal.
+* Exit status: see :data:`EXIT_CODES` (also in ``cptdyn --help``).
+* Output flags that name an input file (or each other) are refused before anything runs, and
+  every file is written only once the whole command has succeeded
+  (:func:`cptdyn._io.deferred_writes`).
+* Ctrl-C: exit 130 with ``cptdyn: interrupted``; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from cptdyn._errors import CLIError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_NO_PLAN = 3
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "success"),
+    (EXIT_INTERNAL, "internal error (a bug; CPTDYN_DEBUG=1 prints the traceback)"),
+    (EXIT_USAGE, "bad input: usage, a missing/malformed file or value, an output\n"
+                 "       naming an input (one line on stderr: flag/field and value)"),
+    (EXIT_NO_PLAN, "plan: no valid plan (plan.json still holds status/diagnostics)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C); nothing is written"),
+)
+
+EPILOG = (
+    "exit status:\n" + "".join(f"  {c:<4} {t}\n" for c, t in EXIT_CODES)
+    + "\nenvironment:\n"
+    "  CPTDYN_DEBUG=1     print the Python traceback of a failure\n"
+    "  CPTDYN_CACHE_DIR   JAX compilation cache (default ~/.cache/cptdyn/jax)\n"
+    "  CPTDYN_NO_CACHE=1  no compilation cache\n"
+    "\nevery command takes --json (one JSON object on stdout, text on stderr),\n"
+    "--quiet and --verbose."
+)
+
+#: Argument destinations holding input paths, and output paths (the flag spelled for errors).
+INPUT_DESTS = {"runs": "RUN", "spec": "SPEC", "pt": "--pt", "cpt": "--cpt", "params": "--params",
+               "schedule": "--schedule", "run_schedule": "--schedule-spec", "values": "--values",
+               "data": "--data"}
+OUTPUT_DESTS = {"out": "--out", "plot": "--plot", "report": "--report",
+                "save_params": "--save-params"}
+
+
+# ------------------------------------------------------------------------------------ options
+def add_output_options(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """``--json``, ``--quiet``, ``--verbose`` on ``p``. On sub-commands their default is
+    ``SUPPRESS`` so that a flag given before the command name is kept."""
+    d: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
+    g = p.add_argument_group("output")
+    g.add_argument("--json", action="store_true", help="print one JSON object on stdout "
+                   "(human text goes to stderr)", **({"default": False} if top else d))
+    q = g.add_mutually_exclusive_group()
+    q.add_argument("-q", "--quiet", action="store_true", help="no text and no progress "
+                   "(errors still print)", **({"default": False} if top else d))
+    q.add_argument("-v", "--verbose", action="store_true", help="a line per finished long "
+                   "task (fits, folds, sweeps), also when stderr is not a terminal",
+                   **({"default": False} if top else d))
+
+
+# ------------------------------------------------------------------------------------- result
+class _State:
+    def __init__(self) -> None:
+        self.result: dict[str, Any] | None = None
+        self.data_out: TextIO = sys.stdout
+
+
+_state = _State()
+
+
+def set_result(doc: Mapping[str, Any]) -> None:
+    """The command's JSON object (printed with ``--json``); keys are merged."""
+    if _state.result is None:
+        _state.result = {}
+    _state.result.update(doc)
+
+
+def data_stream() -> TextIO:
+    """The real stdout, for data a command prints on purpose (``export`` without ``--out``)."""
+    return _state.data_out
+
+
+def json_safe(v: Any) -> Any:
+    """``v`` with non-finite floats as ``None`` and NumPy/JAX values as plain Python."""
+    from cptdyn._io import to_plain
+
+    v = to_plain(v)
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [json_safe(x) for x in v]
+    return v
+
+
+def dumps(doc: Any) -> str:
+    """Strict JSON (never a bare ``NaN``)."""
+    return json.dumps(json_safe(doc), indent=2, allow_nan=False)
+
+
+# ------------------------------------------------------------------------------------- errors
+def one_line(e: BaseException | str) -> str:
+    """The message on one line, each part said once: whitespace runs collapsed, a leading
+    ``cptdyn:`` / ``error:`` dropped, and a ``": "``-separated part dropped when the next one
+    repeats it (``--pt 'a.json': --pt 'a.json' does not exist``)."""
+    text = " ".join(str(e).split())
+    parts = text.split(": ")
+    while parts and parts[0] in ("cptdyn", "error", "cptdyn error") and len(parts) > 1:
+        parts = parts[1:]
+    out: list[str] = []
+    for part in parts:
+        if out and (part == out[-1] or part.startswith(out[-1] + " ")
+                    or part.startswith(out[-1] + ":")):
+            out[-1] = part
+        else:
+            out.append(part)
+    return ": ".join(out)
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse an output flag that names an input file or another output (before any work)."""
+    inputs: list[tuple[str, Path]] = []
+    for dest, flag in INPUT_DESTS.items():
+        v = getattr(args, dest, None)
+        for item in (v if isinstance(v, list) else [v]):
+            if isinstance(item, str) and item:
+                inputs.append((flag, Path(item)))
+    seen: list[tuple[str, Path]] = []
+    for dest, flag in OUTPUT_DESTS.items():
+        v = getattr(args, dest, None)
+        if not isinstance(v, str) or not v:
+            continue
+        out = Path(v)
+        for iflag, ip in inputs:
+            if _same(out, ip):
+                raise CLIError(f"{flag} {v!r} is also the input {iflag} {str(ip)!r}: refusing to "
+                               "overwrite an input; choose another output file")
+            if ip.is_dir() and _inside(out, ip) and iflag == "RUN":
+                continue
+        for oflag, op in seen:
+            if _same(out, op):
+                raise CLIError(f"{flag} {v!r} is also {oflag}: give each output its own file")
+        seen.append((flag, out))
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        return False
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _inside(a: Path, folder: Path) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(a), os.path.abspath(folder)]) == \
+            os.path.abspath(folder)
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------- main
+@contextlib.contextmanager
+def _sigint_flag() -> Iterator[None]:
+    """SIGINT (Ctrl-C) raises ``KeyboardInterrupt`` once; a second Ctrl-C while the command
+    stops is ignored (so the clean-up is never itself interrupted)."""
+    if not _is_main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        from cptdyn._progress import request_interrupt
+
+        request_interrupt()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread of the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGINT, old)
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def run_command(call: Callable[[argparse.Namespace], int], args: argparse.Namespace,
+                command: str) -> int:
+    """Run a parsed command under the output and exit-status contract."""
+    from cptdyn._io import deferred_writes
+    from cptdyn._progress import clear_interrupt, reporting
+
+    from ._progress import make_reporter
+
+    as_json = bool(getattr(args, "json", False))
+    quiet = bool(getattr(args, "quiet", False))
+    verbose = bool(getattr(args, "verbose", False))
+    real_out, real_err = sys.stdout, sys.stderr
+    human: TextIO = io.StringIO() if quiet else (real_err if as_json else real_out)
+    _state.result, _state.data_out = None, real_out
+    clear_interrupt()
+    rc = EXIT_INTERNAL
+    error: str | None = None
+    debug = bool(os.environ.get("CPTDYN_DEBUG"))
+    try:
+        with _sigint_flag(), contextlib.redirect_stdout(human):
+            check_paths(args)
+            with reporting(make_reporter(quiet, verbose, real_err)), deferred_writes():
+                rc = int(call(args) or 0)
+    except KeyboardInterrupt:
+        rc, error = EXIT_INTERRUPTED, "interrupted"
+        print("cptdyn: interrupted", file=real_err, flush=True)
+    except (CLIError, ValueError, OSError) as e:
+        if debug:
+            raise
+        rc, error = EXIT_USAGE, one_line(e) or type(e).__name__
+        print(f"cptdyn: error: {error}", file=real_err, flush=True)
+    except Exception as e:  # noqa: BLE001 - never a traceback for users
+        if debug:
+            raise
+        rc, error = EXIT_INTERNAL, f"internal error: {type(e).__name__}: {one_line(e)}"
+        print(f"cptdyn: {error} (set CPTDYN_DEBUG=1 for a traceback)", file=real_err, flush=True)
+    finally:
+        clear_interrupt()
+    if as_json:
+        doc: dict[str, Any] = {"command": command, "ok": rc == EXIT_OK, "exit_code": rc}
+        if error is not None:
+            doc["error"] = error
+        elif _state.result:
+            doc.update(_state.result)
+        real_out.write(dumps(doc) + "\n")
+        real_out.flush()
+    _state.result = None
+    return rc
