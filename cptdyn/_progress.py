@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol
 
-__all__ = ["Reporter", "Task", "task", "reporting", "checkpoint", "request_interrupt",
+__all__ = ["Reporter", "Task", "task", "start_task", "reporting", "checkpoint", "request_interrupt",
            "interrupt_requested", "clear_interrupt"]
 
 
@@ -31,6 +31,8 @@ class Task(Protocol):
     """A running piece of work (what :func:`task` yields)."""
 
     def advance(self, n: int = 1, note: str | None = None) -> None: ...
+
+    def close(self, ok: bool = True) -> None: ...
 
 
 class Reporter(Protocol):
@@ -71,13 +73,47 @@ def checkpoint() -> None:
 
 
 class _Handle:
-    def __init__(self, inner: ReporterTask | None) -> None:
+    def __init__(self, inner: ReporterTask | None, total: int | None = None,
+                 depth: int | None = None) -> None:
         self._inner = inner
+        self._total = total
+        self._done = 0
+        self._depth = depth  # restored on close (start_task handles)
+        self._closed = False
+        if inner is not None:
+            _open.add(self)
 
     def advance(self, n: int = 1, note: str | None = None) -> None:
-        if self._inner is not None:
+        self._done += int(n)
+        if self._inner is not None and not self._closed:
             self._inner.advance(int(n), note)
+        if self._depth is not None and self._total is not None and self._done >= self._total:
+            self.close(True)
         checkpoint()
+
+    def close(self, ok: bool = True) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _open.discard(self)
+        if self._depth is not None:
+            _depth.set(self._depth)
+        if self._inner is not None:
+            self._inner.close(ok)
+
+
+_open: set[_Handle] = set()
+
+
+def start_task(label: str, total: int | None = None) -> Task:
+    """Like :func:`task` without a ``with`` block: the task closes itself once ``total``
+    steps have advanced, on ``close()``, or when the reporter is removed (after an error)."""
+    checkpoint()
+    rep = _reporter.get()
+    depth = _depth.get()
+    inner = rep.start(label, total, depth) if rep is not None else None
+    _depth.set(depth + 1)
+    return _Handle(inner, total, depth)
 
 
 @contextlib.contextmanager
@@ -88,14 +124,15 @@ def task(label: str, total: int | None = None) -> Iterator[Task]:
     depth = _depth.get()
     inner = rep.start(label, total, depth) if rep is not None else None
     token = _depth.set(depth + 1)
+    handle = _Handle(inner)
     ok = False
     try:
-        yield _Handle(inner)
+        yield handle
         ok = True
     finally:
-        _depth.reset(token)
-        if inner is not None:
-            inner.close(ok)
+        with contextlib.suppress(ValueError):
+            _depth.reset(token)
+        handle.close(ok)
     checkpoint()
 
 
@@ -103,7 +140,12 @@ def task(label: str, total: int | None = None) -> Iterator[Task]:
 def reporting(reporter: Reporter | None) -> Iterator[None]:
     """Install ``reporter`` for the work done inside the block (``None``: silence)."""
     token = _reporter.set(reporter)
+    depth = _depth.set(0)
     try:
         yield
     finally:
+        for h in list(_open):  # tasks left open by an exception
+            h.close(False)
         _reporter.reset(token)
+        with contextlib.suppress(ValueError):
+            _depth.reset(depth)

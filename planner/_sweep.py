@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from cptdyn._progress import start_task
 from cptdyn._pytree import x64_context
 from cptdyn.dynamics import Law
 from cptdyn.schedules import Schedule
@@ -81,6 +82,7 @@ def sweep(
             chunk = int(max(1, min(n, 2 ** int(math.log2(max(1, 3e7 // per))))))
         outs: list[dict[str, np.ndarray]] = []
         objs = []
+        prog = start_task("sweep", total=-(-n // chunk))  # progress + Ctrl-C point per chunk
         for i in range(0, n, chunk):
             part = combos[i:i + chunk]
             pad = chunk - part.shape[0]
@@ -90,6 +92,7 @@ def sweep(
             keep = chunk - pad
             outs.append({k: np.asarray(v)[:keep] for k, v in L.items()})
             objs.append(np.asarray(o)[:keep])
+            prog.advance()
     df = pd.DataFrame(combos, columns=names)
     for k in outs[0]:
         df[f"loss_{k}"] = np.concatenate([o[k] for o in outs])

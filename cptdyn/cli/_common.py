@@ -103,8 +103,16 @@ def schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kw["warmup_from_previous"] = True
     if args.milestones is not None:
         vals = _float_list(args.milestones, "--milestones")
-        if all(0 <= v <= 1 for v in vals) and any(v != int(v) for v in vals):
+        bad = [v for v in vals if not math.isfinite(v) or v < 0]
+        if bad:
+            raise CLIError(f"--milestones {args.milestones!r}: {bad[0]:g} is not a step or a "
+                           "fraction >= 0")
+        fractional = [v for v in vals if not float(v).is_integer()]
+        if fractional and all(0 <= v <= 1 for v in vals):
             kw["milestone_fractions"] = vals
+        elif fractional:
+            raise CLIError(f"--milestones {args.milestones!r}: mixes fractions ({fractional[0]:g})"
+                           " and steps; give all as steps or all as fractions in [0, 1]")
         else:
             kw["milestones"] = tuple(int(v) for v in vals)
     if args.factors is not None:
@@ -132,16 +140,31 @@ def read_lr_values(path: str) -> np.ndarray:
     p = Path(path)
     if not p.exists():
         raise CLIError(f"--values {path!r} does not exist")
+    if p.is_dir():
+        raise CLIError(f"--values {path!r} is a folder, not a file")
     if p.suffix == ".npy":
-        return np.load(p)
+        try:
+            vals = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise CLIError(f"--values {path!r} cannot be read as .npy: {one_line(e)}") from None
+        if vals.ndim != 1 or vals.dtype.kind not in "fiu":
+            raise CLIError(f"--values {path!r}: expected a 1-D array of numbers, got shape "
+                           f"{vals.shape} dtype {vals.dtype}")
+        vals = vals.astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(vals))
+        if bad.size:
+            raise CLIError(f"--values {path!r} index {bad[0]}: not a finite number")
+        return vals
     import pandas as pd
 
     try:
-        df = pd.read_csv(p)
+        df = pd.read_csv(p, encoding="utf-8-sig")
     except Exception as e:  # noqa: BLE001 - any parse failure is a user error
-        raise CLIError(f"--values {path!r} cannot be read as CSV: {e}") from None
+        raise CLIError(f"--values {path!r} cannot be read as CSV: {one_line(e)}") from None
+    if df.shape[1] == 0 or df.shape[0] == 0:
+        raise CLIError(f"--values {path!r} has no values")
     col = "lr" if "lr" in df.columns else df.columns[-1]
-    vals = pd.to_numeric(df[col], errors="coerce").to_numpy()
+    vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(vals))
     if bad.size:
         raise CLIError(f"--values {path!r} row {bad[0] + 2} column {col!r}: not a finite number")

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from cptdyn._progress import start_task
+
 from .._law import Law, law_class
 from .._run import Run
 from ._fit import FitError, FitResult, check_runs, evaluate, fit
@@ -170,6 +172,8 @@ def select_law(
     folds = cv_folds(runs, fspl_fraction)
     table: list[dict[str, Any]] = []
     fitted: dict[int, FitResult] = {}
+    # progress per law and fold, and a Ctrl-C point between fits (closes itself at the end)
+    prog = start_task("law selection", total=len(candidates) * (len(folds) + 1))
     for ci, cand in enumerate(candidates):
         law = law_template(cand)
         kw = law_fit_options(law)
@@ -185,6 +189,7 @@ def select_law(
             except (FitError, FloatingPointError, ValueError) as e:
                 rows.append({"fold": fname, "failed": True})
                 err = err or f"{fname}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            prog.advance(note=f"{law.NAME} {fname}")
         score = cv_score(rows)
         ok = [r for r in rows if not r.get("failed")]
         row: dict[str, Any] = {
@@ -210,6 +215,7 @@ def select_law(
         except FitError as e:
             row["cv_score"] = math.inf
             row["error"] = row["error"] or str(e).splitlines()[0]
+        prog.advance(note=f"{law.NAME} all runs")
         table.append(row)
         if verbose:
             print(f"  {law.NAME:<14} cv_score {row['cv_score']:.5f}  "
