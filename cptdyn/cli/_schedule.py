@@ -25,7 +25,9 @@ from ._output import data_stream, set_result
 
 
 def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
-    lr = lr_array(sched)
+    # a re-warmup from the previous schedule has no LRs of its own until joined (`cptdyn cpt`)
+    pending = bool(getattr(sched, "warmup_from_previous", False))
+    lr = np.zeros(0) if pending and not out.endswith(".csv") and not plot else lr_array(sched)
     bad = np.flatnonzero(~np.isfinite(lr))
     if bad.size:  # the fields are validated; this guards the arithmetic (e.g. warmup overflow)
         raise CLIError(f"{sched.KIND} schedule: the LR at step {int(bad[0])} is not a finite "
@@ -47,8 +49,9 @@ def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
         write_html(fig, plot)
     atomic_write(out, payload)
     set_result({"outputs": [out] + ([plot] if plot else []), "kind": sched.KIND,
-                "total_steps": int(sched.total_steps), "peak_lr": float(np.max(lr)),
-                "final_lr": float(lr[-1])})
+                "total_steps": int(sched.total_steps),
+                "peak_lr": float(np.max(lr)) if lr.size else None,
+                "final_lr": float(lr[-1]) if lr.size else None})
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
