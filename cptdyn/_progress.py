@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 __all__ = ["Reporter", "Task", "task", "start_task", "reporting", "checkpoint", "request_interrupt",
-           "interrupt_requested", "clear_interrupt"]
+           "interrupt_requested", "clear_interrupt", "in_task"]
 
 
 class Task(Protocol):
@@ -64,6 +64,12 @@ def interrupt_requested() -> bool:
 
 def clear_interrupt() -> None:
     _interrupt.clear()
+
+
+def in_task() -> bool:
+    """Whether long work marked with :func:`task` / :func:`start_task` is running (its
+    ``advance`` calls are then the points where an interrupt is raised)."""
+    return _depth.get() > 0
 
 
 def checkpoint() -> None:

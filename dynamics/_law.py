@@ -284,10 +284,6 @@ def law_from_dict(doc: Mapping[str, Any]) -> Law:
         if k in cls.PARAMS:
             raise ValueError(f"params document: {k!r} is a parameter of law {cls.NAME!r}; "
                              "give it under 'params'")
-    missing = [k for k in cls.PARAMS if k not in params]
-    if missing:
-        raise ValueError(f"params document: law {cls.NAME!r} needs params."
-                         f"{missing[0]} (missing; no default is assumed)")
     for k, v in params.items():
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
             raise ValueError(f"params document: params.{k} = {v!r} must be a number")
@@ -302,6 +298,10 @@ def law_from_dict(doc: Mapping[str, Any]) -> Law:
             rng = {"positive": "> 0", "real": "finite"}.get(c.kind, f"in [{c.lo:g}, {c.hi:g}]")
             raise ValueError(f"params document: params.{k} = {v!r} must be {rng}")
         params[k] = fv
+    missing = [k for k in cls.PARAMS if k not in params]
+    if missing:
+        raise ValueError(f"params document: law {cls.NAME!r} needs params."
+                         f"{missing[0]} (missing; no default is assumed)")
     for k, v in options.items():
         default = fields[k].default
         if isinstance(v, list):

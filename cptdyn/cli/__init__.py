@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from . import _demo, _dynamics, _mixture, _schedule
 from ._common import EXIT_USAGE, Parser, run_guarded
-from ._output import EPILOG, add_output_options, run_command
+from ._output import EPILOG, add_output_options, run_command, sigint_flag
 
 __all__ = ["main", "build_parser"]
 
@@ -73,7 +73,23 @@ def _enable_compilation_cache() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cptdyn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    from cptdyn._progress import clear_interrupt
+
+    with sigint_flag(hard_exit=argv is None):
+        try:
+            rc = _main(list(sys.argv[1:] if argv is None else argv), argv is None)
+        finally:
+            clear_interrupt()
+    if argv is None and rc == 130:
+        # A real process stopped by Ctrl-C: leave without interpreter teardown, which can crash
+        # while XLA's worker threads are still running (seen as "Segmentation fault", exit 139).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
+
+
+def _main(args_list: list[str], hard_exit: bool) -> int:
     parsed: list[argparse.Namespace] = []
 
     def parse() -> int:
@@ -95,15 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return rc
 
     def call(a: argparse.Namespace) -> int:
+        from cptdyn._progress import checkpoint
+
         _enable_compilation_cache()
+        checkpoint()  # Ctrl-C during the imports
         return int(a.func(a) or 0)
 
     args = parsed[0]
-    rc = run_command(call, args, str(args.command))
-    if argv is None and rc == 130:
-        # A real process stopped by Ctrl-C: leave without interpreter teardown, which can crash
-        # while XLA's worker threads are still running (seen as "Segmentation fault", exit 139).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(rc)
-    return rc
+    return run_command(call, args, str(args.command), hard_exit=hard_exit)

@@ -182,19 +182,26 @@ def _inside(a: Path, folder: Path) -> bool:
 
 # --------------------------------------------------------------------------------------- main
 @contextlib.contextmanager
-def _sigint_flag() -> Iterator[None]:
-    """SIGINT (Ctrl-C) raises ``KeyboardInterrupt`` once; a second Ctrl-C while the command
-    stops is ignored (so the clean-up is never itself interrupted)."""
-    if not _is_main_thread():
-        yield
+def sigint_flag(hard_exit: bool) -> Iterator[None]:
+    """Ctrl-C handling. The first SIGINT only sets the interrupt flag of
+    :mod:`cptdyn._progress`; the next safe point (between two fits, batches, folds or
+    iterations, and after the imports) raises ``KeyboardInterrupt``, never inside a running XLA
+    program, an import or a garbage-collector callback (raising there crashed the interpreter at
+    exit: "Segmentation fault", exit 139). A second SIGINT ends a real process at once (exit
+    130; nothing was written, as files are written only at the end), or raises in-process."""
+    if not _is_main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield  # not the main thread, or SIGINT ignored on purpose (nohup, a background job)
         return
 
     def handler(signum: int, frame: Any) -> None:
-        from cptdyn._progress import request_interrupt
+        from cptdyn._progress import interrupt_requested, request_interrupt
 
+        if interrupt_requested():
+            if hard_exit:
+                print("cptdyn: interrupted", file=sys.__stderr__, flush=True)
+                os._exit(EXIT_INTERRUPTED)
+            raise KeyboardInterrupt
         request_interrupt()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise KeyboardInterrupt
 
     try:
         old = signal.signal(signal.SIGINT, handler)
@@ -215,10 +222,11 @@ def _is_main_thread() -> bool:
 
 
 def run_command(call: Callable[[argparse.Namespace], int], args: argparse.Namespace,
-                command: str) -> int:
-    """Run a parsed command under the output and exit-status contract."""
+                command: str, hard_exit: bool = False) -> int:
+    """Run a parsed command under the output and exit-status contract (``hard_exit``: a real
+    process, which a second Ctrl-C may end at once)."""
     from cptdyn._io import deferred_writes
-    from cptdyn._progress import clear_interrupt, reporting
+    from cptdyn._progress import checkpoint, clear_interrupt, reporting
 
     from ._progress import make_reporter
 
@@ -228,18 +236,22 @@ def run_command(call: Callable[[argparse.Namespace], int], args: argparse.Namesp
     real_out, real_err = sys.stdout, sys.stderr
     human: TextIO = io.StringIO() if quiet else (real_err if as_json else real_out)
     _state.result, _state.data_out = None, real_out
-    clear_interrupt()
     rc = EXIT_INTERNAL
     error: str | None = None
     debug = bool(os.environ.get("CPTDYN_DEBUG"))
     try:
-        with _sigint_flag(), contextlib.redirect_stdout(human):
+        with contextlib.redirect_stdout(human):
+            checkpoint()
             check_paths(args)
             with reporting(make_reporter(quiet, verbose, real_err)), deferred_writes():
                 rc = int(call(args) or 0)
+                checkpoint()  # an interrupt during the last stretch: still write nothing
     except KeyboardInterrupt:
         rc, error = EXIT_INTERRUPTED, "interrupted"
         print("cptdyn: interrupted", file=real_err, flush=True)
+    except BaseException:
+        clear_interrupt()
+        raise
     except (CLIError, ValueError, OSError) as e:
         if debug:
             raise
