@@ -714,6 +714,15 @@ def make_schedule(kind: str, **kwargs: Any) -> Schedule:
     name = cls.__name__
     total = kw.get("total_steps")
 
+    allowed = set(_field_names(cls))
+    for alias, target in (("warmup_fraction", "warmup_steps"), ("decay_steps", "decay_fraction"),
+                          ("switch_fraction", "switch_step"),
+                          ("milestone_fractions", "milestones")):
+        if alias in kw and target not in allowed:  # name the field the caller gave
+            raise ValueError(
+                f"{name}: unknown field {alias!r}; fields are {', '.join(sorted(allowed))}"
+            )
+
     def need_total(field: str) -> int:
         if total is None:
             raise ValueError(f"{name}: {field} needs total_steps")
@@ -776,7 +785,7 @@ def schedule_from_spec(doc: Mapping[str, Any], _where: str = "") -> Schedule:
         )
     d = dict(doc)
     version = d.pop("version", SPEC_VERSION)
-    if version != SPEC_VERSION:
+    if isinstance(version, bool) or version != SPEC_VERSION:
         raise ValueError(
             f"schedule spec: {_where}version={version!r} is not supported (expected {SPEC_VERSION})"
         )

@@ -135,6 +135,26 @@ def schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def make_schedule_from_flags(kind: str, kw: Mapping[str, Any]) -> Any:
+    """``make_schedule(kind, **kw)`` with errors about a field named by its flag."""
+    import re
+
+    from cptdyn.schedules import make_schedule
+
+    try:
+        return make_schedule(kind, **kw)
+    except ValueError as e:
+        m = re.search(r"unknown field '(\w+)'", str(e))
+        flags = {field: flag for flag, field, _t, _h in SCHEDULE_OPTIONS}
+        flags.update(milestone_fractions="--milestones", milestones="--milestones",
+                     factors="--factors", knot_steps="--knots", knot_lrs="--knots",
+                     values="--values", warmup_from_previous="--warmup-from-previous")
+        if m and m.group(1) in flags:
+            raise CLIError(f"{flags[m.group(1)]} does not apply to schedule kind {kind!r}"
+                           ) from None
+        raise
+
+
 def read_lr_values(path: str) -> np.ndarray:
     """Per-step LR values from a .npy file, a one-column text file or a CSV with an 'lr' column."""
     p = Path(path)

@@ -20,6 +20,7 @@ from ._common import (
     add_schedule_options,
     load_spec,
     lr_array,
+    make_schedule_from_flags,
     metric_row,
     one_line,
     schedule_kwargs,
@@ -420,7 +421,7 @@ def _parse_bounds(text: str | None) -> dict[str, tuple[float, float]]:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from cptdyn.planner import Problem, parse_objective, plan, plan_free_form
-    from cptdyn.schedules import CPTSchedule, make_schedule
+    from cptdyn.schedules import CPTSchedule
 
     laws = load_params(args.params)
     objective = parse_objective(args.objective)
@@ -467,7 +468,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         kw.pop("values", None)
         if pt is not None and "warmup_steps" in kw and kw.get("warmup_steps"):
             kw.setdefault("warmup_from_previous", True)
-        tmpl = make_schedule(args.family, **kw)
+        tmpl = make_schedule_from_flags(args.family, kw)
     if pt is not None and not isinstance(tmpl, CPTSchedule):
         tmpl = CPTSchedule(pt, tmpl)
     tune = [t.strip() for t in (args.tune or "").split(",") if t.strip()]

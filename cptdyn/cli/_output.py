@@ -249,9 +249,6 @@ def run_command(call: Callable[[argparse.Namespace], int], args: argparse.Namesp
     except KeyboardInterrupt:
         rc, error = EXIT_INTERRUPTED, "interrupted"
         print("cptdyn: interrupted", file=real_err, flush=True)
-    except BaseException:
-        clear_interrupt()
-        raise
     except (CLIError, ValueError, OSError) as e:
         if debug:
             raise

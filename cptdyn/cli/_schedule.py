@@ -19,6 +19,7 @@ from ._common import (
     add_schedule_options,
     load_spec,
     lr_array,
+    make_schedule_from_flags,
     schedule_kwargs,
 )
 from ._output import data_stream, set_result
@@ -55,9 +56,7 @@ def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from cptdyn.schedules import make_schedule
-
-    sched = make_schedule(args.kind, **schedule_kwargs(args))
+    sched = make_schedule_from_flags(args.kind, schedule_kwargs(args))
     _write_schedule(sched, args.out, args.plot)
     print(f"wrote {args.out}: {sched.KIND}, {sched.total_steps} steps")
     return 0
