@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import math
 import sys
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,10 +78,24 @@ def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
     for p in paths:
         if not Path(p).exists():
             raise CLIError(f"run file {p!r} does not exist")
+    what = paths[0] if len(paths) == 1 else ", ".join(paths)
     try:
         runs = load_runs(list(paths), format=args.format, **opts)
     except TypeError as e:
         raise CLIError(one_line(e)) from None
+    except UnicodeDecodeError as e:
+        raise CLIError(f"run file {what!r} is not UTF-8 text (byte {e.start})") from None
+    except RecursionError:
+        raise CLIError(f"run file {what!r} is nested too deeply") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise CLIError(f"run file {what!r} cannot be decompressed: {one_line(e)}") from None
+    except OSError as e:
+        raise CLIError(f"run file {what!r} cannot be read: {e.strerror or one_line(e)}") from None
+    except ValueError as e:
+        msg = one_line(e)
+        if not any(p in msg or Path(p).name in msg for p in paths):
+            msg = f"run file {what!r}: {msg}"
+        raise CLIError(msg) from None
     if not runs:
         raise CLIError("no runs found in " + ", ".join(paths))
     return runs

@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cptdyn._optim import bfgs, grid_starts, huber
+from cptdyn._validate import MAX_MAGNITUDE
 from cptdyn._pytree import pytree_dataclass, static_field, x64_context
 
 from ..presets import ZHENG_CPT
@@ -210,8 +211,11 @@ def dcpt_from_dict(doc: Mapping[str, Any]) -> DCPTLaw:
                 raise ValueError(f"D-CPT law: parameter {n}={v!r} is not a number")
             if not math.isfinite(float(v)):
                 raise ValueError(f"D-CPT law: parameter {n}={v!r} is not a finite number")
-            if n in ("alpha", "beta", "gamma", "eta") and float(v) < 0:
-                raise ValueError(f"D-CPT law: exponent {n}={v!r} must be >= 0")
+            if n in ("alpha", "beta", "gamma", "eta") and not 0 <= float(v) <= 10:
+                raise ValueError(f"D-CPT law: exponent {n}={v!r} must be in [0, 10]")
+            if abs(float(v)) > MAX_MAGNITUDE:
+                raise ValueError(f"D-CPT law: parameter {n}={v!r} is implausibly large "
+                                 f"(|value| > {MAX_MAGNITUDE:g})")
             kw[n] = float(v)
     return DCPTLaw(**kw, form=form)
 
