@@ -174,8 +174,26 @@ class _NonFinite(ValueError):
     pass
 
 
-def _refuse_constant(name: str) -> Any:
-    raise _NonFinite(name)
+def _bad_number(v: Any) -> bool:
+    if isinstance(v, float):
+        return not np.isfinite(v)
+    if isinstance(v, list):
+        return any(_bad_number(x) for x in v)
+    return False
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON object hook: ``NaN``/``Infinity`` (not JSON, but written by Python and others) are
+    refused naming their key."""
+    for k, v in pairs:
+        if _bad_number(v):
+            raise _NonFinite(f"field {k!r}: {v} is not a finite number (NaN/Infinity are not "
+                             "JSON)")
+    return dict(pairs)
+
+
+def _top_constant(name: str) -> Any:
+    return float(name.replace("Infinity", "inf"))
 
 
 def read_json(path: str | os.PathLike[str], what: str = "file") -> Any:
@@ -197,15 +215,18 @@ def read_json(path: str | os.PathLike[str], what: str = "file") -> Any:
     if not text.strip():
         raise CLIError(f"{what} {str(path)!r} is empty")
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        doc = json.loads(text, parse_constant=_top_constant, object_pairs_hook=_pairs)
     except _NonFinite as e:
-        raise CLIError(f"{what} {str(path)!r}: {e} is not a finite number") from None
+        raise CLIError(f"{what} {str(path)!r}: {e}") from None
     except RecursionError:
         raise CLIError(f"{what} {str(path)!r} is nested too deeply") from None
     except json.JSONDecodeError as e:
         raise CLIError(
             f"{what} {str(path)!r} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
         ) from None
+    if _bad_number(doc):
+        raise CLIError(f"{what} {str(path)!r}: NaN/Infinity is not a finite number")
+    return doc
 
 
 def to_plain(v: Any) -> Any:

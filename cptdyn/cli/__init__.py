@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from . import _demo, _dynamics, _mixture, _schedule
 from ._common import EXIT_USAGE, Parser, run_guarded
-from ._output import EPILOG, add_output_options, run_command, sigint_flag
+from ._output import EPILOG, add_output_options, harden_types, run_command, sigint_flag
 
 __all__ = ["main", "build_parser"]
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mixture.add_commands(sub)
     for sp in sub.choices.values():  # the output options and the exit-code table everywhere
         add_output_options(sp)
+        harden_types(sp)  # nan/inf and absurd counts refused by every flag
         if not sp.epilog:
             sp.epilog = EPILOG.split("\nevery command")[0]
             sp.formatter_class = argparse.RawDescriptionHelpFormatter

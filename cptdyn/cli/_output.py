@@ -77,6 +77,78 @@ def add_output_options(p: argparse.ArgumentParser, top: bool = False) -> None:
                    **({"default": False} if top else d))
 
 
+# ------------------------------------------------------------------------------- value types
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan``/``inf`` refused at the door)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return v
+
+
+def whole_number(text: str) -> int:
+    """argparse type: a whole number within the step resource limit."""
+    from cptdyn._validate import MAX_STEPS
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if abs(v) > MAX_STEPS:
+        raise argparse.ArgumentTypeError(f"{text} exceeds the limit of {MAX_STEPS} (resource "
+                                         "limit; a typo?)")
+    return v
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    v = finite_float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1]")
+    return v
+
+
+def positive(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    v = finite_float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return v
+
+
+def model_size(text: str) -> float:
+    """argparse type: a model size in millions of parameters, in (0, 1e7] (up to 10^13)."""
+    v = positive(text)
+    if v > 1e7:
+        raise argparse.ArgumentTypeError(f"{text!r} millions of parameters is implausible "
+                                         "(limit 1e7, i.e. 10^13 parameters)")
+    return v
+
+
+#: value types by destination, applied to every command (see :func:`harden_types`)
+_TYPES_BY_DEST: dict[str, Callable[[str], Any]] = {
+    "replay_ratio": fraction, "model_size": model_size, "warmup_init": fraction,
+    "tolerance": positive, "general_weight": fraction, "ratio_min": fraction,
+    "ratio_max": fraction,
+}
+
+
+def harden_types(p: argparse.ArgumentParser) -> None:
+    """Every ``float`` flag of ``p`` becomes :func:`finite_float`, every ``int`` flag
+    :func:`whole_number`, and flags with a known range get their own type."""
+    for a in p._actions:
+        if a.dest in _TYPES_BY_DEST and a.type in (float, int, None) and a.nargs is None \
+                and a.option_strings and a.type is not None:
+            a.type = _TYPES_BY_DEST[a.dest]
+        elif a.type is float:
+            a.type = finite_float
+        elif a.type is int:
+            a.type = whole_number
+
+
 # ------------------------------------------------------------------------------------- result
 class _State:
     def __init__(self) -> None:
@@ -148,9 +220,17 @@ def check_paths(args: argparse.Namespace) -> None:
     seen: list[tuple[str, Path]] = []
     for dest, flag in OUTPUT_DESTS.items():
         v = getattr(args, dest, None)
-        if not isinstance(v, str) or not v:
+        if not isinstance(v, str):
             continue
+        if not v.strip():
+            raise CLIError(f"{flag} '': empty file name")
         out = Path(v)
+        parent = out.parent if str(out.parent) else Path(".")
+        if not parent.is_dir():
+            what = "is a file" if parent.exists() else "does not exist"
+            raise CLIError(f"{flag} {v!r}: folder {str(parent)!r} {what}")
+        if out.is_dir() and getattr(args, "command", None) != "export":
+            raise CLIError(f"{flag} {v!r} is a folder, not a file")
         for iflag, ip in inputs:
             if _same(out, ip):
                 raise CLIError(f"{flag} {v!r} is also the input {iflag} {str(ip)!r}: refusing to "
