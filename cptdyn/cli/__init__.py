@@ -4,7 +4,9 @@ Every user error ends with exit status 2 and one line on stderr (``cptdyn: error
 bad field; nothing is half-written (outputs go through a temporary file and a rename). Set
 ``CPTDYN_DEBUG=1`` to get the Python traceback of an unexpected failure.
 
-Modules, each importing only :mod:`._common` (and :mod:`._plots`) from this package:
+Shared modules: :mod:`._common` (options, readers, tables), :mod:`._plots`, :mod:`._output`
+(``--json``/``--quiet``/``--verbose``, exit statuses, output-path checks, Ctrl-C) and
+:mod:`._progress` (the ``tqdm`` reporter). Command modules, each importing only those:
 
 - :mod:`._schedule`: ``schedule``, ``cpt``, ``export``;
 - :mod:`._dynamics`: ``fit``, ``evaluate``, ``simulate``, ``plan``;
