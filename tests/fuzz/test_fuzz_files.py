@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from .conftest import check, cli, count, snapshot
+from .conftest import check, cli, snapshot
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
@@ -227,5 +227,4 @@ def test_run_files(cls, name, content, must_fail, momentum_params):
 
 
 def test_corpus_size():
-    count("runs: corpus files", "generated")
     assert len(CORPUS) >= 35
