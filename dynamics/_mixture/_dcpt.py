@@ -46,8 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from cptdyn._optim import bfgs, grid_starts, huber
-from cptdyn._validate import MAX_MAGNITUDE
 from cptdyn._pytree import pytree_dataclass, static_field, x64_context
+from cptdyn._validate import MAX_MAGNITUDE
 
 from ..presets import ZHENG_CPT
 
