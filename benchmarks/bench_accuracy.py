@@ -9,11 +9,11 @@ law (Bayesian bootstrap over runs and observation blocks), the same plus the ref
 folds (``interval_samples``, what ``fit --law auto`` stores), and the latter widened by the law's
 CV relative final error; coverage on the held-out curves.
 
-1. MPL protocol (data_and_benchmarks.md §4.1), 25M / 100M / 400M: train cosine_24000 +
+1. MPL protocol (MPL paper Table 6), 25M / 100M / 400M: train cosine_24000 +
    constant_24000 + wsdcon_9, test the six others. Per law: R2, MAE, RMSE, PredE, WorstE (means over
    the 6 test curves) and the signed final error of every test curve. Also the released MPL
    parameters (repository convention), the anchor.
-2. 124M cooldown sweep (§4.2), per peak LR in {5e-4, 1e-3, 2e-3}: fit on constant-50k +
+2. 124M cooldown sweep (data/lr-scheduling) per peak LR in {5e-4, 1e-3, 2e-3}: fit on constant-50k +
    cosine-to-0-50k (in-training val_loss from step 1000), predict every other run of that LR:
    final-loss MAE / max error, predicted vs real best linear cooldown fraction per horizon, and
    Spearman correlation of predicted vs real final losses over all runs of one horizon.

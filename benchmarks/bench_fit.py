@@ -1,15 +1,15 @@
-"""Fit benchmark on the MultiPowerLaw data (protocol A of data_and_benchmarks.md §4.1).
+"""Fit benchmark on the MultiPowerLaw data (the MPL paper's Table 6 train/test protocol).
 
 Per model size (25M / 100M / 400M): fit on cosine_24000 + constant_24000 + wsdcon_9, predict the
 six test curves (constant_72000, cosine_72000, wsd_20000_24000, wsdld_20000_24000, wsdcon_3,
 wsdcon_18) and report the fit wall time (first call, compilation included: the JAX caches are
 cleared before every fit) and the test metrics (unweighted means over the six curves), next to:
 
-* the MPL authors' fit (their PyTorch code: 48-55 s on this machine class, data_and_benchmarks.md
-  §7.1; test metrics = repository README, §5.1; their code is not in this repository, so the
+* the MPL authors' fit (their PyTorch code, ``main.py`` @ 8da9f19: 48-55 s on this machine class
+  when run once; test metrics = repository README; their code is not in this repository, so the
   numbers are quoted);
 * the momentum law (P2) fitted by ``cptdyn.fit`` and by a SciPy L-BFGS-B reference
-  re-implemented here as in §7.4 (81 starts, analytic gradient), timed in the same process.
+  re-implemented here (81 starts, analytic gradient), timed in the same process.
 
 MPL rows:
 
@@ -44,20 +44,20 @@ TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
 TEST = ["constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3",
         "wsdcon_18"]
 
-#: MPL authors' fit on this machine class (data_and_benchmarks.md §7.1) and README test metrics
-#: (§5.1, repository convention and parameters).
+#: MPL authors' fit on this machine class (their main.py, run once) and README test metrics
+#: (repository convention and parameters).
 AUTHORS = {
     25: {"fit_s": 51.0, "r2": 0.9988, "pred_e": 0.00110, "worst_e": 0.00409},
     100: {"fit_s": 55.4, "r2": 0.9983, "pred_e": 0.00142, "worst_e": 0.00583},
     400: {"fit_s": 48.3, "r2": 0.9978, "pred_e": 0.00168, "worst_e": 0.00995},
 }
-#: SciPy momentum-law reference as measured for data_and_benchmarks.md §7.4.
+#: SciPy momentum-law reference fit wall time (s) on this machine class, measured once.
 SCIPY_DOC = {25: 0.32, 100: 0.32, 400: 0.28}
 
 
 # ------------------------------------------------------------------------------ SciPy reference
 def scipy_momentum_fit(runs: list[Run], lam: float = 0.999, delta: float = 1e-3) -> dict:
-    """The §7.4 SciPy reference: S2 by ``lfilter``, Huber on log residuals, L-BFGS-B with an
+    """The SciPy reference: S2 by ``lfilter``, Huber on log residuals, L-BFGS-B with an
     analytic gradient from a 3x3x3x3 grid (81 starts), warmup counted at the peak LR."""
     from scipy.optimize import minimize
     from scipy.signal import lfilter
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
               f"  {'WorstE':>8}  {'|final|':>9}  params / notes")
         a = AUTHORS[size]
         print(row("MPL authors (PyTorch, quoted)", a["fit_s"], None, a,
-                  "§7.1 / README; repo convention"))
+                  "main.py run / README; repo convention"))
         mpl_runs = [
             ("MPLLaw, paper conv.", MPLLaw(warmup="paper"), {}),
             ("MPLLaw, repo conv.", MPLLaw(warmup="repo"), {"coarsen_warmup": 120}),
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         print(row("Momentum law, SciPy L-BFGS-B", first, best,
                   test_metrics(MomentumLaw(**ref), test),
                   f"L0={ref['L0']:.4f} A={ref['A']:.4f} C={ref['C']:.4f} "
-                  f"alpha={ref['alpha']:.4f}; 81 starts (§7.4: {SCIPY_DOC[size]:.2f} s)"))
+                  f"alpha={ref['alpha']:.4f}; 81 starts (once: {SCIPY_DOC[size]:.2f} s)"))
     return 0
 
 

@@ -5,14 +5,14 @@
    predicted final loss at or below the authors' committed optimised schedule
    (``data/MultiPowerLaw/optimized_schedules/400.npy``), compilation included. Reference: the
    authors' code takes 21-22 s for 10,000 Adam steps on this machine class and ~0.7 s to get
-   within 0.001 of its best (data_and_benchmarks.md §7.2; their code is not in this repository,
+   within 0.001 of its best (``optimize_lr_schedule``, run once; their code is not in this repository,
    so those times are quoted, not re-measured).
 2. A 10,000-configuration WSD sweep (peak LR x decay fraction x steps) under the annealing law,
    vs evaluating the same configurations one by one with the jitted single-schedule path (timed on
    a subset and extrapolated), in the same process.
 3. 124M cooldown sweep (Hägele et al. data): fit the annealing law on constant + cosine-to-0 at
    each peak LR and compare the planner's best linear cooldown fraction per horizon with the real
-   best (data_and_benchmarks.md §5.4).
+   best (last in-training val_loss in data/lr-scheduling).
 """
 
 from __future__ import annotations

@@ -80,6 +80,7 @@ from ._law import real as real
 from ._law import register_law as register_law
 from ._laws._cpt import CPTLaw as CPTLaw
 from ._laws._cpt import CPTOpenLaw as CPTOpenLaw
+from ._laws._cpt import CPTReplayCurveLaw as CPTReplayCurveLaw
 from ._laws._cpt import CPTReplayLaw as CPTReplayLaw
 from ._laws._cpt import CPTSizeLaw as CPTSizeLaw
 from ._laws._cpt import critical_point as critical_point
@@ -100,11 +101,13 @@ from ._runs import LOSS_ALIASES as LOSS_ALIASES
 from ._runs import LR_ALIASES as LR_ALIASES
 from ._runs import RUN_FORMATS as RUN_FORMATS
 from ._runs import STEP_ALIASES as STEP_ALIASES
+from ._runs import RunReadWarning as RunReadWarning
 from ._runs import load_cooldown_sweep as load_cooldown_sweep
 from ._runs import load_csv as load_csv
 from ._runs import load_hf_trainer_state as load_hf_trainer_state
 from ._runs import load_runs as load_runs
 from ._runs import load_tensorboard as load_tensorboard
+from ._runs import load_wandb as load_wandb
 from ._runs import load_wandb_csv as load_wandb_csv
 from ._runs import load_wandb_json as load_wandb_json
 from ._runs import mpl_schedule as mpl_schedule
@@ -172,6 +175,7 @@ __all__ = [
     "CPTLaw",
     "CPTOpenLaw",
     "CPTReplayLaw",
+    "CPTReplayCurveLaw",
     "CPTSizeLaw",
     "critical_point",
     "fit_ood_weights",
@@ -196,6 +200,8 @@ __all__ = [
     "load_hf_trainer_state",
     "load_runs",
     "load_tensorboard",
+    "load_wandb",
+    "RunReadWarning",
     "load_wandb_csv",
     "load_wandb_json",
     "mpl_schedule",

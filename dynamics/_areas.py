@@ -11,11 +11,11 @@ measured after ``s`` updates. With ``eta_i = lr[i-1]`` (1-based, as in the paper
     S2(s) = sum_{i=1..s} m_i = [(eta_0 - eta_s) - lam * m_s] / (1 - lam)
 
 ``eta_0`` is the LR "before" the first update: ``eta_0 = eta_1`` (so ``m_1 = 0``, the P2 convention)
-unless the caller passes another one (the final PT LR for the CPT part of a run, laws.md §3.3).
+unless the caller passes another one (the final PT LR for the CPT part of a run, as P1 §6 does).
 
 Warmup conventions (``warmup=``):
 
-* ``"peak"`` (P2 §3.4, laws.md §2.2; the default): the first ``warmup_steps`` updates count as the
+* ``"peak"`` (P2 §3.4 and App. A; the default): the first ``warmup_steps`` updates count as the
   peak LR the warmup ramps to, ``eta_max = lr[warmup_steps]`` (the LR of the first update after
   the warmup; ``lr[-1]`` if the whole array is warmup) -- each adds ``eta_max`` to S1 and nothing
   to S2 (``eta_0 = eta_max``). Differentiable: the gradient of the warmup steps flows to
@@ -107,7 +107,7 @@ __all__ = [
 
 #: Warmup conventions understood by every law: P2's ("peak") and the LR as run ("as-run").
 WARMUP_CONVENTIONS = ("peak", "as-run")
-#: S2 PT/CPT splits of laws.md §3.3.
+#: S2 PT/CPT splits (P1 does not say which one it used; see ``cpt_areas``).
 S2_SPLITS = ("origin", "step")
 
 #: Default block length (steps); a multiple of 8 that keeps the dense block matmul fast on CPU.
@@ -123,7 +123,7 @@ class Areas(NamedTuple):
 
 
 class CPTAreas(NamedTuple):
-    """PT/CPT split areas at the observed steps (laws.md §3.3); shapes as in ``Areas``."""
+    """PT/CPT split areas at the observed steps (P1 App. C); shapes as in ``Areas``."""
 
     S1pt: jax.Array
     S1cpt: jax.Array
@@ -853,7 +853,7 @@ def cpt_areas(
     split: str = "origin",
     block_size: int = DEFAULT_BLOCK,
 ) -> CPTAreas:
-    """S1pt, S1cpt, S2pt, S2cpt at observed steps for a PT + CPT schedule (laws.md §3.3).
+    """S1pt, S1cpt, S2pt, S2cpt at observed steps for a PT + CPT schedule (P1 App. C).
 
     ``lr[:transfer_step]`` is the PT schedule, ``lr[transfer_step:]`` the CPT schedule; a step
     ``s <= transfer_step`` is in PT (``S1cpt = S2cpt = 0``). The warmup convention applies to the

@@ -15,6 +15,12 @@ Sources:
   Pre-Training at Scale", Table 2.
 
 Plain dictionaries: copy before changing (``dict(P2_FIG2)``).
+
+Citation keys used in cptdyn's comments and docstrings: P1 = Wang et al. 2025 (ICML 2025,
+arXiv 2505.07796); P2 = Tissue et al. 2024 (arXiv 2408.11029); MPL = Luo et al. 2025 (ICLR 2025,
+arXiv 2503.12811; code github.com/thu-yao-01-luo/MultiPowerLaw @ 8da9f19); FSL = Li et al.
+(NeurIPS 2025, arXiv 2509.19189); D-CPT = Que et al. 2024 (NeurIPS 2024,
+arXiv 2406.01375); Zheng et al. 2024 (EMNLP 2024, arXiv 2407.02118).
 """
 
 __all__ = [

@@ -13,7 +13,7 @@ minimising ``(1 - general_weight) * L_d + general_weight * L_g`` subject to the 
 tolerance ``L_g <= (1 + tolerance) * general_loss0`` (D-CPT usage 1) when a tolerance is given.
 ``domain_tokens`` is D-CPT usage 2 (limited domain data: the domain part of the mix, ``r_d * D``,
 cannot exceed it) and ``compute`` usage 3 (``6 N D <= compute``). The D-CPT law itself was fitted
-at one schedule (20K steps, laws.md §6.1): the plan is only as good as that extrapolation, and
+at one schedule (20K steps, Que et al. 2024): the plan is only as good as that extrapolation, and
 :func:`cptdyn.dynamics._mixture._dcpt.check_monotone` should pass on the range searched.
 
 Relation to the replay ratio of the CPT law (P1 Eq. 8, ``cpt-replay``)

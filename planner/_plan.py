@@ -599,7 +599,7 @@ def _build_schedule(prob: Problem, values: Mapping[str, float]) -> Schedule:
 
 _RUNAWAY_HINTS = {
     ("peak_lr", "upper"): "the law keeps rewarding a higher peak LR (the annealing law has no "
-                          "peak-LR optimum, laws.md §2.9); bound it by what trains stably",
+                          "peak-LR optimum); bound it by what trains stably",
     ("peak_lr", "lower"): "the objective prefers as little learning as possible (the general "
                           "loss dominates the objective)",
     ("total_steps", "upper"): "more steps keep lowering the loss; fix the budget with "

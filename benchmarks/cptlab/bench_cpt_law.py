@@ -35,7 +35,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.cptlab.run_study import cpt_schedule  # noqa: E402
-from cptdyn.dynamics import CPTLaw, CPTReplayLaw, FitError, Run, fit, load_runs  # noqa: E402
+from cptdyn.dynamics import (  # noqa: E402
+    CPTLaw,
+    CPTReplayCurveLaw,
+    CPTReplayLaw,
+    FitError,
+    Run,
+    fit,
+    load_runs,
+)
 from cptdyn.planner import PlanError, Problem, plan  # noqa: E402
 
 DATASETS = ("pt", "cpt")
@@ -84,19 +92,25 @@ def cpt_part(run: Run) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- fitting
-def fit_laws(rows: list[dict[str, Any]], replay: bool) -> dict[str, Any]:
+LAWS = {"cpt": CPTLaw, "cpt-replay": CPTReplayLaw, "cpt-replay-curve": CPTReplayCurveLaw}
+
+
+def fit_laws(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """Fit law ``name`` per validation set: ``cpt`` (no replay term) on the training runs without
+    replay, the replay laws on every training run and the no-switch controls."""
+    replay = name != "cpt"
     if replay:
         use = [r for r in rows if r["role"] in ("train", "control")]
     else:
         use = [r for r in rows if r["role"] == "train" and r["replay"] == 0.0]
     laws = {}
     for d in DATASETS:
-        law = CPTReplayLaw(role=d) if replay else CPTLaw()
+        law = LAWS[name](role=d) if replay else LAWS[name]()
         try:
             laws[d] = fit(law, [r["runs"][d] for r in use]).law
         except FitError as e:
             laws[d] = None
-            print(f"fit {'cpt-replay' if replay else 'cpt'} on {d}: {e}", file=sys.stderr)
+            print(f"fit {name} on {d}: {e}", file=sys.stderr)
     return {"laws": laws, "n_train": len(use)}
 
 
@@ -240,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", required=True, help="run_study --out folder")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead")
+    ap.add_argument("--json-out", default=None, help="also write the JSON object to this file")
     ap.add_argument("--weights", default="0.5,0.5", help="W_PT,W_CPT of the weighted goal")
     ap.add_argument("--min-step", type=int, default=250,
                     help="ignore observations before this update (the early PT transient, which "
@@ -256,8 +271,9 @@ def main(argv: list[str] | None = None) -> int:
                            "seed_noise_final_std_by_set": noise, "by_law": {}}
     per_run: list[dict[str, Any]] = []
     fitted = {}
-    for name, replay in (("cpt", False), ("cpt-replay", True)):
-        f = fit_laws(rows, replay)
+    for name in LAWS:
+        replay = name != "cpt"
+        f = fit_laws(rows, name)
         fitted[name] = f["laws"]
         held = [r for r in rows if r["role"] == "heldout" and (replay or r["replay"] == 0.0)]
         agg: dict[str, Any] = {"n_train": f["n_train"], "n_heldout": len(held)}
@@ -289,7 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     res["findings"] = findings(rows, noise_max)
     goals = [f"weighted:{a.weights}", f"constrained:{a.max_rise:g}"]
     res["planner"] = planner_vs_reality(rows, st, fitted["cpt-replay"], goals)
+    res["planner_curve"] = planner_vs_reality(rows, st, fitted["cpt-replay-curve"], goals)
     res["per_run"] = per_run
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps(res, indent=1, default=float) + "\n")
     if a.json:
         print(json.dumps(res, indent=1, default=float))
         return 0
@@ -303,30 +322,37 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"{name:11s} {d:4s} {agg['n_train']:5d} {agg['n_heldout']:8d} {pe:17.4%} "
                   f"{fe:16.4f} {fe / max(noise[d], 1e-12):8.1f}x")
-    print("\nper held-out run (cpt-replay): signed final error pred - obs")
+    print("\nper held-out run: signed final error pred - obs")
     for p in per_run:
-        if p["law"] == "cpt-replay" and p["role"] == "heldout":
-            print(f"  {p['run']:26s} {p['set']:4s} final err {p['final_err']:+.4f}  PredE "
-                  f"{p['prede']:.4%}  early {p['early_err']:+.4f} late {p['late_err']:+.4f}")
+        if p["law"] != "cpt" and p["role"] == "heldout":
+            print(f"  {p['law']:17s} {p['run']:26s} {p['set']:4s} final err {p['final_err']:+.4f}"
+                  f"  PredE {p['prede']:.4%}  early {p['early_err']:+.4f} late "
+                  f"{p['late_err']:+.4f}")
     print("\nfindings on the measured curves")
     for f in res["findings"]:
         print(f"  {'HOLDS' if f['holds'] else 'DOES NOT HOLD':13s} {f['finding']}: {f['numbers']}")
-    print("\nplanner (fitted cpt-replay laws) vs the best measured configuration")
-    for p in res["planner"]:
-        print(f"  {p['knob']:14s} {p['goal']:18s} planner {p['planner']:26s} predicted best "
-              f"{p['predicted_best']:8s} measured best {p['measured_best']:8s} regret "
-              f"{p['regret']:.4f}")
-    print("\nwhere the law misses (cpt-replay, training + held-out, mean signed error by regime)")
+    for key, lname in (("planner", "cpt-replay"), ("planner_curve", "cpt-replay-curve")):
+        print(f"\nplanner (fitted {lname} laws) vs the best measured configuration")
+        for p in res[key]:
+            print(f"  {p['knob']:14s} {p['goal']:18s} planner {p['planner']:26s} predicted best "
+                  f"{p['predicted_best']:8s} measured best {p['measured_best']:8s} regret "
+                  f"{p['regret']:.4f}")
+    for lname in ("cpt-replay", "cpt-replay-curve"):
+        misses(per_run, lname)
+    return 0
+
+
+def misses(per_run: list[dict[str, Any]], lname: str) -> None:
+    print(f"\nwhere the law misses ({lname}, training + held-out, mean signed error by regime)")
     for key in ("schedule", "lp", "peak", "replay"):
         groups: dict[str, list[dict[str, Any]]] = {}
         for p in per_run:
-            if p["law"] == "cpt-replay":
+            if p["law"] == lname:
                 groups.setdefault(f"{p['set']} {key}={p[key]}", []).append(p)
         for g, ps in sorted(groups.items()):
             print(f"  {g:28s} early {np.mean([p['early_err'] for p in ps]):+.4f} late "
                   f"{np.mean([p['late_err'] for p in ps]):+.4f} final "
                   f"{np.mean([p['final_err'] for p in ps]):+.4f} (n={len(ps)})")
-    return 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import multiprocessing as mp
 import os
 import shlex
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -181,6 +182,23 @@ def _worker_init(corpus: str, size: str, n_windows: int, cache: str | None) -> N
             flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         os.environ["XLA_FLAGS"] = flags.strip()
     _W.update(corpus=corpus, size=size, n_windows=n_windows, cache=cache)
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the study process is gone (killed with SIGKILL, say), instead of
+    training on as an orphan."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(2.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="cptlab-parent-watch").start()
 
 
 def _state() -> dict[str, Any]:
@@ -317,6 +335,49 @@ def write_index(out: Path, jobs: dict[str, Any], done: dict[str, Any]) -> list[d
     return rows
 
 
+
+def _finished(out: Path, jobs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Jobs an earlier call finished: checkpoints on disk, runs listed in runs_index.csv with their
+    file present."""
+    done: dict[str, dict[str, Any]] = {}
+    if (out / "ckpt" / "pt-trunk.npz").is_file():
+        done["pt-trunk"] = {"job": "pt-trunk"}
+    idx = out / "runs_index.csv"
+    rows = list(csv.DictReader(open(idx, newline=""))) if idx.is_file() else []
+    for r in rows:
+        name = f"pt:{r['pt_checkpoint']}" if r["role"] == "pt" else r["run_id"]
+        ok = (out / r["file"]).is_file() and (
+            r["role"] != "pt" or (out / "ckpt" / f"pt-{r['pt_checkpoint']}.npz").is_file())
+        if name in jobs and ok:
+            done[name] = {"job": name, "row": r, "wall_s": float(r["wall_s"]),
+                          "s_per_step": float(r["s_per_step"]), "device": None, "note": ""}
+    return done
+
+
+def _run_jobs(ex: ProcessPoolExecutor, jobs: dict[str, dict[str, Any]], st: dict[str, Any],
+              out: Path, workers: int, done: dict[str, dict[str, Any]],
+              running: dict[Future[Any], str], failed: list[str]) -> None:
+    """Submit every job once its dependencies are done; a failed job drops its branches."""
+    pending = {k: v for k, v in jobs.items() if k not in done}
+    while pending or running:
+        for name in list(pending):
+            if all(d in done for d in pending[name]["deps"]) and len(running) < workers:
+                running[ex.submit(run_job, pending.pop(name), st, str(out))] = name
+        if not running:
+            break
+        fin, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for f in fin:
+            name = running.pop(f)
+            try:
+                done[name] = f.result()
+                write_index(out, jobs, done)  # kept current: a cut-off study keeps its runs
+            except Exception as e:  # noqa: BLE001 - report and keep the other branches
+                print(f"run_study: job {name} failed: {type(e).__name__}: {e}",
+                      file=sys.stderr, flush=True)
+                failed.append(name)
+                pending = {k: v for k, v in pending.items() if name not in v["deps"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.cptlab.run_study",
                                  description=__doc__.split("\n\n")[0])
@@ -329,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated run ids (a trial subset)")
     ap.add_argument("--steps-scale", type=float, default=1.0,
                     help="multiply every step count (trials; default 1)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep what an earlier call with the same study and --out finished (its "
+                         "checkpoints and the runs in runs_index.csv) and train only the rest")
     a = ap.parse_args(argv)
     t_start = time.perf_counter()
     try:
@@ -354,6 +418,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(a.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    if a.resume and (out / "study_resolved.json").is_file():
+        before = json.loads((out / "study_resolved.json").read_text())
+        if {k: v for k, v in before.items() if k != "path"} != {
+                k: v for k, v in st.items() if k != "path"}:
+            print(f"run_study: error: --resume: {out} holds another study (or other --only/"
+                  f"--steps-scale); use a new --out", file=sys.stderr)
+            return 2
     (out / "study_resolved.json").write_text(json.dumps(st, indent=1) + "\n")
     need_pt = sorted({r["pt"] for r in st["runs"]}) if a.only else list(st["checkpoints"])
     jobs: dict[str, dict[str, Any]] = {"pt-trunk": {"kind": "trunk", "deps": []}}
@@ -366,42 +437,50 @@ def main(argv: list[str] | None = None) -> int:
     print(f"study {st['study'].get('name', '?')}: {len(st['runs'])} CPT runs, {len(need_pt)} PT "
           f"checkpoints, {n_steps} updates, size {a.size}, {a.workers} workers", flush=True)
     ctx = mp.get_context("spawn")
-    done: dict[str, dict[str, Any]] = {}
+    done: dict[str, dict[str, Any]] = _finished(out, jobs) if a.resume else {}
+    if done:
+        print(f"resume: {len(done)} jobs already finished in {out}", flush=True)
     running: dict[Future[Any], str] = {}
     failed: list[str] = []
-    with ProcessPoolExecutor(max_workers=a.workers, mp_context=ctx, initializer=_worker_init,
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)  # `kill` ends the study like Ctrl-C: workers too
+    ex = ProcessPoolExecutor(max_workers=a.workers, mp_context=ctx, initializer=_worker_init,
                              initargs=(str(a.corpus), a.size, st["study"]["eval_windows"],
-                                       str((out / "jax_cache").resolve()))) as ex:
-        pending = dict(jobs)
-        while pending or running:
-            for name in list(pending):
-                if all(d in done for d in pending[name]["deps"]) and len(running) < a.workers:
-                    running[ex.submit(run_job, pending.pop(name), st, str(out))] = name
-            if not running:
-                break
-            fin, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for f in fin:
-                name = running.pop(f)
-                try:
-                    done[name] = f.result()
-                    write_index(out, jobs, done)  # kept current: a cut-off study keeps its runs
-                except Exception as e:  # noqa: BLE001 - report and keep the other branches
-                    print(f"run_study: job {name} failed: {type(e).__name__}: {e}",
-                          file=sys.stderr, flush=True)
-                    failed.append(name)
-                    pending = {k: v for k, v in pending.items() if name not in v["deps"]}
+                                       str((out / "jax_cache").resolve())))
+    try:
+        _run_jobs(ex, jobs, st, out, a.workers, done, running, failed)
+    except KeyboardInterrupt:
+        procs = list((getattr(ex, "_processes", None) or {}).values())  # no public handle
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(timeout=10)
+        write_index(out, jobs, done)
+        print(f"run_study: interrupted; {len(done)} finished jobs kept in "
+              f"{out / 'runs_index.csv'} (the running ones are lost)", file=sys.stderr, flush=True)
+        return 130
+    ex.shutdown(wait=True)
     rows = write_index(out, jobs, done)
     wall = time.perf_counter() - t_start
-    sps = [d["s_per_step"] for d in done.values()]
+    sps = [d["s_per_step"] for d in done.values() if "s_per_step" in d]
+    earlier: list[Any] = []
+    if a.resume and (out / "study_log.json").is_file():
+        prev = json.loads((out / "study_log.json").read_text())
+        earlier = prev.pop("earlier_calls", []) + [prev]
     log = {
         "command": "python -m benchmarks.cptlab.run_study " + " ".join(
             shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:])),
         "wall_s": round(wall, 1), "size": a.size, "workers": a.workers,
         "steps_scale": a.steps_scale, "updates": n_steps, "runs": len(rows), "failed": failed,
-        "device": next((d["device"] for d in done.values()), None),
+        "device": next((d["device"] for d in done.values() if d.get("device")), None),
         "s_per_step_median": sorted(sps)[len(sps) // 2] if sps else math.nan,
-        "optax_export_notes": sorted({d["note"] for d in done.values()}),
+        "optax_export_notes": sorted({d["note"] for d in done.values() if d.get("note")}),
         "study": st["path"],
+        "earlier_calls": earlier,  # --resume: the calls whose finished jobs this one kept
     }
     (out / "study_log.json").write_text(json.dumps(log, indent=1) + "\n")
     print(f"done: {len(rows)} runs in {wall:.0f} s ({log['s_per_step_median']:.3f} s/update "

@@ -151,7 +151,9 @@ def _set_lr(opt_state: Any, lr: jax.Array) -> Any:
 def lr_table(schedule: Schedule) -> tuple[np.ndarray, str]:
     """LR of every update of ``schedule`` from cptdyn's optax export, and the export note.
 
-    Checked against ``schedule.array()`` (relative 1e-5; the export itself is proven to 1e-9)."""
+    Checked against ``schedule.array()`` to 1e-5 of the schedule's largest LR: the export is
+    evaluated in float32, as the trainer uses it, so a pointwise relative check would fail where
+    a cosine reaches ~1e-9 at its end (the export itself is proven to 1e-9 in float64)."""
     res = export(schedule, "optax")
     fn: Callable[[Any], Any] = res.payload
     T = int(schedule.total_steps)
@@ -159,7 +161,7 @@ def lr_table(schedule: Schedule) -> tuple[np.ndarray, str]:
     if lr.size == 1:
         lr = np.full(T, float(lr[0]))
     ref = np.asarray(schedule.array(), dtype=np.float64)
-    dev = np.max(np.abs(lr - ref) / np.maximum(np.abs(ref), 1e-12)) if T else 0.0
+    dev = np.max(np.abs(lr - ref)) / max(float(np.max(np.abs(ref))), 1e-12) if T else 0.0
     if dev > 1e-5:
         raise RuntimeError(f"optax export of {schedule.KIND!r} differs from the schedule by {dev:g}")
     return lr, res.note

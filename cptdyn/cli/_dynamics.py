@@ -50,6 +50,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--run-col", help="column naming the run when a file holds several")
     g.add_argument("--schedule-spec", dest="run_schedule",
                    help="exact per-step LR for the runs from a schedule spec (JSON)")
+    g.add_argument("--run-config", help="the runs' Hugging Face TrainingArguments (JSON, or the "
+                   "W&B config.yaml): exact per-step LR and the LR-logging convention")
+    g.add_argument("--lr-at", choices=["next", "last"], help="a logged LR at step s is the LR of "
+                   "update s (next) or s-1 (last); default: by the transformers version for "
+                   "Hugging Face logs, else next")
+    g.add_argument("--wandb", action="append", metavar="ENTITY/PROJECT/RUN",
+                   help="read a run from the W&B API (repeatable; pip install 'cptdyn[wandb]')")
     g.add_argument("--warmup-steps", type=int, help="warmup length of the runs")
     g.add_argument("--total-steps", type=int, help="number of updates of the runs")
     g.add_argument("--transfer-step", type=int, help="PT length of CPT runs")
@@ -63,7 +70,7 @@ def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
 
     opts: dict[str, Any] = {}
     for k in ("step_col", "lr_col", "run_col", "warmup_steps", "total_steps", "transfer_step",
-              "dataset", "replay_ratio", "model_size"):
+              "dataset", "replay_ratio", "model_size", "run_config", "lr_at"):
         v = getattr(args, k, None)
         if v is not None:
             opts[k] = v
@@ -75,12 +82,27 @@ def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
             opts["loss_col"] = cols[0] if len(cols) == 1 else list(cols)
     if getattr(args, "run_schedule", None):
         opts["schedule"] = load_spec(args.run_schedule, "--schedule-spec")
+    if "run_config" in opts and not Path(opts["run_config"]).exists():
+        raise CLIError(f"--run-config {opts['run_config']!r} does not exist")
+    wandb = list(getattr(args, "wandb", None) or [])
+    if not paths and not wandb:
+        raise CLIError("no runs: give run files or folders, or --wandb ENTITY/PROJECT/RUN")
     for p in paths:
         if not Path(p).exists():
             raise CLIError(f"run file {p!r} does not exist")
-    what = paths[0] if len(paths) == 1 else ", ".join(paths)
+    import warnings
+
+    from cptdyn.dynamics import RunReadWarning
+
+    what = ", ".join(list(paths) + wandb)
     try:
-        runs = load_runs(list(paths), format=args.format, **opts)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RunReadWarning)
+            runs = load_runs(list(paths), format=args.format, **opts) if paths else []
+            if wandb:
+                from cptdyn.dynamics import load_wandb
+
+                runs += load_wandb(wandb, **opts)
     except TypeError as e:
         raise CLIError(one_line(e)) from None
     except UnicodeDecodeError as e:
@@ -96,8 +118,13 @@ def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
         if not any(p in msg or Path(p).name in msg for p in paths):
             msg = f"run file {what!r}: {msg}"
         raise CLIError(msg) from None
+    for w in caught:  # guesses: one line each on stderr; other warnings as Python shows them
+        if issubclass(w.category, RunReadWarning):
+            sys.stderr.write(f"cptdyn: warning: {one_line(str(w.message))}\n")
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if not runs:
-        raise CLIError("no runs found in " + ", ".join(paths))
+        raise CLIError("no runs found in " + ", ".join(list(paths) + wandb))
     return runs
 
 
@@ -583,7 +610,8 @@ def _plan_report(path: str, laws: Mapping[str, Any], sched: Any, ctx: Mapping[st
 def add_commands(sub: Any) -> None:
     """Register ``fit``, ``evaluate``, ``simulate`` and ``plan`` on the ``cptdyn`` subparsers."""
     f = sub.add_parser("fit", help="fit a loss law to observed runs")
-    f.add_argument("runs", nargs="+", metavar="RUN", help="run files or folders")
+    f.add_argument("runs", nargs="*", metavar="RUN",
+                   help="run files or folders (or --wandb ENTITY/PROJECT/RUN)")
     f.add_argument("--law", required=True, choices=list(FIT_LAWS) + ["auto"], metavar="LAW",
                    help=" | ".join(FIT_LAWS))
     f.add_argument("--out", help="write the fitted parameters (JSON)")
@@ -610,7 +638,8 @@ def add_commands(sub: Any) -> None:
     f.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("evaluate", help="metrics of fitted parameters on observed runs")
-    e.add_argument("runs", nargs="+", metavar="RUN")
+    e.add_argument("runs", nargs="*", metavar="RUN",
+                   help="run files or folders (or --wandb ENTITY/PROJECT/RUN)")
     e.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
     _add_run_options(e)
     e.set_defaults(func=cmd_evaluate)

@@ -56,7 +56,7 @@ EPILOG = (
 #: Argument destinations holding input paths, and output paths (the flag spelled for errors).
 INPUT_DESTS = {"runs": "RUN", "spec": "SPEC", "pt": "--pt", "cpt": "--cpt", "params": "--params",
                "schedule": "--schedule", "run_schedule": "--schedule-spec", "values": "--values",
-               "data": "--data"}
+               "data": "--data", "run_config": "--run-config"}
 OUTPUT_DESTS = {"out": "--out", "plot": "--plot", "report": "--report",
                 "save_params": "--save-params"}
 

@@ -1,8 +1,8 @@
 """The MPL authors' fitting procedure, re-implemented: ``fit_mpl_reference``.
 
 ``fit`` finds the minimum of the Huber objective (many starts, BFGS to convergence). The MPL
-repository (github.com/thu-yao-01-luo/MultiPowerLaw, ``src/fitting.py``; ``laws.md`` §4.4,
-``data_and_benchmarks.md`` §7.1) does something else, and its released parameters and README test
+repository (github.com/thu-yao-01-luo/MultiPowerLaw at commit 8da9f19, ``src/fitting.py`` and
+``src/config.py``) does something else, and its released parameters and README test
 metrics come from that procedure:
 
 1. **Surrogate start.** The loss-drop term is replaced by ``B * (eta_peak - eta_s)`` ("LLDL",

@@ -1,31 +1,36 @@
-"""The CPT learning-dynamics law of P1 (laws.md §3) and its derived quantities.
+"""The CPT learning-dynamics law of P1 (Wang et al. 2025, Eq. 4) and its derived quantities.
 
 Eq. 4 (one parameter tuple per validation set; the same form for D_pt and D_cpt)::
 
     L = L0 + A*(S1pt + S1cpt)^(-alpha) - C1*S2pt - C2*S2cpt + B*(1 - (1 + E*S1cpt)^(-beta))
 
 * ``B`` is sign-free: ``B > 0`` on the general set D_pt (its loss rises during CPT), ``B < 0`` on
-  the downstream set D_cpt (laws.md §3.2, §3.9). ``E`` is fitted in log space (``positive``).
+  the downstream set D_cpt (signs of P1's fits). ``E`` is fitted in log space (``positive``).
 * Before the transfer (``s <= transfer_step``) ``S1cpt = S2cpt = 0``: the same equation is the PT
   curve. A run with ``transfer_step=None`` is a plain PT run.
 * S1/S2 splits: ``cptdyn.dynamics._areas.cpt_areas`` (option ``split``: ``"origin"``, the
-  default, or ``"step"``; laws.md §3.3 -- the paper does not say which one it used).
+  default, or ``"step"``; a cptdyn choice -- the paper does not say which one it used).
 
 Registered laws:
 
 * ``CPTLaw`` (``"cpt"``): Eq. 4.
 * ``CPTReplayLaw`` (``"cpt-replay"``): Eq. 8, replay ratio ``r_pt = run.replay_ratio``.
+* ``CPTReplayCurveLaw`` (``"cpt-replay-curve"``): Eq. 8 with the replay factor normalised and its
+  curvature fitted (either sign).
 * ``CPTSizeLaw`` (``"cpt-size"``): Eq. 7, ``N = run.model_size`` in millions.
 * ``CPTOpenLaw`` (``"cpt-open"``): open-source PT models (P1 §6, Fig. 18): ``S1pt`` is a fitted
   parameter and there is no S2pt term.
 
 Derived quantities: ``loss_potential``, ``turning_length``, ``critical_point``.
 
-Published parameter tuples are module constants (``P1_FIG3_DPT`` ...), signs per laws.md §3.9.
+Published parameter tuples are module constants (``P1_FIG3_DPT`` ...). P1's PDF text drops the
+minus signs in figure labels; the signs are reconstructed: negative exponents, S2 terms negative,
+the shift term ``+`` on D_pt and ``-`` on D_cpt (the only reading that fits the figures' axes).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +55,7 @@ from ._area_law import AreaLaw, context_warmup, derive_A, grid_C, observed_losse
 __all__ = [
     "CPTLaw",
     "CPTReplayLaw",
+    "CPTReplayCurveLaw",
     "CPTSizeLaw",
     "CPTOpenLaw",
     "loss_potential",
@@ -226,7 +232,7 @@ class CPTReplayLaw(_CPTBase):
     (``"pt"`` or ``"cpt"``; anything else is an error), ``"pt"``/``"cpt"`` force one.
     ``r_pt = run.replay_ratio``; a run without one counts as no replay (``r_pt = 0``).
 
-    UNSURE in the paper (laws.md §3.6, §9.1): the Fig. 19 caption writes the D_cpt annealing
+    Unclear in P1 (App. H; an open question): the Fig. 19 caption writes the D_cpt annealing
     factor as ``exp(0.037*r_pt)`` whereas Eq. 8 has ``exp(a1*r_cpt)``: option
     ``cpt_anneal_ratio`` = ``"r_cpt"`` (Eq. 8, default) or ``"r_pt"`` (caption). Fig. 19's beta is
     not printed; the default beta here (0.189) is Fig. 3's D_pt value, a placeholder.
@@ -299,6 +305,92 @@ class CPTReplayLaw(_CPTBase):
         """``CPTLaw``'s grid with ``a1 = 0.05`` and ``a2`` in {1, 4} (P1 Fig. 19: 0.04-0.06,
         3.2-5.7)."""
         return self._grid(runs, extra=({"a1": 0.05, "a2": 1.0}, {"a1": 0.05, "a2": 4.0}))
+
+
+def replay_curve(r_cpt: Any, k: Any) -> jax.Array:
+    """``expm1(k*r_cpt) / expm1(k)``: 0 at ``r_cpt = 0``, 1 at ``r_cpt = 1``, ``r_cpt`` at ``k = 0``
+    (the limit, taken to second order for ``|k| < 1e-4``); convex for ``k > 0``, concave below."""
+    small = jnp.abs(k) < 1e-4
+    ks = jnp.where(small, 1.0, k)
+    exact = jnp.expm1(ks * r_cpt) / jnp.expm1(ks)
+    return jnp.where(small, r_cpt * (1.0 + 0.5 * k * (r_cpt - 1.0)), exact)
+
+
+@register_law
+@pytree_dataclass
+class CPTReplayCurveLaw(_CPTBase):
+    """Eq. 8 of P1 with the replay factor of the shift normalised and its curvature fitted::
+
+        L = L0 + A*S1^(-alpha) - C1*S2pt - C2*S2cpt*exp(a1*r) + shift * g(r_cpt)
+        g(r_cpt) = expm1(k*r_cpt) / expm1(k)        (g(0) = 0, g(1) = 1, g = r_cpt at k = 0)
+
+    with ``shift = B*(1 - (1 + E*S1cpt)^(-beta))`` and ``r`` in the annealing factor as in
+    ``CPTReplayLaw`` (``r_pt`` for D_pt, ``r_cpt`` -- or ``r_pt``, option ``cpt_anneal_ratio`` --
+    for D_cpt). ``B`` is the shift with no replay.
+
+    Why: P1's factors are ``B*(1 - exp(-a2*r_cpt))`` for D_pt and ``B*(exp(a2*r_cpt) - 1)`` for
+    D_cpt with ``a2 > 0``. Up to the scale of ``B`` they are ``g`` with ``k = -a2`` (concave: a
+    little replay removes little of the D_pt shift) and ``k = +a2`` (convex). So this law is the
+    same family with the sign of the curvature left to the data instead of fixed per validation
+    set. The CPT lab's training runs (small byte-level GPTs, English -> Python) need the convex
+    shape on D_pt: 25 % replay removed about three quarters of the D_pt rise, which P1's concave
+    D_pt factor (at least 75 % of the shift kept at ``r_cpt = 0.75``) cannot express. At
+    ``k = -a2``, ``B = B_P1 * (1 - exp(-a2))`` (D_pt) and ``k = a2``, ``B = B_P1 * expm1(a2)``
+    (D_cpt) it predicts exactly what ``CPTReplayLaw`` does (tested).
+
+    Warmup convention: as ``CPTLaw`` (option ``warmup``, default ``"peak"``; CPT re-warmup as run).
+
+    Parameters: ``CPTLaw``'s plus ``a1`` and ``k`` (real). Defaults: P1 Fig. 19 D_pt mapped as
+    above (beta: Fig. 3's D_pt value, a placeholder, as in ``CPTReplayLaw``).
+    """
+
+    NAME = "cpt-replay-curve"
+
+    L0: Any = param(positive(), default=P1_FIG19_DPT["L0"])
+    A: Any = param(positive(), default=P1_FIG19_DPT["A"])
+    alpha: Any = param(positive(), default=P1_FIG19_DPT["alpha"])
+    C1: Any = param(positive(), default=P1_FIG19_DPT["C1"])
+    C2: Any = param(positive(), default=P1_FIG19_DPT["C2"])
+    B: Any = param(real(), default=P1_FIG19_DPT["B"] * -math.expm1(-P1_FIG19_DPT["a2"]))
+    E: Any = param(positive(), default=P1_FIG19_DPT["E"])
+    beta: Any = param(positive(), default=P1_FIG3_DPT["beta"])
+    a1: Any = param(real(), default=P1_FIG19_DPT["a1"])
+    k: Any = param(real(), default=-P1_FIG19_DPT["a2"])
+    lam: float = static_field(default=0.999)
+    split: str = static_field(default="origin")
+    warmup: str = static_field(default="peak")
+    role: str = static_field(default="auto")
+    cpt_anneal_ratio: str = static_field(default="r_cpt")
+
+    lr_features = CPTReplayLaw.lr_features  # r_pt and the role per observation, as Eq. 8
+
+    def _validate(self) -> None:
+        _CPTBase._validate(self)
+        name = type(self).__name__
+        if self.role not in ROLES:
+            raise ValueError(f"{name}: role={self.role!r} is not one of 'auto', 'pt', 'cpt'")
+        if self.cpt_anneal_ratio not in ANNEAL_RATIOS:
+            raise ValueError(
+                f"{name}: cpt_anneal_ratio={self.cpt_anneal_ratio!r} is not one of 'r_cpt', 'r_pt'"
+            )
+
+    def predict_features(self, f: Any) -> jax.Array:
+        r_pt = f["r_pt"]
+        r_cpt = 1.0 - r_pt
+        is_pt = f["is_pt"] > 0.5
+        r_anneal_cpt = r_cpt if self.cpt_anneal_ratio == "r_cpt" else r_pt
+        anneal = jnp.exp(self.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
+        return (
+            self.L0
+            + power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
+            - self.C1 * f["S2pt"]
+            - self.C2 * f["S2cpt"] * anneal
+            + _shift(f["S1cpt"], self.B, self.E, self.beta) * replay_curve(r_cpt, self.k)
+        )
+
+    def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
+        """``CPTLaw``'s grid with ``a1 = 0.05`` and ``k`` in {-3, +3} (P1's two curvatures)."""
+        return self._grid(runs, extra=({"a1": 0.05, "k": -3.0}, {"a1": 0.05, "k": 3.0}))
 
 
 @register_law

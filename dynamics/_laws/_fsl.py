@@ -1,4 +1,4 @@
-"""The Functional Scaling Law ansatz for LLM loss curves (laws.md §5.1; Li et al., NeurIPS 2025,
+"""The Functional Scaling Law ansatz for LLM loss curves (FSL: Li et al., NeurIPS 2025,
 arXiv 2509.19189, App. B.2 Eq. 30 with M fixed)::
 
     L(k)   = L0 + c1 * T(k)^(-s) - LRD(k),          T(k) = sum_{i<=k} eta_i   ("intrinsic time")
@@ -13,9 +13,9 @@ Cost: ``O(K * T)`` per evaluation (K observed steps, T updates; there is no recu
 the power). ``predict_features`` chunks over the observed steps (``lax.map``) so memory stays
 ``O(chunk * T)``. Option ``block_size`` (default 1 = exact) aggregates the decrements in blocks of
 that many updates (sum of ``d``, ``T`` at the block end) -- MPL-style block aggregation
-(laws.md §7.2), ``block_size`` times cheaper.
+(MPL App. D.2), ``block_size`` times cheaper.
 
-No published LLM parameter values exist (laws.md §5.1: no code, no data); the defaults are
+No published LLM parameter values exist (the paper releases no code, no data); the defaults are
 illustrative values of the right order for absolute LRs around 2e-4, not a fit.
 """
 

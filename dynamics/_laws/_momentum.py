@@ -1,4 +1,4 @@
-"""The annealing ("Momentum") law of P2 and its variants (laws.md §2).
+"""The annealing ("Momentum") law of P2 (Tissue et al. 2024) and its variants.
 
     L(s) = L0 + A * S1(s)^(-alpha) - C * S2(s)                        (P2 Eq. 1, 5)
     L(s) = L0 + A * S1^(-alpha) + B * N^(-beta) - C * S2 * N^gamma    (P2 Eq. 7, N in millions)
@@ -90,7 +90,7 @@ class MomentumLaw(AreaLaw):
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """3 x 3 x 3 starts over (L0, alpha, C); A is set so that the curve passes through the
-        median observation (data-driven; P2's grid is not reported, laws.md §2.5)."""
+        median observation (data-driven; P2 §3.4 does not report its grid)."""
         y = observed_losses(runs)
         feats = [self.features(r) for r in runs if r.loss is not None]
         S1 = np.concatenate([f["S1"] for f in feats])
@@ -158,7 +158,8 @@ class MomentumSizeLaw(AreaLaw):
     """P2 Eq. 7: ``L = L0 + A*S1^(-alpha) + B*N^(-beta) - C*S2*N^gamma``, N in millions.
 
     ``N`` is ``run.model_size`` (non-embedding parameters in millions; the published fits only
-    make sense in these units, laws.md §2.3); a run without it is an error.
+    make sense in these units -- inferred, not stated: in P2 Fig. 7b 1.504 + 3.067 * 594.6^-0.158
+    = 2.62, the L0 fitted at 594M in Fig. 2); a run without it is an error.
 
     Warmup convention: option ``warmup`` (default ``"peak"``, as ``MomentumLaw``).
 

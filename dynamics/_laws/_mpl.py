@@ -26,7 +26,7 @@ Two warmup conventions (static option ``warmup``; they differ only in which drop
     whose repository schedule array starts with a dummy 0 (``np.linspace(0, peak, 2160)``), our
     per-step array is the repository array without that leading 0, and this convention reproduces
     the repository's numbers exactly. Mixing conventions and parameters gives an offset of about
-    ``B * eta_max`` (0.13-0.18 nats on the MPL data; ``laws.md`` §4.6).
+    ``B * eta_max`` (0.13-0.18 nats on the MPL data, checked in ``tests/dynamics/test_mpl.py``).
 
 Fast evaluation (no O(T^2) work). With ``a_k = C eta_k^{-gamma}`` and ``X = 1/a_k + S_k(s)``,
 ``G = 1 - a_k^{-beta} X^{-beta}``, and ``X^{-beta}`` has the Laplace representation
@@ -376,7 +376,7 @@ class MPLLaw(Law):
 
     Args:
       L0, A, alpha, B, C, beta, gamma: parameters (pytree leaves). Constraints (``PARAMS``):
-        ``L0, A, alpha, B, C > 0``; ``beta, gamma`` in ``(0, 1)`` (``laws.md`` §7.2).
+        ``L0, A, alpha, B, C > 0``; ``beta, gamma`` in ``(0, 1)`` (MPL App. D.2).
       warmup: ``"paper"`` (drops after the warmup only, ``eta_0`` = last warmup LR) or ``"repo"``
         (every LR change from 0, warmup increases included, as the MPL repository's code); see the
         module docstring. Static.

@@ -1,4 +1,4 @@
-"""Data-mixture and scale laws of continual pre-training (laws.md §6.1, §6.2).
+"""Data-mixture and scale laws of continual pre-training (Que et al. 2024; Zheng et al. 2024).
 
 These laws are functions of the model size ``N`` (parameters), the number of CPT tokens ``D`` and
 the mixture share ``r`` -- not of an LR schedule -- so they do not implement the ``Run``-based
@@ -10,15 +10,15 @@ numpy and JAX arrays alike.
       L(N, D, r) = E + A/N^alpha + B*r^eta/D^beta + C/(r+eps)^gamma
 
   fitted separately for the general loss (``r = r_g``) and the domain loss (``r = r_d = 1-r_g``).
-  Form ``"L1"`` (laws.md's guess for the paper's L1, no D x r interaction, ``eta`` unused)::
+  Form ``"L1"`` (our guess at the paper's L1: no D x r interaction, ``eta`` unused)::
 
       L(N, D, r) = E + A/N^alpha + B/D^beta + C/(r+eps)^gamma
 
-  The exact formulas of the paper's L2, L4, L5 (and L6/L7) were not found (laws.md §6.1) and are
+  The exact formulas of the paper's L2, L4, L5 (and L6/L7) were not found (open question) and are
   not implemented; their Table 1 scores are kept in :data:`DCPT_TABLE1` for reference.
 * :func:`fit_dcpt` -- Huber (delta 1e-3) on log loss in log-sum-exp form, dense BFGS from a grid
   of starts (Chinchilla-style grid, seeded subsample), vmapped, float64 (local x64).
-* Usages (laws.md §6.1): :func:`max_domain_ratio` (1: largest domain ratio whose general-loss rise
+* The paper's usages: :func:`max_domain_ratio` (1: largest domain ratio whose general-loss rise
   is <= T), :func:`best_ratio_limited_data` (2: limited domain data), :func:`dcpt_compute_optimal`
   (3: compute-optimal N / D split at a fixed ratio).
 * :func:`check_monotone` / :func:`monotone_min_tokens`: the L3 form does not guarantee
@@ -110,11 +110,11 @@ def _xp(*xs: Any) -> Any:
 
 @pytree_dataclass
 class DCPTLaw:
-    """D-CPT Law (laws.md §6.1). ``r`` is the share of the corpus whose loss is modelled (``r_g``
+    """D-CPT Law (Que et al. 2024). ``r`` is the share of the corpus whose loss is modelled (``r_g``
     for the general loss, ``r_d`` for the domain loss). Use raw counts (parameters, tokens) for
     ``N`` and ``D`` so that the compute-optimal usage (``C = 6 N D``) is meaningful.
 
-    No fitted parameter values were published (laws.md §6.1): fit them with :func:`fit_dcpt`.
+    No fitted parameter values were found in the paper: fit them with :func:`fit_dcpt`.
     """
 
     E: Any
@@ -357,7 +357,7 @@ def fit_dcpt(
     N: Any, D: Any, r: Any, loss: Any, *, form: str = "L3", delta: float = 1e-3,
     n_starts: int = 512, n_keep: int = 48, max_iter: int = 400, seed: int = 0,
 ) -> TableFit:
-    """Fit a :class:`DCPTLaw` to tabular ``(N, D, r, loss)`` data (laws.md §6.1 "Fitting").
+    """Fit a :class:`DCPTLaw` to tabular ``(N, D, r, loss)`` data (Que et al. 2024: Huber + L-BFGS).
 
     Minimises ``sum Huber_delta(LSE(e, a - alpha log N, b + eta log r - beta log D,
     c - gamma log(r + eps)) - log L)`` with ``E, A, B, C = exp(e, a, b, c)``; exponents are left
@@ -415,10 +415,11 @@ class MonotoneReport:
 
 
 def check_monotone(law: DCPTLaw, N: Any, D: Any, r: Any) -> MonotoneReport:
-    """Check the D-CPT design requirements (laws.md §6.1) on the grid ``N x D x r``.
+    """Check the D-CPT design requirements (Que et al. 2024) on the grid ``N x D x r``.
 
     ``r = 0`` is skipped for the r-derivatives (``r^(eta-1)`` is infinite there when eta < 1).
-    laws.md notes that L3 does **not** guarantee ``dL/dr < 0`` at small ``D``.
+    Derived from the formula (not stated in the paper): L3 does **not** guarantee ``dL/dr < 0``
+    at small ``D``.
     """
     Ns = _check_pos("N", np.atleast_1d(N)).ravel()
     Ds = _check_pos("D", np.atleast_1d(D)).ravel()
@@ -479,7 +480,7 @@ def max_domain_ratio(
     general: Callable[..., Any], N: float, D: float, tolerance: float, general_loss0: float,
     *, grid: int = 2001,
 ) -> float:
-    """Usage 1 (laws.md §6.1): the largest domain ratio ``r_d`` with
+    """Usage 1 of Que et al. 2024: the largest domain ratio ``r_d`` with
     ``L_g(N, D, 1 - r_d) <= (1 + tolerance) * general_loss0``.
 
     ``general`` is a D-CPT law of the general loss (``r = r_g``) or any callable
@@ -510,7 +511,7 @@ def best_ratio_limited_data(
     domain: Callable[..., Any], N: float, domain_tokens: float, *, r_min: float = 1e-3,
     grid: int = 2001,
 ) -> tuple[float, float]:
-    """Usage 2 (laws.md §6.1): with ``domain_tokens`` of domain data, the total CPT budget is
+    """Usage 2 of Que et al. 2024: with ``domain_tokens`` of domain data, the total CPT budget is
     ``D = domain_tokens / r_d``; returns ``(r_d*, L_d*)`` minimising ``L_d(N, D_d/r_d, r_d)``
     over ``[r_min, 1]`` (grid, then golden section around the best grid point)."""
     _check_pos("N", N)
@@ -564,7 +565,7 @@ def chinchilla_allocation(A: float, alpha: float, B: float, beta: float,
 
 
 def dcpt_compute_optimal(law: DCPTLaw, r: float, C: float | None = None) -> Allocation:
-    """Usage 3 (laws.md §6.1): at a fixed ratio ``r`` the D-CPT law is Chinchilla's form
+    """Usage 3 of Que et al. 2024: at a fixed ratio ``r`` the D-CPT law is Chinchilla's form
     (:meth:`DCPTLaw.at_ratio`), so the N / D split under ``C = 6 N D`` follows Eq. 2."""
     e2, A, alpha, b2, beta = law.at_ratio(r)
     if b2 <= 0:
@@ -577,7 +578,7 @@ def dcpt_compute_optimal(law: DCPTLaw, r: float, C: float | None = None) -> Allo
 
 
 def dlc(k1: Any, k2: Any, w1: float = 1.0, w2: float = 1.0) -> Any:
-    """Domain-specific Learnable Coefficient ``K = w1/k1 + w2*k2`` (laws.md §6.1): ``k1`` the base
+    """Domain-specific Learnable Coefficient ``K = w1/k1 + w2*k2`` (Que et al.): ``k1`` the base
     model's initial validation loss on the domain, ``k2`` the early rate of fall of that loss."""
     _check_pos("k1", k1)
     _check_pos("k2", k2, allow_zero=True)
@@ -590,7 +591,7 @@ def domain_coefficients(
     """``(k1, k2)`` of a domain from a short probe run: ``k1`` = loss at the first observation
     (the base model's initial loss), ``k2`` = minus the least-squares slope of the loss over the
     observations with ``step <= early`` (default: all given), in loss per unit of ``steps``.
-    Probing ~1% of a normal run is what the Cross-Domain D-CPT Law needs (laws.md §6.1)."""
+    Probing ~1% of a normal run is what the Cross-Domain D-CPT Law needs (Que et al.'s abstract)."""
     s = np.ravel(np.asarray(steps, dtype=np.float64))
     y = np.ravel(np.asarray(losses, dtype=np.float64))
     if s.size != y.size or s.size < 2:
@@ -610,7 +611,7 @@ def domain_coefficients(
 @pytree_dataclass
 class CrossDomainDCPTLaw:
     """Cross-Domain D-CPT Law ``L(N, D, r, K) = L3(N, D, r) + F/K^mu`` with
-    ``K = w1/k1 + w2*k2`` (laws.md §6.1; w1 fixed to 1 by default: a common scale of w1, w2 is
+    ``K = w1/k1 + w2*k2`` (Que et al. 2024; w1 fixed to 1 by default: a common scale of w1, w2 is
     absorbed by F). ``base`` holds the shared L3 parameters."""
 
     base: DCPTLaw
@@ -701,7 +702,7 @@ def allocation(law: CrossLingualLaw, C: float | None = None) -> Allocation:
         a = beta/(alpha+beta-gamma), b = (alpha-gamma)/(alpha+beta-gamma),
         N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b.
 
-    Published (laws.md §6.2): CPT N = 4.79 C^0.385, D = 0.035 C^0.615; from scratch
+    Published (Zheng et al. 2024 text): CPT N = 4.79 C^0.385, D = 0.035 C^0.615; from scratch
     N = 0.324 C^0.429, D = 0.514 C^0.571.
     """
     A, alpha, B, beta, gamma = (float(law.A), float(law.alpha), float(law.B), float(law.beta),
@@ -727,7 +728,7 @@ def fit_cross_lingual(
 ) -> TableFit:
     """Fit a :class:`CrossLingualLaw` (Huber on log loss, LSE form). ``fixed`` freezes some of
     ``E, A, alpha, B, beta, gamma`` -- the paper's second stage freezes ``E, A, alpha`` from the
-    from-scratch fit and fits ``B, beta, gamma`` on the CPT runs (laws.md §6.2). Pass
+    from-scratch fit and fits ``B, beta, gamma`` on the CPT runs (Zheng et al. 2024). Pass
     ``fixed={"gamma": 0.0}`` for the Chinchilla law."""
     cols = _as_columns("fit_cross_lingual", N=N, D=D, loss=loss)
     for k in ("N", "D", "loss"):

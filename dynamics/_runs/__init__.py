@@ -8,8 +8,11 @@ One entry point, ``load_runs(source, format=None, **options)``; formats:
   and their per-step LR is rebuilt exactly as the repository's data loader does.
 * ``"wandb-json"`` -- W&B run histories exported as JSON (``{"config", "summary", "history":
   {"val": {...}, "train": {...}}}``, as in the 124M cooldown sweep), or a JSON list of history rows.
+  W&B history rows (a JSON list, or ``{"config", "history": [rows]}``) are read as a table on the
+  trainer's own step column (``train/global_step`` ... before W&B's ``_step``).
 * ``"wandb-csv"`` -- a W&B panel export (``Step``, ``<run> - <metric>``; ``__MIN``/``__MAX``
   ignored).
+* ``load_wandb("ENTITY/PROJECT/RUN")`` -- straight from the W&B API (optional ``wandb``).
 * ``"tensorboard"`` -- event files (a file or a log directory; sub-directories are runs), read with
   ``tbparse`` or ``tensorboard`` (optional dependency: ``pip install 'cptdyn[tensorboard]'``).
 * ``"hf"`` -- a Hugging Face ``trainer_state.json`` (``log_history``).
@@ -30,6 +33,15 @@ LR of the update that produced the logged loss, e.g. the MultiPowerLaw CSVs). Wh
 LR exists, the per-step LR is rebuilt by the rule of ``reconstruct_lr`` (``_columns.py``); pass
 ``schedule=`` to give the exact one.
 
+``run_config`` (a Hugging Face ``TrainingArguments``-shaped dict or JSON/YAML file: learning_rate,
+lr_scheduler_type, warmup_steps/warmup_ratio, max_steps, lr_scheduler_kwargs) gives the exact
+per-step LR (``_hf_config``) and, by its ``transformers_version``, the Trainer's LR-logging
+convention (``lr[s]`` before 4.51, ``lr[s - 1]`` from 4.51 on).
+
+Guesses (columns picked by name, an assumed logging convention, an LR rebuilt from a file name)
+are listed in ``run.meta["guesses"]``; doubtful ones raise a ``RunReadWarning``. Columns
+``transfer_step``/``replay_ratio``/``seed`` set each run's values (CPT lab files).
+
 Loss observations at step 0 (before any update) are dropped (``meta["dropped_steps"]``).
 
 Bad input raises ``RunError`` with one line naming the file, the row and the column, e.g.
@@ -47,7 +59,9 @@ from ._columns import LR_ALIASES as LR_ALIASES
 from ._columns import STEP_ALIASES as STEP_ALIASES
 from ._columns import reconstruct_lr as reconstruct_lr
 from ._csv import load_csv as load_csv
+from ._guess import RunReadWarning as RunReadWarning
 from ._hf import load_hf_trainer_state as load_hf_trainer_state
+from ._hf_config import hf_schedule as hf_schedule
 from ._load import RUN_FORMATS as RUN_FORMATS
 from ._load import load_runs as load_runs
 from ._load import sniff_format as sniff_format
@@ -57,6 +71,7 @@ from ._table import runs_from_frame as runs_from_frame
 from ._tensorboard import load_tensorboard as load_tensorboard
 from ._wandb import load_wandb_csv as load_wandb_csv
 from ._wandb import load_wandb_json as load_wandb_json
+from ._wandb_api import load_wandb as load_wandb
 
 __all__ = [
     "RUN_FORMATS",
@@ -68,6 +83,9 @@ __all__ = [
     "load_csv",
     "load_wandb_json",
     "load_wandb_csv",
+    "load_wandb",
+    "RunReadWarning",
+    "hf_schedule",
     "load_tensorboard",
     "load_hf_trainer_state",
     "load_cooldown_sweep",

@@ -31,12 +31,16 @@ import numpy as np
 
 from cptdyn._errors import RunError
 
+from ._guess import Guesses
+
 __all__ = [
     "STEP_ALIASES",
     "LOSS_ALIASES",
     "LR_ALIASES",
     "RUN_ALIASES",
     "where",
+    "alias_matches",
+    "pick_guessed",
     "parse_number",
     "number_column",
     "pick_column",
@@ -47,10 +51,12 @@ __all__ = [
     "schedule_lr",
 ]
 
-STEP_ALIASES = ("step", "steps", "_step", "iter", "iteration", "global_step", "Step",
-                "train/global_step", "trainer/global_step")
+#: The trainer's own step counters first; W&B's ``_step`` (one per ``wandb.log`` call, not per
+#: update) only when nothing else is there.
+STEP_ALIASES = ("train/global_step", "trainer/global_step", "global_step", "step", "steps", "iter",
+                "iteration", "Step", "_step")
 LOSS_ALIASES = ("loss", "val_loss", "eval_loss", "val/loss", "eval/loss", "validation_loss",
-                "valid_loss", "validation/loss", "loss/val",
+                "valid_loss", "validation/loss", "loss/val", "validation_metrics/loss",
                 "lm-loss-validation/valid/lm loss validation", "lm loss validation",
                 "train_loss", "train/loss", "lm loss", "lm_loss",
                 "loss_metrics/global_avg_loss", "train/CE loss", "learning/loss")
@@ -144,8 +150,29 @@ def pick_column(columns: Sequence[str], wanted: str | None, aliases: Sequence[st
     return None
 
 
+def alias_matches(columns: Sequence[str], aliases: Sequence[str]) -> list[str]:
+    """The columns matching ``aliases`` (exactly, then ignoring case), in alias order."""
+    lower = {str(c).lower(): c for c in columns}
+    out: list[str] = []
+    for a in aliases:
+        c = a if a in columns else lower.get(a.lower())
+        if c is not None and c not in out:
+            out.append(str(c))
+    return out
+
+
+def pick_guessed(columns: Sequence[str], wanted: str | None, aliases: Sequence[str], src: str,
+                 what: str, guesses: Guesses | None, required: bool = True) -> str | None:
+    """``pick_column``, recording in ``guesses`` which alias was taken (and the other
+    candidates) when ``wanted`` is not given."""
+    col = pick_column(columns, wanted, aliases, src, what, required=required)
+    if wanted is None and col is not None and guesses is not None:
+        guesses.column(what, col, alias_matches(columns, aliases))
+    return col
+
+
 def loss_columns(columns: Sequence[str], loss_col: Any, src: str,
-                 dataset: str | None) -> dict[str, str | None]:
+                 dataset: str | None, guesses: Guesses | None = None) -> dict[str, str | None]:
     """``{column: dataset or None}`` from the ``loss_col`` option (a name, list or mapping)."""
     if isinstance(loss_col, Mapping):
         for c in loss_col:
@@ -161,11 +188,13 @@ def loss_columns(columns: Sequence[str], loss_col: Any, src: str,
     if loss_col is not None:
         pick_column(columns, str(loss_col), (), src, "loss")
         return {str(loss_col): dataset}
-    col = pick_column(columns, None, LOSS_ALIASES, src, "loss", required=False)
+    col = pick_guessed(columns, None, LOSS_ALIASES, src, "loss", guesses, required=False)
     if col is not None:
         return {col: dataset}
     multi = [c for c in columns if re.match(r"^(val_|eval_)?loss[_/:-].+", str(c))]
     if multi:
+        if guesses is not None:
+            guesses.add(f"loss columns {', '.join(map(repr, multi))} (one validation set each)")
         return {c: _dataset_name(c) for c in multi}
     pick_column(columns, None, LOSS_ALIASES, src, "loss")  # raises
     return {}  # pragma: no cover

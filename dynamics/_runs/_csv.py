@@ -3,8 +3,12 @@ keyed by a run column.
 
 The delimiter is a tab for ``.tsv`` files, else the most frequent of ``,``, tab and ``;`` in the
 header line. Blank lines are skipped; "row" in error messages is the line number (the header is
-row 1). Files named like the MultiPowerLaw curves get their per-step LR from the name
-(``_mpl_files``).
+row 1). A UTF-8 byte-order mark (Excel) is skipped. A Lightning ``CSVLogger`` ``metrics.csv``
+(beside its ``hparams.yaml``) has its validation steps read one update later
+(``_lightning_shift``). Files named like the MultiPowerLaw curves (``cosine_24000.csv``) get their
+per-step LR rebuilt from the name (``_mpl_files``) only when the file's own LR column agrees with
+it, or when it has no LR column (then with a ``RunReadWarning``); a loss logged after the step
+count the name gives is an error, never silently dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from cptdyn._errors import RunError
 from .._run import Run
 from ._columns import LR_ALIASES, STEP_ALIASES, number_column, pick_column, where
 from ._files import file_stem, open_text
+from ._guess import Guesses
 from ._mpl_files import logged_deviation, mpl_schedule
 from ._table import MplSchedule, RunOptions, Table, check_options, table_runs
 
@@ -85,6 +90,28 @@ def _mpl_for_file(stem: str, table: Table, options: dict[str, Any]) -> MplSchedu
     return mpl
 
 
+def _lightning_shift(p: Path, header: list[str], options: dict[str, Any],
+                     guesses: Guesses) -> dict[str, int] | None:
+    """``{validation loss column: 1}`` for a Lightning ``CSVLogger`` file (``metrics.csv`` with
+    ``epoch`` and ``step`` columns beside the logger's ``hparams.yaml``), else None.
+
+    Lightning runs validation in ``on_advance_end`` before ``_batches_that_stepped += 1``, so a
+    validation loss logged at step ``k`` was measured after ``k + 1`` optimizer steps; training
+    rows (logged before the increment, for the batch that ran after ``k`` steps) and
+    ``LearningRateMonitor`` rows (the LR of update ``k``) are read as logged."""
+    if (p.name != "metrics.csv" or not (p.parent / "hparams.yaml").exists()
+            or not {"epoch", "step"} <= set(header)
+            or options.get("step_col") not in (None, "step")):
+        return None
+    cols = [c for c in header if re.match(r"^(val|valid|validation)[_/-]", c)]
+    if not cols:
+        return None
+    guesses.add(f"Lightning CSVLogger file: validation columns {', '.join(map(repr, cols))} "
+                "read one step later than logged (validation runs after the update, before "
+                "Lightning's step counter is increased)")
+    return {c: 1 for c in cols}
+
+
 def load_csv(path: str | os.PathLike[str], *, name: str | None = None, mpl_families: bool = True,
              **options: Any) -> list[Run]:
     """Runs from a CSV/TSV file (``.gz`` allowed): step, loss and LR columns, optional run column.
@@ -107,9 +134,14 @@ def load_csv(path: str | os.PathLike[str], *, name: str | None = None, mpl_famil
     index = {h: i for i, h in enumerate(header)}
     table = Table(src, header, lambda c: [rec[index[c]] for rec in data], lines)
     stem = file_stem(p.name, (".gz", ".csv", ".tsv", ".txt"))
-    use_mpl = mpl_families and options.get("schedule") is None
+    use_mpl = (mpl_families and options.get("schedule") is None
+               and options.get("run_config") is None)
     mpl = _mpl_for_file(stem, table, options) if use_mpl else None
+    guesses = Guesses(src)
+    shift = _lightning_shift(p, header, options, guesses)
     return table_runs(table, RunOptions.of(options), base_name=name or stem, mpl=mpl,
-                      meta={"format": "csv"})
+                      meta={"format": "lightning-csv" if shift is not None else "csv"},
+                      merge_duplicate_steps=options.get("merge_duplicate_steps", "auto"),
+                      guesses=guesses, loss_step_shift=shift)
 
 

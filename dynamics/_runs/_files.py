@@ -20,16 +20,17 @@ __all__ = ["open_text", "read_json_file", "file_stem"]
 
 
 def open_text(path: Path) -> io.TextIOBase:
-    """The file as UTF-8 text (no newline translation), gunzipped when it ends in ``.gz``."""
+    """The file as UTF-8 text (no newline translation; a leading byte-order mark, as Excel writes
+    it, is skipped), gunzipped when it ends in ``.gz``."""
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
 
 
 def read_json_file(path: Path, src: str) -> Any:
     """The parsed JSON document; ``"<src>: no such file"`` or ``"<src>: not valid JSON (...)"``."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise RunError(f"{src}: no such file") from None
     except (OSError, ValueError) as e:

@@ -20,6 +20,7 @@ import pandas as pd
 from cptdyn._errors import RunError
 
 from .._run import Run
+from ._columns import STEP_ALIASES
 from ._csv import load_csv
 from ._files import open_text
 from ._hf import load_hf_trainer_state
@@ -69,8 +70,9 @@ def sniff_format(path: str | os.PathLike[str]) -> str:
                 head = fh.readline()
         except FileNotFoundError:
             raise RunError(f"{path}: no such file") from None
-        cols = [c.strip() for c in re.split(r"[,\t;]", head)]
-        if "Step" in cols and any(" - " in c for c in cols):
+        cols = [c.strip().strip('"').strip() for c in re.split(r"[,\t;]", head)]
+        if cols and (cols[0] == "Step" or cols[0] in STEP_ALIASES) \
+                and any(" - " in c for c in cols[1:]):
             return "wandb-csv"
         return "csv"
     raise RunError(f"{path}: cannot tell the format from the name; pass format= one of "
@@ -103,12 +105,17 @@ def load_runs(source: Any, format: str | None = None, **options: Any) -> list[Ru
       total_steps: number of updates of the run(s) (default: from the config, the schedule, or the
         last logged step).
       warmup_steps: warmup length (used by the LR reconstruction and stored in the Run).
-      lr_at: ``"next"`` (default; logged LR at step ``s`` = ``lr[s]``) or ``"last"`` (``lr[s-1]``).
+      lr_at: ``"next"`` (logged LR at step ``s`` = ``lr[s]``) or ``"last"`` (``lr[s-1]``);
+        default: by the transformers version for Hugging Face logs, else ``"next"``.
+      run_config: a Hugging Face ``TrainingArguments``-shaped dict or JSON/YAML file: the exact
+        per-step LR (checked against a logged LR) and the logging convention.
       transfer_step: PT length for CPT runs (an int, or ``{run: int}``).
       dataset: validation-set name when there is one loss column (default ``"val"``).
       replay_ratio, model_size: stored in the Runs.
+      merge_duplicate_steps: ``"auto"`` (default: rows of the same step merged when they do not
+        conflict), ``True`` (last value wins) or ``False`` (duplicates refused).
       Format-specific: ``name``, ``mpl_families`` (csv), ``lr_source`` (wandb-json),
-      ``backend`` (tensorboard), ``merge_duplicate_steps`` (hf, DataFrame).
+      ``backend`` (tensorboard).
 
     Raises:
       RunError: malformed input, with a one-line message naming file, row and column.

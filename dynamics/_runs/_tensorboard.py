@@ -2,7 +2,15 @@
 
 Scalars (and single-value tensors) are read with ``tbparse`` or, failing that, ``tensorboard``'s
 ``EventAccumulator`` (optional dependency: ``pip install 'cptdyn[tensorboard]'``); each run's tags
-become the columns of a table indexed by step.
+become the columns of a table indexed by the event step (rows are named ``step N`` in errors).
+
+Tag names as the trainers write them (picked by the usual aliases, ``_columns``): Hugging Face
+``TensorBoardCallback`` -- ``train/loss``, ``train/learning_rate``, ``eval/loss`` at the global
+step; torchtitan -- ``loss_metrics/global_avg_loss``, ``lr`` (logged after the scheduler step:
+``lr[s]``), ``validation_metrics/loss`` at its 1-based step; Megatron-LM -- ``lm loss``,
+``learning-rate``, ``lm loss validation`` at the iteration (the ``... vs samples`` tags, whose x
+axis is samples, are not read as steps of the picked tags). A NaN or infinite value of a used tag
+is a ``RunError`` naming the tag and the step.
 """
 
 from __future__ import annotations
@@ -103,10 +111,14 @@ def load_tensorboard(path: str | os.PathLike[str], *, backend: str = "auto",
         raise RunError(f"{path}: no scalar events found")
     out: list[Run] = []
     for run, g in df.groupby("run", sort=True):
-        g = g.drop_duplicates(["tag", "step"], keep="last")
+        g = g.drop_duplicates(["tag", "step"], keep="last").copy()
+        vals = g["value"].astype(float).to_numpy()
+        if not np.isfinite(vals).all():  # kept as text, refused where the tag is used
+            g["value"] = [v if np.isfinite(v) else repr(float(v)) for v in vals]
         wide = g.pivot(index="step", columns="tag", values="value").sort_index()
         wide = wide.reset_index()
         wide.columns = pd.Index([str(c) for c in wide.columns])
+        wide.index = pd.Index([f"step {int(s)}" for s in wide["step"]])
         rname = str(run) if run else (p.parent.name if p.is_file() else p.name)
         out += runs_from_frame(wide, name=rname, source=f"{path} ({rname})" if run else str(path),
                                **{**options, "run_col": None,

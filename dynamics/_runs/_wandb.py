@@ -9,7 +9,18 @@ last ``wsd_fract_decay * T`` updates after a warmup ``t / W + (1 - t / W) / 100`
 torch ``OneCycleLR`` with ``div_factor`` 100), checked against the logged ``train_lr`` (logged at
 iter ``i`` = LR of update ``i``), or ``reconstruct_lr`` on the logged LR.
 
-Panel CSV: a ``Step`` column and ``<run> - <metric>`` columns (``__MIN``/``__MAX`` ignored).
+History rows (``run.scan_history()`` / ``run.history()`` as a JSON list, or ``{"config": {...},
+"history": [rows]}``, the shape ``load_wandb`` reads from the API): a table whose step is the
+trainer's own counter (``train/global_step`` for the Hugging Face Trainer, ``trainer/global_step``
+for Lightning, ``global_step``, ``step``) in preference to W&B's ``_step`` (one per ``wandb.log``
+call); rows of the same step (HF logs train and eval rows separately) are merged. A config shaped
+like Hugging Face ``TrainingArguments`` gives the LR-logging convention (``transformers_version``)
+and, when no LR is logged, the per-step LR. A NaN or infinite value in a used column is refused
+(a missing key is "not logged").
+
+Panel CSV: a ``Step`` column and ``<run> - <metric>`` columns (``__MIN``/``__MAX`` ignored); the
+step is the panel's x axis (``train/global_step`` for HF runs, which set it as their step metric).
+An eval-only panel needs ``schedule`` or ``run_config`` for the LR.
 """
 
 from __future__ import annotations
@@ -40,9 +51,19 @@ from ._columns import (
 )
 from ._csv import read_csv_rows
 from ._files import read_json_file
-from ._table import RunOptions, Table, check_options, runs_from_frame, table_runs
+from ._guess import Guesses
+from ._hf import mark_non_finite
+from ._hf_config import hf_config, hf_lr_at
+from ._table import (
+    RunOptions,
+    Table,
+    _lr_at,
+    check_options,
+    runs_from_frame,
+    table_runs,
+)
 
-__all__ = ["WandbRecord", "wandb_runs", "load_wandb_json", "load_wandb_csv"]
+__all__ = ["WandbRecord", "wandb_runs", "load_wandb_json", "load_wandb_csv", "history_runs"]
 
 # ============================================================================ W&B panel CSV
 
@@ -76,13 +97,19 @@ def load_wandb_csv(path: str | os.PathLike[str], **options: Any) -> list[Run]:
         raise RunError(f"{src}: no '<run> - <metric>' columns (is this a W&B panel export?)")
     metrics = sorted({k for v in series.values() for k in v})
     loss_metric = options.get("loss_col")
+    g0 = Guesses(src)
     if loss_metric is None:
-        cands = [m for m in metrics if m in LOSS_ALIASES] or metrics
-        if len(cands) != 1:
+        known = [a for a in LOSS_ALIASES if a in metrics]
+        if known:
+            loss_metric = known[0]
+            g0.column("loss", loss_metric, known)
+        elif len(metrics) == 1:
+            loss_metric = metrics[0]
+            g0.add(f"loss metric {loss_metric!r} (the only metric)")
+        else:
             raise RunError(
                 f"{src}: several metrics ({', '.join(metrics)}); choose one with loss_col"
             )
-        loss_metric = cands[0]
     else:
         _metric(src, loss_metric, metrics)
     lr_metric = options.get("lr_col")
@@ -90,7 +117,9 @@ def load_wandb_csv(path: str | os.PathLike[str], **options: Any) -> list[Run]:
         lr_metric = next((m for m in LR_ALIASES if m in metrics), None)
     else:
         _metric(src, lr_metric, metrics)
-    opts = dataclasses.replace(RunOptions.of(options), step_col="step", loss_col="loss",
+    base = RunOptions.of(options)
+    at = _lr_at([lr_metric] if lr_metric else [], base, None)
+    opts = dataclasses.replace(base, step_col="step", loss_col="loss",
                                lr_col="lr" if lr_metric else None, run_col=None)
     js = header.index(str(scol))
     out: list[Run] = []
@@ -106,7 +135,11 @@ def load_wandb_csv(path: str | os.PathLike[str], **options: Any) -> list[Run]:
             tab["lr"] = [data[i][jr] for i in keep]
         table = Table(f"{src} ({run} - {loss_metric})", list(tab), tab.__getitem__,
                       [lines[i] for i in keep])
-        out += table_runs(table, opts, base_name=run,
+        g = Guesses(table.src)
+        for note in g0.notes:
+            g.add(note, doubtful=note in g0.doubtful)
+        out += table_runs(table, opts, base_name=run, guesses=g, default_lr_at=at,
+                          merge_duplicate_steps=options.get("merge_duplicate_steps", "auto"),
                           meta={"format": "wandb-csv", "metric": loss_metric})
     if not out:
         raise RunError(f"{src}: no run has the metric {loss_metric!r}")
@@ -195,9 +228,14 @@ def _series(group: Mapping[str, Any], key: str, src: str,
         s = parse_number(a, f"{src} history.{gname}", i, "iter")
         if math.isnan(s) or s < 0 or s != round(s):
             raise RunError(f"{where(f'{src} history.{gname}', i, 'iter')}: {a!r} is not a step")
+        if b is None:
+            continue  # not logged at this row
+        if isinstance(b, float) and not math.isfinite(b):
+            raise RunError(f"{where(f'{src} history.{gname}', i, key)}: {b!r} at iter {int(s)} "
+                           "is not a finite number")
         v = parse_number(b, f"{src} history.{gname}", i, key)
         if math.isnan(v):
-            continue  # not logged at this row
+            continue
         last[int(s)] = v
     keys = np.array(sorted(last), dtype=np.int64)
     return keys, np.array([last[k] for k in keys], dtype=np.float64)
@@ -296,7 +334,7 @@ def _record_lr(rec: WandbRecord, tit: np.ndarray, tlr: np.ndarray, total: int, w
     if not tit.size:
         raise RunError(f"{rec.src}: no logged LR (history.train.train_lr) and no "
                        "usable config; give schedule=...")
-    lr, how = logged_lr(tit, tlr, total, warmup_steps=warm, lr_at=opts.lr_at, src=rec.src,
+    lr, how = logged_lr(tit, tlr, total, warmup_steps=warm, lr_at=opts.lr_at or "next", src=rec.src,
                         run=rec.name)
     meta.update(how)
     return lr
@@ -309,6 +347,7 @@ def wandb_runs(records: list[WandbRecord], opts: RunOptions, *, lr_source: str =
     if lr_source not in ("auto", "logged", "config"):
         raise ValueError(f"load_wandb_json: lr_source={lr_source!r} must be auto, logged or config")
     by_name = {r.name: r for r in records}
+    opts = dataclasses.replace(opts, lr_at=opts.lr_at or "next")
     out = []
     for rec in records:
         meta: dict[str, Any] = {"source": rec.src, "format": "wandb-json", "config": rec.config}
@@ -343,6 +382,40 @@ def _json_files(source: Any) -> list[Path]:
     return [f for s in source for f in _json_files(s)]
 
 
+def _has_lr(rows: Sequence[Mapping[str, Any]], lr_col: str | None) -> bool:
+    keys: set[str] = set()
+    for r in rows:
+        keys.update(map(str, r))
+    return (lr_col in keys) if lr_col is not None else any(a in keys for a in LR_ALIASES)
+
+
+def history_runs(rows: Any, config: Any, *, name: str, src: str, **options: Any) -> list[Run]:
+    """Runs from W&B history rows (a list of ``{key: value}`` dicts, one per ``wandb.log`` call)
+    and the run's config (or None); see the module docstring."""
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, Mapping) for r in rows):
+        raise RunError(f"{src}: empty or malformed history (expected a list of row objects)")
+    opts = {k: v for k, v in options.items() if v is not None}
+    guesses = Guesses(src)
+    lr_at = None
+    cfg = hf_config(config, f"{src} config") if isinstance(config, Mapping) and config else None
+    if cfg is not None and opts.get("run_config") is None and "learning_rate" in cfg \
+            and "lr_scheduler_type" in cfg:
+        at = hf_lr_at(cfg)
+        if at is not None:
+            lr_at = (at[0], f"{at[1]} (run config)")
+        if opts.get("schedule") is None and not _has_lr(rows, opts.get("lr_col")):
+            opts["run_config"] = cfg
+            guesses.add("no LR logged: the per-step LR is rebuilt from the run's config "
+                        "(Hugging Face TrainingArguments)")
+    df = pd.DataFrame([mark_non_finite(r) for r in rows])
+    step = next((c for c in ("train/global_step", "trainer/global_step", "_step")
+                 if c in df), None)
+    df.index = pd.Index([f"history[{i}]" + (f" ({step} {r.get(step)})" if step else "")
+                         for i, r in enumerate(rows)])
+    return runs_from_frame(df, name=name, source=src, guesses=guesses, default_lr_at=lr_at,
+                           meta={"format": "wandb-history"}, **opts)
+
+
 def load_wandb_json(source: Any, *, loss_col: str | None = None, lr_col: str | None = None,
                     lr_source: str = "auto", **options: Any) -> list[Run]:
     """Runs from W&B history JSON files (a file, a directory of ``*.json``, or a list of files).
@@ -369,11 +442,13 @@ def load_wandb_json(source: Any, *, loss_col: str | None = None, lr_col: str | N
     for f in _json_files(source):
         src = str(f)
         doc = read_json_file(f, src)
-        if isinstance(doc, list):
-            if not doc:
-                raise RunError(f"{src}: empty history list")
-            frame_runs += runs_from_frame(pd.DataFrame(doc), name=f.stem, source=src,
-                                           loss_col=loss_col, lr_col=lr_col, **options)
+        if isinstance(doc, list) or (isinstance(doc, Mapping)
+                                     and isinstance(doc.get("history"), list)):
+            rows = doc if isinstance(doc, list) else doc["history"]
+            cfg = doc.get("config") if isinstance(doc, Mapping) else None
+            name = str(doc.get("name") or f.stem) if isinstance(doc, Mapping) else f.stem
+            frame_runs += history_runs(rows, cfg, name=name, src=src, loss_col=loss_col,
+                                       lr_col=lr_col, **options)
             continue
         if not isinstance(doc, Mapping):
             raise RunError(f"{src}: expected a JSON object or list")

@@ -77,6 +77,35 @@ def test_study_smoke(tmp_path: Path) -> None:
     assert all(r.transfer_step is None and r.lr.size == 6 for r in pt)
 
 
+def test_study_resume_keeps_finished_jobs(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """--resume trains only what is missing: a finished study is left as it is, a removed run is
+    trained again from its checkpoint, and another study in the same --out is refused."""
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    study = tmp_path / "study.toml"
+    study.write_text(STUDY)
+    out = tmp_path / "out"
+    args = ["--study", str(study), "--corpus", str(corpus), "--out", str(out), "--size", "tiny",
+            "--workers", "1"]
+    assert run_study.main(args) == 0
+    first = (out / "runs_index.csv").read_text()
+    branch = out / "runs" / "branch.csv.gz"
+    stamp = branch.stat().st_mtime_ns
+    assert run_study.main(args + ["--resume"]) == 0
+    assert "resume: 4 jobs already finished" in capsys.readouterr().out
+    assert branch.stat().st_mtime_ns == stamp  # not trained again
+    lines = first.splitlines()
+    (out / "runs_index.csv").write_text("\n".join(lines[:-1]) + "\n")  # the branch is lost
+    assert run_study.main(args + ["--resume"]) == 0
+    assert "resume: 3 jobs already finished" in capsys.readouterr().out
+    assert branch.stat().st_mtime_ns != stamp
+    assert [r.split(",")[0] for r in (out / "runs_index.csv").read_text().splitlines()] == [
+        r.split(",")[0] for r in lines]
+    study.write_text(STUDY.replace("peak_lr = 1e-3", "peak_lr = 2e-3"))
+    assert run_study.main(args + ["--resume"]) == 2
+    assert "holds another study" in capsys.readouterr().err
+
+
 def test_resume_is_deterministic(tmp_path: Path) -> None:
     corpus = load_corpus(write_tiny_corpus(tmp_path / "c"))
     cfg = Config.of("tiny")
@@ -123,3 +152,67 @@ def test_bad_input_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     rc = run_study.main(["--study", str(tmp_path / "missing.toml"), "--corpus", str(tmp_path),
                          "--out", str(tmp_path / "o")])
     assert rc == 2 and "missing.toml" in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_sigterm_ends_study_and_workers(tmp_path: Path) -> None:
+    """`kill` (SIGTERM) on the study ends it with exit 130 and takes its workers with it (they
+    used to train on as orphans), keeping the index of what had finished."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    study = tmp_path / "study.toml"
+    study.write_text(STUDY.replace("steps = 6\nwarmup_steps", "steps = 100000\nwarmup_steps", 1))
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.cptlab.run_study", "--study", str(study), "--corpus",
+         str(corpus), "--out", str(out), "--size", "tiny", "--workers", "1"],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        kids: list[int] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            kids = _children(proc.pid)
+            if kids and (out / "runs").exists():
+                break
+            time.sleep(0.5)
+        assert kids, "the study started no worker"
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    alive: list[str] = []
+    for _ in range(20):  # the resource tracker and reaping take a moment
+        alive = []
+        for k in kids:
+            try:
+                state = Path(f"/proc/{k}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                cmd = Path(f"/proc/{k}/cmdline").read_bytes().replace(b"\0", b" ")[:120]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.append(f"{k} {cmd!r}")
+        if not alive:
+            break
+        time.sleep(0.5)
+    assert not alive, f"workers {alive} outlived the study"

@@ -32,7 +32,7 @@ def params(tmp_path_factory):
 def test_fit_writes_params_matching_published_fit(params):
     doc = json.loads(params.read_text())
     assert doc["law"] == "momentum"
-    # laws.md §8.2 (momentum law on the MPL 400M training set): L0 2.670, A 0.630, C 0.556,
+    # bench_fit.py's SciPy fit of the momentum law, MPL 400M training set: L0 2.670, A 0.630, C 0.556,
     # alpha 0.727
     p = doc["params"]
     assert p["L0"] == pytest.approx(2.670, abs=2e-3) and p["alpha"] == pytest.approx(0.727, abs=2e-3)
@@ -48,7 +48,7 @@ def test_evaluate_json_contract(params, capsys):
     assert [r["run"] for r in doc["runs"]] == ["wsd_20000_24000", "cosine_72000"]
     for r in doc["runs"]:
         assert set(r) >= {"run", "R2", "MAE", "RMSE", "PredE", "WorstE", "final_error"}
-    # laws.md §8.2: test MAPE of the momentum law on 400M: wsd 0.15%, cos72K 0.12%
+    # same SciPy fit: test MAPE of the momentum law on 400M: wsd 0.15%, cos72K 0.12%
     assert doc["runs"][0]["PredE"] == pytest.approx(0.0015, abs=3e-4)
     assert doc["runs"][1]["PredE"] == pytest.approx(0.0012, abs=3e-4)
     rc, out, _ = run(["evaluate", "--params", params, D400 / "cosine_72000.csv"], capsys)
@@ -102,7 +102,7 @@ def test_cpt_simulate_outputs_both_sets(tmp_path, capsys):
     assert rc == 0, err
     df = pd.read_csv(out).set_index("step")
     assert list(df.columns) == ["lr", "loss_pt", "loss_cpt"]
-    # P1: D_pt rises and D_cpt falls after the transfer (laws.md §8.3)
+    # P1: D_pt rises and D_cpt falls after the transfer (P1 Fig. 3)
     assert df.loss_pt.loc[50000] > df.loss_pt.loc[40000]
     assert df.loss_cpt.loc[50000] < df.loss_cpt.loc[40000]
 
@@ -183,7 +183,7 @@ def test_plan_free_form_mpl_max_iter_and_sharp_drop(tmp_path, capsys):
     out = tmp_path / "ff.json"
     rc, text, _ = run([*base, "--max-iter", 300, "--out", out], capsys)
     doc = json.loads(out.read_text())
-    # data_and_benchmarks.md §7.2: the authors' committed schedule predicts 2.5332 (objective (a))
+    # the authors' committed schedule predicts 2.5332 under their optimize_lr_schedule objective
     assert rc == 0 and doc["status"] == "ok" and doc["objective_value"] < 2.5333
     assert "300 L-BFGS iterations" in text
     # the law rewards sharp drops: a long run ends with one, and says so
@@ -198,8 +198,8 @@ def test_plan_free_form_mpl_max_iter_and_sharp_drop(tmp_path, capsys):
 
 def test_fit_mpl_reference_procedure_reproduces_released_fit(tmp_path, capsys):
     """`fit --law mpl --procedure mpl-reference` = the MPL authors' procedure: their released
-    400M parameters (src/config.py, data_and_benchmarks.md §2.5) come back, and `evaluate` of the
-    written file gives their README test PredE 0.00168 (§5.1)."""
+    400M parameters (src/config.py) come back, and `evaluate` of the
+    written file gives their README test PredE 0.00168."""
     out = tmp_path / "mpl.json"
     rc, text, _ = run(["fit", *TRAIN, "--law", "mpl", "--procedure", "mpl-reference",
                        "--out", out], capsys)

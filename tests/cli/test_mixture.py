@@ -70,7 +70,7 @@ def test_fit_from_data_and_save_params(tmp_path, capsys):
 
 
 def test_cross_lingual_allocation(capsys):
-    # laws.md §6.2: CPT N_opt = 4.79 C^0.385, D_opt = 0.035 C^0.615
+    # Zheng et al. 2024: CPT N_opt = 4.79 C^0.385, D_opt = 0.035 C^0.615
     rc, text, err = run(["plan-mixture", "--allocation", "zheng-cpt", "--compute", "1e21",
                          "--json"], capsys)
     assert rc == 0, err

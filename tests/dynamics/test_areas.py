@@ -20,7 +20,7 @@ from cptdyn.dynamics import (
     momentum_tail,
 )
 
-PEAK = 2e-4  # P2 Setting A max LR (laws.md §2.6)
+PEAK = 2e-4  # P2 Setting A max LR (Table 3)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -97,10 +97,10 @@ SCHEDULES = {
 
 
 # ------------------------------------------------------------------------------------------------
-# laws.md §8.1
+# P2 Fig. 2 forward-model values
 
 
-# laws.md §8.1 "Forward-model checks on P2 Fig. 2 parameters" [computed from the public data]:
+# P2 Fig. 2 parameters, S1/S2 computed independently of cptdyn (plain float64 sums, no data):
 # lambda 0.999, 500 warmup steps counted as 2e-4, 20K steps, cosine 2e-4 -> 0 after warmup.
 TABLE_8_1 = {
     # step: (constant S1, constant S2, cosine S1, cosine S2)
@@ -127,7 +127,7 @@ def test_table_8_1_areas():
 
 
 def test_closed_form_identity():
-    # laws.md §2.1 identity: S2_s = [(eta_0 - eta_s) - lam * m_s] / (1 - lam)
+    # closed form of P2's S2 (sum the m_i recursion): S2_s = [(eta_0 - eta_s) - lam * m_s] / (1 - lam)
     lr, W = SCHEDULES["cyclic"]
     with x64_context():
         a = areas(lr, None, lam=0.999, return_momentum=True)
@@ -342,7 +342,7 @@ def test_cpt_split_sums_to_whole(split):
     if split == "step":  # S2pt frozen at the transfer
         assert np.all(S2pt[Tp:] == S2pt[Tp - 1])
     else:
-        # laws.md §3.3: S2cpt(t) = [(eta_pt_end - eta_t) - lam * m_cpt_t] / (1 - lam), where
+        # origin split, closed form: S2cpt(t) = [(eta_pt_end - eta_t) - lam * m_cpt_t] / (1 - lam), where
         # m_cpt is the momentum of the CPT decrements only (transfer jump included)
         m_cpt = lfilter([1.0], [1.0, -0.999], np.concatenate([[pt[-1]], cpt[:-1]]) - cpt)
         closed = ((pt[-1] - cpt) - 0.999 * m_cpt) / (1 - 0.999)

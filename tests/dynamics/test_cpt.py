@@ -1,8 +1,8 @@
 """The CPT law of P1 (cptdyn.dynamics._laws._cpt) with the paper's parameter sets.
 
-Parameter tuples: laws.md §3.6 (P1 Fig. 3, Setting A, 106M, FineWeb -> Knowledge-Pile; signs of
-the terms reconstructed per laws.md §3.9). Qualitative targets: laws.md §8.3. Schedules follow
-the P1 setups of laws.md §3.5 / §3.7 (peak LR 2e-4, PT WSD 40K, CPT cosine / linear), built here
+Parameter tuples: P1 Fig. 3 (Setting A, 106M, FineWeb -> Knowledge-Pile; signs of the terms
+reconstructed, P1's PDF text drops them). Qualitative targets: P1 Figs. 3, 5, 7, 8. Schedules follow
+the P1 setups of Table 1 / App. I (peak LR 2e-4, PT WSD 40K, CPT cosine / linear), built here
 with numpy.
 """
 
@@ -38,8 +38,8 @@ from cptdyn.dynamics.presets import (
     P1_FIG19_DPT,
 )
 
-PEAK = 2e-4  # P1 Table 1: peak LR 2e-4 (laws.md §3.5)
-T_PT = 40_000  # P1 App. I: PT WSD 40K steps, CPT cosine 10K (laws.md §3.5)
+PEAK = 2e-4  # P1 Table 1: peak LR 2e-4
+T_PT = 40_000  # P1 App. I: PT WSD 40K steps, CPT cosine 10K
 
 D_PT = CPTLaw(**P1_FIG3_DPT)
 D_CPT = CPTLaw(**P1_FIG3_DCPT)
@@ -65,7 +65,7 @@ def final_loss(law, lr, transfer_step=T_PT, **kw):
 
 
 # ------------------------------------------------------------------------------------------------
-# laws.md §8.3 qualitative facts with the Fig. 3 tuples
+# P1's qualitative facts (Figs. 3, 5, 7, 8) with the Fig. 3 tuples
 
 
 def test_dpt_rises_and_dcpt_falls_after_transfer():
@@ -77,7 +77,7 @@ def test_dpt_rises_and_dcpt_falls_after_transfer():
     assert np.all(lp[1:] > lp[0])  # D_pt (general) loss rises after the transfer
     assert np.all(lc[1:] < lc[0])  # D_cpt (downstream) loss falls
     assert np.all(np.diff(lc) < 0)
-    # the magnitudes are those of P1 Fig. 3's axes (laws.md §3.9: D_pt within 3.1-3.8, D_cpt
+    # the magnitudes are those of P1 Fig. 3's axes (read off the figure: D_pt within 3.1-3.8, D_cpt
     # reaches about 2.6 with an axis bottom of 2.5)
     assert 3.1 < lp.min() and lp.max() < 3.8
     assert 2.5 < lc[-1] < 2.7
@@ -112,7 +112,7 @@ def test_higher_cpt_peak_lr_lowers_dcpt_raises_dpt(cpt_steps):
 
 
 def test_balance_has_an_interior_optimal_peak_lr():
-    # laws.md §8.3 / P1 Fig. 8b: for some intermediate lambda1 the composite
+    # P1 Fig. 8b: for some intermediate lambda1 the composite
     # lambda1*L_Dpt + (1-lambda1)*L_Dcpt has a finite optimal CPT peak LR (PT WSD 40K + CPT
     # cosine 10K, the App. I assumptions). Expected: an interior argmin for at least one lambda1,
     # the largest peak for lambda1 = 0 and the smallest for lambda1 = 1.
@@ -140,7 +140,7 @@ def test_pt_phase_and_no_shift_reduce_to_the_momentum_law():
     mom = MomentumLaw(L0=3.0, A=0.5, alpha=0.5, C=0.3)
     ref = simulate(mom, lr, steps, warmup_steps=200)
     for split in ("origin", "step"):
-        # Eq. 2 (laws.md §3.3): with C1 = C2 and B = 0 the law is P2's law on the whole schedule
+        # P1 Eq. 2: with C1 = C2 and B = 0 the law is P2's law on the whole schedule
         law = CPTLaw(L0=3.0, A=0.5, alpha=0.5, C1=0.3, C2=0.3, B=0.0, split=split)
         got = simulate(law, lr, steps, warmup_steps=200, transfer_step=8000)
         np.testing.assert_allclose(got, ref, rtol=1e-12)
@@ -165,7 +165,7 @@ def test_split_option_matters_only_after_an_annealed_transfer():
     flat = np.concatenate([np.full(8000, PEAK), cpt_cosine(4000, PEAK, PEAK)])
     a = simulate(CPTLaw(**P1_FIG3_DCPT, split="origin"), flat, steps, transfer_step=8000)
     b = simulate(CPTLaw(**P1_FIG3_DCPT, split="step"), flat, steps, transfer_step=8000)
-    np.testing.assert_allclose(a, b, rtol=1e-13)  # the two splits coincide (laws.md §3.3)
+    np.testing.assert_allclose(a, b, rtol=1e-13)  # the two splits coincide (no PT momentum tail)
 
 
 def test_jit_vmap_grad():
@@ -273,6 +273,41 @@ def test_replay_law():
         law_pt, 0.2, "pt")
 
 
+def test_replay_curve_law_contains_eq8():
+    """CPTReplayCurveLaw is Eq. 8's family with the curvature's sign free: at k = -a2 (D_pt) and
+    k = +a2 (D_cpt), B rescaled, it predicts what CPTReplayLaw predicts with P1 Fig. 19's
+    parameters; at k = 0 the shift is linear in r_cpt; bad options are refused by name."""
+    from cptdyn.dynamics import CPTReplayCurveLaw
+    from cptdyn.dynamics._laws._cpt import replay_curve
+
+    pt = wsd_pt(T=8000)
+    lr = np.concatenate([pt, cpt_cosine(6000, pt[-1], PEAK)])
+    for preset, role, k, scale in (
+        (P1_FIG19_DPT, "pt", -P1_FIG19_DPT["a2"], -np.expm1(-P1_FIG19_DPT["a2"])),
+        (P1_FIG19_DCPT, "cpt", P1_FIG19_DCPT["a2"], np.expm1(P1_FIG19_DCPT["a2"])),
+    ):
+        paper = CPTReplayLaw(**preset, beta=0.189)
+        kw = {n: v for n, v in preset.items() if n != "a2"}
+        curve = CPTReplayCurveLaw(**{**kw, "B": preset["B"] * scale}, k=k, beta=0.189)
+        for r in (0.0, 0.25, 0.5, 0.9):
+            assert final_loss(curve, lr, 8000, replay_ratio=r, dataset=role) == pytest.approx(
+                final_loss(paper, lr, 8000, replay_ratio=r, dataset=role), abs=1e-12)
+    # the default parameters are Fig. 19's D_pt mapped this way
+    assert final_loss(CPTReplayCurveLaw(), lr, 8000, replay_ratio=0.3, dataset="pt") == (
+        pytest.approx(final_loss(CPTReplayLaw(), lr, 8000, replay_ratio=0.3, dataset="pt"),
+                      abs=1e-12))
+    # g(0) = 0, g(1) = 1, g = r at k = 0 and continuous through it; convex for k > 0
+    r = jnp.linspace(0.0, 1.0, 11)
+    for k in (-5.0, -1e-5, 0.0, 1e-5, 5.0):
+        g = np.asarray(replay_curve(r, k))
+        assert g[0] == pytest.approx(0.0, abs=1e-12) and g[-1] == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(replay_curve(r, 0.0), r, atol=1e-12)
+    np.testing.assert_allclose(replay_curve(r, 2e-4), replay_curve(r, 9e-5), atol=1e-4)
+    assert float(replay_curve(0.5, 5.0)) < 0.5 < float(replay_curve(0.5, -5.0))
+    with pytest.raises(ValueError, match=r"role='x' is not one of"):
+        CPTReplayCurveLaw(role="x")
+
+
 def test_size_law():
     pt = wsd_pt(T=8000)
     lr = np.concatenate([pt, cpt_cosine(6000, pt[-1], PEAK)])
@@ -370,7 +405,7 @@ def test_ood_combination_eq6():
     from cptdyn.dynamics import fit_ood_weights, ood_loss
     from cptdyn.dynamics.presets import P1_OOD
 
-    # P1 Fig. 9 (laws.md §3.6): C4 = 0.867 L_pt + 0.152 L_cpt
+    # P1 Fig. 9 (App. K): C4 = 0.867 L_pt + 0.152 L_cpt
     assert P1_OOD["c4"] == (0.867, 0.152)
     lp = np.linspace(3.2, 3.4, 50)
     lc = np.linspace(3.1, 2.6, 50)

@@ -1,8 +1,8 @@
 """D-CPT Law, Cross-Domain D-CPT Law and the cross-lingual CPT law (cptdyn.dynamics._mixture._dcpt).
 
-Published numbers: laws.md §6.1 (D-CPT usages, chemistry worked example) and §6.2 (Zheng et al.
-2024 Table 2 and the compute-optimal allocations). No D-CPT parameter values were published
-(laws.md §6.1), so the D-CPT fits are checked by synthetic recovery.
+Published numbers: Que et al. 2024 (D-CPT usages, chemistry worked example) and Zheng et al.
+2024 (Table 2 and the compute-optimal allocations). No D-CPT parameter values were published
+(none found in the paper), so the D-CPT fits are checked by synthetic recovery.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from cptdyn.dynamics.presets import ZHENG_CPT, ZHENG_SCRATCH
 # monotone on the whole D-CPT range (checked below); eta small enough that dL/dr < 0 at D = 0.1B
 TRUE = DCPTLaw(E=1.2, A=300.0, alpha=0.35, B=400.0, beta=0.3, C=0.5, gamma=0.6, eta=0.1,
                eps=0.02)
-# D-CPT setup (laws.md §6.1): Qwen-1.5 0.5B/1.8B/4B, the 9 mixture ratios, D in 0.1B-26B
+# D-CPT setup (Que et al. 2024): Qwen-1.5 0.5B/1.8B/4B, the 9 mixture ratios, D in 0.1B-26B
 NS = np.array([0.5e9, 1.8e9, 4e9])
 DS = np.geomspace(1e8, 2.6e10, 8)
 RS = np.array([0.0, 0.1, 0.2, 0.333, 0.5, 0.667, 0.8, 0.9, 1.0])
@@ -67,7 +67,7 @@ def test_l1_form_and_consistency():
     assert float(l1(1e9, 1e10, 0.5)) == pytest.approx(
         1.0 + 200.0 / 1e9**0.3 + 300.0 / 1e10**0.28 + 0.2 / 0.55**0.4)
     assert "eta" not in l1.params() and monotone_min_tokens(l1, RS) == 0.0
-    # L1 has no D x r interaction: it violates the implicit trend (laws.md §6.1, Table 1)
+    # L1 has no D x r interaction: it violates the implicit trend (Que et al. 2024, Table 1)
     assert check_monotone(l1, NS, DS, RS).violations["d2L/dDdr<0"] > 0
     # design requirement 4 (consistency): at fixed r, L3 is Chinchilla's E' + A/N^a + B'/D^b
     e2, A, alpha, b2, beta = TRUE.at_ratio(0.3)
@@ -75,7 +75,7 @@ def test_l1_form_and_consistency():
 
 
 def test_monotone_check_and_min_tokens():
-    # a law whose r^eta term wins at small D (laws.md §6.1 implementation note)
+    # a law whose r^eta term wins at small D (derived from the formula, not in the paper)
     law = DCPTLaw(E=1.0, A=100.0, alpha=0.3, B=50.0, beta=0.2, C=0.01, gamma=0.3, eta=0.8,
                   eps=0.05)
     rs = np.linspace(0.05, 1.0, 20)
@@ -88,7 +88,7 @@ def test_monotone_check_and_min_tokens():
 
 
 def test_usage1_chemistry_worked_example():
-    # laws.md §6.1 usage 1: chemistry, Qwen1.5-1.8B, D = 10B, T = 3%, L_g0 = 2.8602; transcribed
+    # Que et al. 2024 usage 1: chemistry, Qwen1.5-1.8B, D = 10B, T = 3%, L_g0 = 2.8602; transcribed
     # real L_g; predicted r_d = 0.924, the limit 1.03*2.8602 = 2.946 is crossed in (0.924, 0.93)
     rd = np.array([0.90, 0.91, 0.92, 0.924, 0.93, 0.94, 1.0])
     lg = np.array([2.9052, 2.9193, 2.9376, 2.9445, 2.9644, 2.9848, 3.4667])
@@ -131,7 +131,7 @@ def test_usage3_compute_optimal_split():
 
 
 def test_cross_lingual_published_allocations():
-    # laws.md §6.2 (Zheng et al. Table 2 and text): CPT N = 4.79 C^0.385, D = 0.035 C^0.615;
+    # Zheng et al. 2024 (Table 2 and text): CPT N = 4.79 C^0.385, D = 0.035 C^0.615;
     # from scratch N = 0.324 C^0.429, D = 0.514 C^0.571
     cpt = allocation(CrossLingualLaw())
     assert (cpt.n_coef, cpt.a) == (pytest.approx(4.79, abs=0.005), pytest.approx(0.385, abs=5e-4))
@@ -153,7 +153,7 @@ def test_cross_lingual_published_allocations():
 
 
 def test_fit_cross_lingual_two_stage_recovers_published_cpt_fit():
-    # second stage of laws.md §6.2: E, A, alpha frozen; fit B', beta', gamma on CPT runs
+    # second stage of Zheng et al. 2024's fit: E, A, alpha frozen; fit B', beta', gamma on CPT runs
     # (40 sizes 50M-5.5B, 20 N tokens each; here a few D per size)
     law = CrossLingualLaw(**ZHENG_CPT)
     n, t = _grid(np.geomspace(5e7, 5.5e9, 10), np.array([2.0, 5.0, 10.0, 20.0]))
@@ -171,7 +171,7 @@ def test_cross_domain_law_predicts_unseen_domains():
     k1 = np.array([1.2, 1.6, 2.0, 2.4, 1.4, 2.2])  # initial domain losses
     k2 = np.array([0.10, 0.30, 0.05, 0.20, 0.15, 0.25])  # early rates of fall
     rows = []
-    for i in range(4):  # fit on 4 domains, predict the other 2 (laws.md §6.1)
+    for i in range(4):  # fit on 4 domains, predict the other 2 (Que et al. 2024)
         n, d, r = _grid(NS, DS[::2], RS[1::2])
         rows.append((n, d, r, np.full(n.size, k1[i]), np.full(n.size, k2[i])))
     n, d, r, a, b = (np.concatenate(c) for c in zip(*rows, strict=True))

@@ -1,7 +1,7 @@
 """The Functional Scaling Law ansatz (cptdyn.dynamics._laws._fsl) against a direct double loop.
 
-No FSL parameter values for LLMs are published (laws.md §5.1: no code, no data), so the checks
-are against the formula itself (a plain numpy evaluation of laws.md §5.1) and its limits.
+No FSL parameter values for LLMs are published (the paper releases no code, no data), so the checks
+are against the formula itself (a plain numpy evaluation of FSL App. B.2 Eq. 30) and its limits.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def cosine_lr(T=T, W=W, final=0.0):
 
 
 def fsl_reference(lr, steps, p, warmup_steps=0, warmup="peak"):
-    """laws.md §5.1 literally: L(k) = L0 + c1 T(k)^-s - LRD(k), 1-based eta_1..eta_k."""
+    """FSL App. B.2 Eq. 30 literally: L(k) = L0 + c1 T(k)^-s - LRD(k), 1-based eta_1..eta_k."""
     eta = np.array(lr, dtype=np.float64)
     if warmup == "peak" and warmup_steps:
         eta[:warmup_steps] = eta[warmup_steps]

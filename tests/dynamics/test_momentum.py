@@ -22,7 +22,7 @@ from cptdyn.dynamics import (
 )
 from cptdyn.dynamics.presets import P2_FIG2, P2_FIG7B
 
-PEAK, T, W = 2e-4, 20_000, 500  # P2 Setting A / Fig. 2 (laws.md §2.6, §8.1)
+PEAK, T, W = 2e-4, 20_000, 500  # P2 Setting A (Table 3) / Fig. 2
 
 
 def constant_lr(T=T, W=W):
@@ -37,7 +37,7 @@ def cosine_lr(T=T, W=W, final=0.0):
     )
 
 
-# laws.md §8.1 [computed from the public data], P2 Fig. 2 parameters
+# P2 Fig. 2 parameters, losses computed independently of cptdyn (plain float64 sums, no data):
 # L = 2.628 + 0.429*S1^-0.55 - 0.411*S2, lambda 0.999, 500 warmup steps counted as 2e-4.
 STEPS = np.array([5000, 10000, 15000, 20000])
 LOSS_CONSTANT = np.array([3.057, 2.921, 2.8624, 2.8281])
@@ -51,7 +51,7 @@ def test_table_8_1_losses():
     # table precision: half a unit of the last printed digit
     assert np.all(np.abs(got_c - LOSS_CONSTANT) <= [5e-4, 5e-4, 5e-5, 5e-5])
     assert np.all(np.abs(got_k - LOSS_COSINE) <= [5e-5, 5e-5, 5e-4, 5e-5])
-    # P2 §4.3 / laws.md §8.1: at 20K steps constant beats cosine (2.828 < 2.836)
+    # P2 §4.3: at 20K steps constant beats cosine (2.828 < 2.836)
     assert got_c[-1] < got_k[-1]
 
 
@@ -143,7 +143,7 @@ def test_fitted_lambda_variant():
 
 def test_model_size_form():
     law = MomentumSizeLaw(**P2_FIG7B)
-    # laws.md §2.3 (N in millions, INFERRED from the fits): 594.6^(-0.158) * 3.067 = 1.117, so
+    # N in millions (inferred from P2's fits, not stated): 594.6^(-0.158) * 3.067 = 1.117, so
     # L0_eff = 1.504 + 1.117 = 2.62, close to the 2.628 fitted at 594M (P2 Fig. 2).
     with x64_context():
         f = law.lr_features(constant_lr(), STEPS, warmup_steps=W, model_size=594.6)

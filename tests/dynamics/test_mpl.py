@@ -1,5 +1,5 @@
 """Multi-Power Law: fast path vs an exact float64 reference, both warmup conventions, and the
-published accuracy numbers on the MPL data (repository README, laws.md §8.4)."""
+published accuracy numbers on the MPL data (repository README, paper Table 7)."""
 
 from pathlib import Path
 
@@ -187,7 +187,8 @@ README = {
     "100": (0.9983, 0.00435, 0.00592, 0.00142, 0.00583),
     "400": (0.9978, 0.00484, 0.00730, 0.00168, 0.00995),
 }
-# data_and_benchmarks.md §5.3: signed final-loss errors (pred - true), order of TEST_SET
+# signed final-loss errors (pred - true) of the README fit on the data/MultiPowerLaw test CSVs,
+# computed independently from those files; order of TEST_SET
 FINAL = {
     "25": (-0.0020, +0.0030, -0.0097, -0.0102, +0.0036, -0.0013),
     "100": (-0.0014, -0.0083, -0.0154, -0.0169, +0.0095, -0.0019),
@@ -204,7 +205,7 @@ def test_repository_parameters_reproduce_readme(size):
     assert tuple(round(p["final_error"], 4) + 0.0 for p in per) == FINAL[size]
 
 
-# laws.md §8.4: paper Table 7 parameters with the paper convention
+# paper Table 7 parameters with the paper convention on the same CSVs (computed independently)
 PAPER = {"25": (0.9971, 0.0018), "100": (0.9971, 0.0020), "400": (0.9964, 0.0023)}
 
 
@@ -212,7 +213,7 @@ PAPER = {"25": (0.9971, 0.0018), "100": (0.9971, 0.0020), "400": (0.9964, 0.0023
 def test_paper_parameters_paper_convention(size):
     m, per = _test_metrics(size, MPLLaw.released(size, "paper"))
     assert (round(m["r2"], 4), round(m["pred_e"], 4)) == PAPER[size]
-    if size == "400":  # §5.3 last row
+    if size == "400":  # signed final errors, computed the same way
         assert tuple(round(p["final_error"], 4) for p in per) == (
             -0.0215, -0.0129, -0.0169, -0.0131, -0.0058, -0.0108)
 

@@ -3,8 +3,8 @@ at observed steps that makes it fast.
 
 Reference numbers: the MultiPowerLaw repository (github.com/thu-yao-01-luo/MultiPowerLaw, commit
 8da9f19), ``src/config.py`` (released 400M parameters, repository convention) and its README test
-metrics (R2 0.9978, PredE 0.00168, WorstE 0.00995 for 400M), as quoted in
-``data_and_benchmarks.md`` §2.5 / §5.1 / §7.1 (91 AdamW steps for 400M).
+metrics (R2 0.9978, PredE 0.00168, WorstE 0.00995 for 400M); running its ``main.py``, the
+400M AdamW stage stops after 91 steps.
 """
 
 from pathlib import Path
@@ -40,7 +40,7 @@ def test_reproduces_released_parameters_and_readme_metrics(fit400):
     want = REPO_PARAMS["400M"]  # src/config.py
     for k in NAMES:
         assert res.params[k] == pytest.approx(want[k], rel=2e-5), k
-    assert res.convergence.iterations == 91  # data_and_benchmarks.md §7.1: 91 AdamW steps
+    assert res.convergence.iterations == 91  # the repository's main.py: 91 AdamW steps
     assert "patience" in res.convergence.status
     assert res.convergence.at_bound == () and 0 < res.convergence.grad_norm < 1.0
     assert res.settings["procedure"] == "mpl-reference"

@@ -1,4 +1,4 @@
-"""Mixture planning (cptdyn.planner._mixture) on D-CPT laws: the three usages of laws.md §6.1."""
+"""Mixture planning (cptdyn.planner._mixture) on D-CPT laws: the three usages of Que et al. 2024."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cptdyn.dynamics.mixture import (
 )
 from cptdyn.planner._mixture import plan_mixture, replay_ratio
 
-# synthetic general / domain laws (no D-CPT parameters were published, laws.md §6.1)
+# synthetic general / domain laws (the D-CPT paper prints no fitted parameters)
 GEN = DCPTLaw(E=1.5, A=300.0, alpha=0.35, B=200.0, beta=0.3, C=0.12, gamma=0.5, eta=0.05,
               eps=0.02)
 DOM = DCPTLaw(E=0.9, A=250.0, alpha=0.33, B=400.0, beta=0.3, C=0.5, gamma=0.6, eta=0.1, eps=0.02)
@@ -39,7 +39,7 @@ def test_tolerance_plan_is_usage1():
 
 
 def test_chemistry_table_example():
-    # laws.md §6.1 usage 1 (chemistry, 1.8B, D = 10B, T = 3%, L_g0 = 2.8602): transcribed real
+    # Que et al. 2024 usage 1 (chemistry, 1.8B, D = 10B, T = 3%, L_g0 = 2.8602): transcribed real
     # L_g and L_d; the best ratio under the tolerance is 0.924 (limit crossed in (0.924, 0.93))
     rd = np.array([0.90, 0.91, 0.92, 0.924, 0.93, 0.94, 1.0])
     lg = np.array([2.9052, 2.9193, 2.9376, 2.9445, 2.9644, 2.9848, 3.4667])

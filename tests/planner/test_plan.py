@@ -21,7 +21,7 @@ from cptdyn.schedules import (
 DATA = Path(__file__).resolve().parents[2] / "data"
 
 
-MOM = MomentumLaw(**P2_FIG2)  # P2 Fig. 2 parameters (laws.md §2.7)
+MOM = MomentumLaw(**P2_FIG2)  # P2 Fig. 2 parameters
 WSD20K = WSD(20_000, 2e-4, 0.0, 0.2, "linear", warmup_steps=500)
 
 
@@ -30,7 +30,7 @@ def test_wsd_decay_fraction_plan_is_interior_and_beats_baselines():
     assert pl.status == "ok" and pl.schedule is not None
     f = pl.tuned["decay_fraction"]
     # P2 §4.5: "a moderate annealing ratio, typically around 10% to 20%" with lambda 0.999 favouring
-    # larger ratios (§6.1); the optimum is interior
+    # larger ratios (P2 §6.1); the optimum is interior
     assert 0.1 < f < 0.4
     prof = pl.profiles["decay_fraction"]
     assert prof["lo"] <= f <= prof["hi"] and prof["hi"] - prof["lo"] < 0.5
@@ -41,7 +41,7 @@ def test_wsd_decay_fraction_plan_is_interior_and_beats_baselines():
     # a different decay shape can still win; the plan says so
     if any(b["plan_minus_baseline"] > 1e-4 for b in pl.baselines):
         assert any("is predicted better" in d for d in pl.diagnostics)
-    # P2 Fig. 2 / §8.1: cosine at 20k steps predicts 2.8359
+    # P2 Fig. 2 parameters, evaluated independently: cosine at 20k steps predicts 2.8359
     cos = next(b for b in pl.baselines if b["name"] == "cosine to 0")
     assert cos["objective_value"] == pytest.approx(2.8359, abs=2e-4)
     d = pl.to_dict(every=1000)
@@ -64,7 +64,7 @@ def test_tuning_total_steps_reports_rounding():
 
 def test_free_form_mpl_400m_beats_authors_schedule():
     # MPL 400M released parameters under the paper convention (the objective of the repository's
-    # optimize_lr_schedule, data_and_benchmarks.md §7.2): the authors' committed schedule
+    # optimize_lr_schedule, src/optimization.py @ 8da9f19): the authors' committed schedule
     # (data/MultiPowerLaw/optimized_schedules/400.npy, 21840 post-warmup steps) predicts 2.5332935.
     law = MPLLaw.released("400M", "repo", warmup="paper")
     ff = plan_free_form(law, total_steps=24_000, peak_lr=3e-4, warmup_steps=2160, warmup_init=0.0)
@@ -95,7 +95,7 @@ def test_free_form_annealing_law_collapses():
     assert ff.summary["best_single_drop_value"] <= ff.value + COLLAPSE_TOL
 
 
-CPT_LAWS = {"pt": CPTLaw(**P1_FIG3_DPT), "cpt": CPTLaw(**P1_FIG3_DCPT)}  # P1 Fig. 3 (laws.md §3.6)
+CPT_LAWS = {"pt": CPTLaw(**P1_FIG3_DPT), "cpt": CPTLaw(**P1_FIG3_DCPT)}  # P1 Fig. 3
 # P1 App. I: Fig. 8 assumes WSD PT of 40k steps and a cosine CPT of 10k steps
 PT = WSD(40_000, 2e-4, 2e-5, 0.1, "linear", warmup_steps=500)
 CPT_T = CPTSchedule(PT, Cosine(10_000, 1e-4, 0.0, warmup_steps=500, warmup_from_previous=True))
@@ -117,7 +117,7 @@ def test_cpt_optimal_peak_lr_decreases_with_lambda1():
 
 def test_cpt_optimal_replay_ratio_increases_with_lambda1():
     # P1 Fig. 8c: optimal replay grows with the weight on the general loss. Fig. 19's beta is not
-    # printed (laws.md §3.6); it is calibrated here so that with no replay the shift at S1cpt = 1
+    # printed (only the symbol); it is calibrated here so that with no replay the shift at S1cpt = 1
     # equals Fig. 3's: D_pt 0.366*(1-29^-0.189) = 0.276*(1-e^-3.238)*(1-100.35^-b) -> b = 0.227;
     # D_cpt 0.666*(1-5663^-0.146) = 0.526*(e^5.696-1)*(1-101.34^-b) -> b = 6.6e-4.
     laws = {"pt": CPTReplayLaw(**P1_FIG19_DPT, beta=0.227),

@@ -22,8 +22,8 @@ def test_direct_final_loss_matches_quadrature(conv):
             a = float(law.final_loss_direct(lr, 2160))
             assert a == pytest.approx(float(law.final_loss(lr, 2160)), rel=1e-12)
             assert a == pytest.approx(float(curve(law, lr, warmup_steps=2160)[-1]), rel=1e-12)
-    # data_and_benchmarks.md §7.2: cosine -> 3e-5 predicts 2.6016 (paper convention) and
-    # 2.7571 (repository convention) with the 400M released parameters
+    # the MPL repository's code (8da9f19) run on it: cosine -> 3e-5 predicts 2.6016 (paper
+    # convention) and 2.7571 (repository convention) with the 400M released parameters
     assert a is not None
     with x64_context():
         lr = jnp.asarray(Cosine(24_000, 3e-4, 3e-5, warmup_steps=2160, warmup_init=0.0).array())
@@ -57,7 +57,7 @@ def test_loss_at_and_gradient():
         full = curve(law, lr, warmup_steps=500)
         at = loss_at(law, lr, [5000, 20000], warmup_steps=500)
         np.testing.assert_allclose(np.asarray(at), np.asarray(full)[[4999, 19999]], rtol=1e-12)
-        # laws.md §8.1: cosine at 20k steps predicts 2.8359
+        # P2 Fig. 2 parameters evaluated independently: cosine at 20k steps predicts 2.8359
         assert float(at[1]) == pytest.approx(2.8359, abs=1e-4)
         g = jax.grad(lambda x: loss_at(law, x, [20000], warmup_steps=500)[0])(lr)
         assert np.all(np.isfinite(np.asarray(g)))

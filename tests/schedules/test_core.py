@@ -47,7 +47,7 @@ def test_cosine_formula():
 
 
 def test_warmup_init_convention_matches_hagele():
-    # Hägele et al. wsd_schedule warmup factor: step/W + (1 - step/W)/100 (schedules_and_trainers.md §2.2)
+    # Hägele et al. wsd_schedule warmup factor: step/W + (1 - step/W)/100 (epfml repo)
     T, W = 50_000, 300
     a = arr(WSD(T, 1e-3, 0.0, decay_fraction=0.2, warmup_steps=W, warmup_init=0.01))
     s = np.arange(W)
@@ -56,8 +56,8 @@ def test_warmup_init_convention_matches_hagele():
 
 
 def test_wsd_matches_logged_124m_sweep():
-    # shared/data lr-scheduling: T=50k, f=0.2, peak 1e-3 cooldown branch logs train_lr 9.95e-4 at
-    # iter 40050 (linear) and 9.29e-4 (1-sqrt) (schedules_and_trainers.md §2.2).
+    # data/lr-scheduling: T=50k, f=0.2, peak 1e-3 cooldown branch logs train_lr 9.95e-4 at
+    # iter 40050 (linear) and 9.29e-4 (1-sqrt) (wandb_json/ann124-0.2_*, curves.csv.gz).
     lin = arr(WSD(50_000, 1e-3, 0.0, decay_fraction=0.2, warmup_steps=300, warmup_init=0.01))
     sq = arr(WSD(50_000, 1e-3, 0.0, 0.2, "1-sqrt", warmup_steps=300, warmup_init=0.01))
     assert lin[40050] == pytest.approx(9.95e-4, rel=1e-9)
@@ -68,7 +68,7 @@ def test_wsd_matches_logged_124m_sweep():
 
 def test_wsd_exponential_matches_mpl_data():
     # MPL wsd_20000_24000: 3e-4 until 20000 then geometric to 3e-5; logged 2.8915e-4 at step 20064
-    # and 3.11e-5 at step 23936 (schedules_and_trainers.md §2.6, 400M file).
+    # (csv_25 / csv_100) and 3.11e-5 at step 23936 (csv_400), data/MultiPowerLaw `lr` column.
     s = WSD(
         24_000,
         3e-4,

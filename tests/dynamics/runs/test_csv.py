@@ -76,7 +76,7 @@ def test_cpt_two_loss_columns(tmp_path):
         ("step,lr,loss\n100,0.001,3.0\n200,0.001,nan\n", r"runs\.csv row 3 column 'loss': 'nan' is not a finite number"),
         ("step,lr,loss\n100,0.001,3.0\n200,-0.001,2.9\n", r"runs\.csv row 3 column 'lr': lr -0\.001 is negative"),
         ("step,lr,loss\n200,0.001,3.0\n100,0.001,2.9\n", r"runs\.csv row 3 column 'step': step 100 does not follow step 200"),
-        ("step,lr,loss\n100,0.001,3.0\n100,0.001,2.9\n", r"runs\.csv row 3 column 'step': step 100 does not follow"),
+        ("step,lr,loss\n100,0.001,3.0\n100,0.001,2.9\n", r"runs\.csv row 3 column 'loss': step 100 is logged twice with different values \(3 at row 2, 2\.9 here"),
         ("", r"runs\.csv: empty file"),
         ("step,lr,loss\n", r"runs\.csv: no data rows"),
         ("step,lr,loss\n100,0.001,abc\n", r"runs\.csv row 2 column 'loss': 'abc' is not a number"),

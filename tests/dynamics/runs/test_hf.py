@@ -1,31 +1,68 @@
-"""Hugging Face trainer_state.json."""
+"""Hugging Face trainer_state.json: merged rows, the LR-logging convention by transformers version,
+NaN refused."""
 
 import json
 
 import numpy as np
 import pytest
 
-from cptdyn.dynamics._runs import load_runs
+from cptdyn.dynamics._run import RunError
+from cptdyn.dynamics._runs import RunReadWarning, load_runs
 
 
-def test_hf_trainer_state(tmp_path):
+def _state(tmp_path, *, nan_at=None, version=None):
     hist = []
     for s in range(50, 501, 50):
-        hist.append({"epoch": s / 500, "learning_rate": 1e-3 * min(1.0, s / 100), "loss": 5 - s / 500,
-                     "grad_norm": 1.0, "step": s})
+        hist.append({"epoch": s / 500, "learning_rate": 1e-3 * min(1.0, s / 100),
+                     "loss": float("nan") if s == nan_at else 5 - s / 500, "grad_norm": 1.0,
+                     "step": s})
         if s % 100 == 0:
             hist.append({"epoch": s / 500, "eval_loss": 4.5 - s / 1000, "eval_runtime": 1.0,
                          "step": s})
     hist.append({"epoch": 1.0, "step": 500, "train_loss": 4.4, "train_runtime": 10.0})
     d = tmp_path / "checkpoint-500"
-    d.mkdir()
+    d.mkdir(exist_ok=True)
+    # json.dumps writes NaN as the bare literal NaN, as the Trainer's json.dumps does
     (d / "trainer_state.json").write_text(json.dumps({"global_step": 500, "max_steps": 500,
                                                       "log_history": hist}))
+    if version is not None:
+        (d / "config.json").write_text(json.dumps({"model_type": "llama",
+                                                   "transformers_version": version}))
+    return d
+
+
+def test_hf_trainer_state(tmp_path):
+    d = _state(tmp_path)
     for src in (d / "trainer_state.json", d):
-        (run,) = load_runs(src)
+        (run,) = load_runs(src, lr_at="next")
         assert run.name == "checkpoint-500" and run.meta["loss_column"] == "eval_loss"
         np.testing.assert_array_equal(run.steps, [100, 200, 300, 400, 500])
         assert run.total_steps == 500
         assert run.lr[50] == pytest.approx(5e-4) and run.lr[100] == pytest.approx(1e-3)
-    (tr,) = load_runs(d, loss_col="loss")
+    (tr,) = load_runs(d, loss_col="loss", lr_at="next")
     assert tr.steps.size == 10
+
+
+def test_hf_lr_convention_from_the_checkpoint_config(tmp_path):
+    """transformers >= 4.51 logs the LR of the update just done (PR #36973): lr[s-1]."""
+    d = _state(tmp_path, version="4.51.3")
+    (new,) = load_runs(d)
+    assert new.lr[49] == pytest.approx(5e-4) and new.lr[99] == pytest.approx(1e-3)
+    assert any("4.51.3" in g for g in new.meta["guesses"])
+    d = _state(tmp_path, version="4.46.0")
+    (old,) = load_runs(d)
+    assert old.lr[50] == pytest.approx(5e-4) and old.lr[100] == pytest.approx(1e-3)
+    (d / "config.json").unlink()
+    with pytest.warns(RunReadWarning, match=r"assumed Hugging Face Trainer >= 4\.51"):
+        (guess,) = load_runs(d)
+    assert guess.lr[49] == pytest.approx(5e-4)
+
+
+def test_hf_nan_loss_is_refused(tmp_path):
+    d = _state(tmp_path, nan_at=300)
+    assert "NaN" in (d / "trainer_state.json").read_text()
+    with pytest.raises(RunError, match=r"trainer_state\.json row log_history\[\d+\] \(step 300\) "
+                                       r"column 'loss': 'nan' is not a finite number"):
+        load_runs(d, loss_col="loss")
+    (run,) = load_runs(d, lr_at="next")  # the eval loss is used: the NaN train loss is not read
+    assert run.steps.size == 5

@@ -26,7 +26,7 @@ def tb_dir(tmp_path_factory):
 def test_tensorboard(tb_dir, backend):
     pytest.importorskip(backend)
     assert sniff_format(tb_dir) == "tensorboard"
-    runs = load_runs(tb_dir, backend=backend, warmup_steps=100)
+    runs = load_runs(tb_dir, backend=backend, warmup_steps=100, lr_at="next")
     assert [r.name for r in runs] == ["run_a", "run_b"]
     a = runs[0]
     np.testing.assert_array_equal(a.steps, np.arange(100, 1001, 100))
@@ -35,7 +35,7 @@ def test_tensorboard(tb_dir, backend):
     assert a.lr[500] == pytest.approx(1e-3, rel=1e-6) and a.total_steps == 1000
     assert a.lr[15] == pytest.approx(1e-3 * 16 / 100, rel=1e-6)
     (one,) = load_runs(next((tb_dir / "run_b").glob("events.out.tfevents*")), backend=backend,
-                       loss_col="eval/loss", lr_col="train/learning_rate")
+                       loss_col="eval/loss", lr_col="train/learning_rate", lr_at="next")
     assert one.name == "run_b"
 
 

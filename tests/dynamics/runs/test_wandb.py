@@ -14,7 +14,7 @@ from .helpers import BRANCH_02, BRANCH_04, BRANCH_SQRT, TRUNK, WJ
 
 
 def hagele_factor(step, T, warmup=300, fract=0.0, kind="linear"):
-    """schedules_and_trainers.md §2.2, written independently of the loader."""
+    """epfml/schedules-and-scaling ``wsd_schedule``, written independently of the loader."""
     n_anneal = int(fract * T)
     n_hold = T - n_anneal
     if step < warmup:
@@ -26,7 +26,7 @@ def hagele_factor(step, T, warmup=300, fract=0.0, kind="linear"):
 
 
 def test_wandb_logged_lr_is_lr_of_update_i():
-    """§2.2: the LR logged at iter i is the factor at step i, i.e. the LR of update i."""
+    """wsd_schedule: the LR logged at iter i is the factor at step i, i.e. the LR of update i."""
     for f, fract, kind in ((TRUNK, 0.0, "linear"), (BRANCH_02, 0.2, "linear"),
                            (BRANCH_SQRT, 0.2, "sqrt")):
         h = json.loads(f.read_text())["history"]["train"]
