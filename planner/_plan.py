@@ -641,7 +641,7 @@ def _baselines(prob: Problem, value: float) -> list[dict[str, Any]]:
         tr = sched.transfer_step if isinstance(sched, CPTSchedule) else None
         v, L = _objective_of_curves(prob, curves, tr)
         row = {"name": name, "objective_value": v, "predicted_final_loss": L,
-               "plan_minus_baseline": value - v}
+               "plan_minus_baseline": value - v, "schedule": sched.to_spec()}
         if prob.objective.kind == "constrained" and tr is not None:
             rise = float(curves["pt"][-1] - curves["pt"][tr - 1])
             row.update(objective_value=L["cpt"], plan_minus_baseline=value - L["cpt"],

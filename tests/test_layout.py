@@ -20,7 +20,7 @@ FOLDERS = {
     "dynamics": "cptdyn.dynamics",
     "planner": "cptdyn.planner",
 }
-LAYERS = ("cptdyn.schedules", "cptdyn.dynamics", "cptdyn.planner", "cptdyn.cli")
+LAYERS = ("cptdyn.schedules", "cptdyn.dynamics", "cptdyn.planner", "cptdyn.report", "cptdyn.cli")
 #: modules kept only to forward an old import path; exempt from the core rule
 SHIMS = {"cptdyn._cli"}  # ``cptdyn._cli:main`` entry points of earlier installs (one release)
 
@@ -167,23 +167,24 @@ def test_no_import_circles():
 
 
 LAYER_RULES = [
-    ("cptdyn.schedules", ("cptdyn.dynamics", "cptdyn.planner", "cptdyn.cli")),
-    ("cptdyn.dynamics", ("cptdyn.planner", "cptdyn.cli", "cptdyn.schedules")),
-    ("cptdyn.planner", ("cptdyn.cli",)),
+    ("cptdyn.schedules", ("cptdyn.dynamics", "cptdyn.planner", "cptdyn.report", "cptdyn.cli")),
+    ("cptdyn.dynamics", ("cptdyn.planner", "cptdyn.report", "cptdyn.cli", "cptdyn.schedules")),
+    ("cptdyn.planner", ("cptdyn.report", "cptdyn.cli")),
+    ("cptdyn.report", ("cptdyn.cli",)),
     (None, LAYERS),
 ]
 
 
 @pytest.mark.parametrize("layer,forbidden", LAYER_RULES,
-                         ids=["schedules", "dynamics", "planner", "core"])
+                         ids=["schedules", "dynamics", "planner", "report", "core"])
 def test_layers_point_down(layer, forbidden):
     bad = _violations(layer, forbidden)
     assert not bad, "layering: " + "; ".join(bad)
 
 
-def test_cli_command_modules_share_only_common_and_plots():
+def test_cli_command_modules_share_only_common_and_report():
     # cptdyn.cli wires the command modules; they never import one another
-    shared = {"cptdyn.cli._common", "cptdyn.cli._plots", "cptdyn.cli._output",
+    shared = {"cptdyn.cli._common", "cptdyn.cli._report", "cptdyn.cli._output",
               "cptdyn.cli._progress"}
     bad = [f"{m} -> {d}" for m, deps in sorted(GRAPH.items()) if _in(m, "cptdyn.cli")
            and m != "cptdyn.cli" for d in sorted(deps)

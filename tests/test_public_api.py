@@ -16,6 +16,7 @@ MODULES = [
     "cptdyn.dynamics.mixture",
     "cptdyn.dynamics.presets",
     "cptdyn.planner",
+    "cptdyn.report",
     "cptdyn.cli",
 ]
 

@@ -4,14 +4,15 @@ Every user error ends with exit status 2 and one line on stderr (``cptdyn: error
 bad field; nothing is half-written (outputs go through a temporary file and a rename). Set
 ``CPTDYN_DEBUG=1`` to get the Python traceback of an unexpected failure.
 
-Shared modules: :mod:`._common` (options, readers, tables), :mod:`._plots`, :mod:`._output`
+Shared modules: :mod:`._common` (options, readers, tables), :mod:`._report`, :mod:`._output`
 (``--json``/``--quiet``/``--verbose``, exit statuses, output-path checks, Ctrl-C) and
 :mod:`._progress` (the ``tqdm`` reporter). Command modules, each importing only those:
 
 - :mod:`._schedule`: ``schedule``, ``cpt``, ``export``;
 - :mod:`._dynamics`: ``fit``, ``evaluate``, ``simulate``, ``plan``;
 - :mod:`._demo`: ``demo``;
-- :mod:`._mixture`: ``plan-mixture``.
+- :mod:`._mixture`: ``plan-mixture``;
+- :mod:`._report`: ``report``, and the output checks and rendering of every ``--report``.
 
 The layers (schedules, dynamics, planner) are imported inside the command handlers, so that
 ``cptdyn --help`` and ``cptdyn --version`` start without importing JAX.
@@ -22,7 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import _demo, _dynamics, _mixture, _schedule
+from . import _demo, _dynamics, _mixture, _report, _schedule
 from ._common import EXIT_USAGE, Parser, run_guarded
 from ._output import EPILOG, add_output_options, harden_types, run_command, sigint_flag
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dynamics.add_commands(sub)
     _demo.add_commands(sub)
     _mixture.add_commands(sub)
+    _report.add_commands(sub)
     for sp in sub.choices.values():  # the output options and the exit-code table everywhere
         add_output_options(sp)
         harden_types(sp)  # nan/inf and absurd counts refused by every flag

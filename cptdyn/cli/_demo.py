@@ -16,11 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cptdyn._errors import CLIError
 
-from ._common import METRIC_COLS, lr_array, metric_row, text_table, write_json
+from ._common import METRIC_COLS, metric_row, text_table, write_json
 
 TRAIN = ("cosine_24000", "constant_24000", "wsdcon_9")
 
@@ -38,12 +36,10 @@ def _data_dir(data: str | None) -> Path:
 
 
 def run_demo(out: str, data: str | None = None) -> int:
-    from cptdyn._pytree import x64_context
     from cptdyn.dynamics import MomentumLaw, evaluate, fit, load_runs
-    from cptdyn.planner import Problem, evaluate_schedule, plan
-    from cptdyn.schedules import WSD, Cosine, export, write
-
-    from ._plots import curves_figure, write_html
+    from cptdyn.planner import Problem, plan
+    from cptdyn.report import fit_report, plan_report
+    from cptdyn.schedules import WSD, export, write
 
     t0 = time.perf_counter()
     src = _data_dir(data)
@@ -91,24 +87,14 @@ def run_demo(out: str, data: str | None = None) -> int:
     print(f"4. exported the plan: Hugging Face ({how}) and PyTorch (LambdaLR bundle) under "
           f"{outdir}/")
 
-    curves = []
-    for r in test:
-        with x64_context():
-            pred = np.asarray(res.law.predict(r))
-        curves.append({"name": f"{r.name} observed", "steps": r.steps, "loss": r.loss,
-                       "kind": "observed"})
-        curves.append({"name": f"{r.name} predicted", "steps": r.steps, "loss": pred})
-    fig = curves_figure(curves, title="LR-annealing law fitted on 3 curves, predicting 6 others "
-                        "(MultiPowerLaw 400M)")
-    write_html(fig, str(outdir / "fit_report.html"))
-    cos = Cosine(24_000, 3e-4, 0.0, warmup_steps=2160, warmup_init=0.0)
-    curves2, lrs = [], {}
-    for name, sched in (("planned WSD", best.schedule), ("cosine to 0 (baseline)", cos)):
-        pc = evaluate_schedule({"v": res.law}, sched)["v"]
-        curves2.append({"name": name, "steps": np.arange(1, pc.size + 1), "loss": pc})
-        lrs[name] = lr_array(sched)
-    fig2 = curves_figure(curves2, lr=lrs, title="Planned schedule vs cosine: predicted loss")
-    write_html(fig2, str(outdir / "plan_report.html"))
+    fit_report(res.law, test, what="evaluate",
+               title="cptdyn demo: LR-annealing law fitted on 3 curves, predicting 6 others "
+               "(MultiPowerLaw 400M)").write_html(outdir / "fit_report.html")
+    plan_doc = best.to_dict(every=100)
+    plan_report(plan_doc, {"val": res.law},
+                title=f"cptdyn demo: planned 24k-step WSD ({f:.1%} "
+                f"{getattr(best.schedule, 'decay_shape', '')} decay) vs every baseline"
+                ).write_html(outdir / "plan_report.html")
     print(f"   reports: {outdir}/fit_report.html, {outdir}/plan_report.html "
           f"({time.perf_counter() - t0:.0f} s in all)")
     return 0

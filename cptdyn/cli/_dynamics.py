@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cptdyn._errors import CLIError
-from cptdyn._io import atomic_write, read_json
+from cptdyn._io import read_json
 
 from ._common import (
     METRIC_COLS,
@@ -30,11 +30,12 @@ from ._common import (
     write_json,
 )
 from ._output import set_result
+from ._report import check_outputs, render, run_source, write_outputs
 
 #: ``cptdyn.dynamics.law_names()``, written out so that building the parser does not import the
 #: dynamics layer (and JAX); tests/cli/test_wiring.py compares the two.
-FIT_LAWS = ("momentum", "momentum-lam", "momentum-size", "cpt", "cpt-replay", "cpt-size",
-            "cpt-open", "mpl", "fsl")
+FIT_LAWS = ("momentum", "momentum-lam", "momentum-size", "cpt", "cpt-replay", "cpt-replay-curve",
+            "cpt-size", "cpt-open", "mpl", "fsl")
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -201,6 +202,8 @@ def _cv_relative_error(scores: Sequence[Mapping[str, Any]], runs: Sequence[Any])
 def cmd_fit(args: argparse.Namespace) -> int:
     from cptdyn.dynamics import fit
 
+    check_outputs({"--out": args.out, "--report": args.report},
+                  [*args.runs, getattr(args, "run_schedule", None)])
     runs = _load(args.runs, args)
     groups = _by_dataset(runs)
     results: dict[str, Any] = {}
@@ -269,6 +272,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     cols = METRIC_COLS if len(results) == 1 else METRIC_COLS[:1] + [("set", "dataset", "")] + \
         METRIC_COLS[1:]
     out.write(text_table(rows, cols))
+    report = None
+    if args.report:
+        from cptdyn.report import fit_report
+
+        report = render(fit_report({ds: r.law for ds, r in results.items()}, runs,
+                                   fit_docs={ds: r.to_dict()["fit"] for ds, r in results.items()}),
+                        args.report)
     _note_undefined_r2(rows)
     set_result({"laws": {ds: {"law": res.law.NAME, "params": dict(res.params),
                               "objective": float(res.objective),
@@ -294,8 +304,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 doc["dataset"] = ds
         else:
             doc = {"version": 1, "laws": {ds: law_doc(ds, res) for ds, res in results.items()}}
+        doc["source"] = run_source(args.runs, args)  # for `cptdyn report params.json`
+        if report is not None:
+            write_outputs([(args.report, report, "--report")])
         write_json(args.out, doc)
         out.write(f"wrote {args.out}\n")
+    elif report is not None:
+        write_outputs([(args.report, report, "--report")])
+    if report is not None:
+        out.write(f"wrote {args.report}\n")
     return 0
 
 
@@ -303,6 +320,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cptdyn.dynamics import evaluate
 
+    check_outputs({"--report": args.report},
+                  [*args.runs, args.params, getattr(args, "run_schedule", None)])
     laws = load_params(args.params)
     runs = _load(args.runs, args)
     rows = []
@@ -314,15 +333,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ev = evaluate(law, rs)
         for r in ev.per_run:
             rows.append(metric_row(r["name"], r, ds if len(laws) > 1 else None))
+    report = None
+    if args.report:
+        from cptdyn.report import fit_report
+
+        report = render(fit_report(laws, runs, what="evaluate"), args.report)
     mean = None
     if len(rows) > 1:
         mean = {k: _finite_mean([r[k] for r in rows]) for _, k, _ in METRIC_COLS[1:]}
-    set_result({"runs": rows, "mean": mean})
+    set_result({"runs": rows, "mean": mean,
+                "outputs": [args.report] if report is not None else []})
     if not getattr(args, "json", False):
         table_rows = rows + ([{"run": "mean", **mean}] if mean is not None else [])
         sys.stdout.write(text_table(table_rows, METRIC_COLS, rule_before=len(rows)
                                     if mean is not None else None))
     _note_undefined_r2(rows)
+    if report is not None:
+        write_outputs([(args.report, report, "--report")])
+        print(f"wrote {args.report}")
     return 0
 
 
@@ -342,6 +370,7 @@ def _note_undefined_r2(rows: Sequence[Mapping[str, Any]]) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from cptdyn.planner import evaluate_schedule
 
+    check_outputs({"--out": args.out, "--report": args.report}, [args.params, args.schedule])
     laws = load_params(args.params)
     sched = load_spec(args.schedule, "--schedule")
     if args.every is not None and args.every < 1:
@@ -386,25 +415,37 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             bad = int(np.argmax(~np.isfinite(v))) + 1
             raise CLIError(f"the {k!r} law predicts a non-finite loss at step {bad}; "
                            "check the parameters")
-    if args.plot:
-        from ._plots import curves_figure, write_html
+    report = None
+    if args.report:
+        from cptdyn.report import simulate_report
 
-        law_names = ", ".join(type(x).__name__ for x in laws.values())
-        fig = curves_figure([{"name": k, "steps": np.arange(1, n + 1), "loss": v,
-                              "lo": bands[k][0] if k in bands else None,
-                              "hi": bands[k][1] if k in bands else None}
-                             for k, v in curves.items()], lr={sched.KIND: lr},
-                            title=f"Predicted loss ({law_names})")
-        write_html(fig, args.plot)
-    atomic_write(args.out, buf.getvalue())
+        report = render(simulate_report(laws, sched, context=ctx, bands=bands,
+                                        level=_band_level(args.params)), args.report)
+    write_outputs([(args.report, report or "", "--report"),
+                   (args.out, buf.getvalue(), "--out")])
     finals = ", ".join(f"{k} {v[-1]:.4f}" + (f" [{bands[k][0][-1]:.4f}, {bands[k][1][-1]:.4f}]"
                                               if k in bands else "")
                        for k, v in curves.items())
     print(f"wrote {args.out}: {len(steps)} rows; predicted final loss: {finals}")
-    set_result({"outputs": [args.out] + ([args.plot] if args.plot else []), "rows": len(steps),
+    if args.report:
+        print(f"wrote {args.report}")
+    set_result({"outputs": [args.out] + ([args.plot] if args.plot else [])
+                + ([args.report] if args.report else []), "rows": len(steps),
                 "final_loss": {k: float(v[-1]) for k, v in curves.items()},
                 "interval": {k: [float(b[0][-1]), float(b[1][-1])] for k, b in bands.items()}})
     return 0
+
+
+def _band_level(path: str) -> float:
+    """The level of the bands stored in a params file (0.9 when it says none)."""
+    doc = read_json(path, "--params")
+    docs = list(doc["laws"].values()) if isinstance(doc, Mapping) and isinstance(
+        doc.get("laws"), Mapping) else [doc]
+    for d in docs:
+        info = d.get("interval") if isinstance(d, Mapping) else None
+        if isinstance(info, Mapping) and isinstance(info.get("level"), (int, float)):
+            return float(info["level"])
+    return 0.9
 
 
 def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
@@ -466,6 +507,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from cptdyn.planner import Problem, parse_objective, plan, plan_free_form
     from cptdyn.schedules import CPTSchedule
 
+    check_outputs({"--out": args.out, "--report": args.report},
+                  [args.params, args.schedule, args.pt])
     laws = load_params(args.params)
     objective = parse_objective(args.objective)
     pt = None
@@ -488,6 +531,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             min_lr=args.final_lr or 0.0, objective=objective, pt=pt, context=ctx,
                             max_iter=args.max_iter)
         doc = ff.to_dict()
+        _record_inputs(doc, laws, ctx)
+        report = _plan_report(args, doc, laws, ff.schedule, ctx)
+        write_outputs([(args.report, report or "", "--report")])
         write_json(args.out, doc)
         print(f"free-form plan: predicted objective {ff.value:.5f} "
               f"({len(ff.history) - 1} L-BFGS iterations, {ff.n_evaluations} evaluations, "
@@ -497,12 +543,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
               f"{ff.summary['power_fit']:.2f}")
         for d in ff.diagnostics:
             print(d)
-        if args.report:
-            _plan_report(args.report, laws, ff.schedule, ctx, title="free-form plan")
         print(f"wrote {args.out}")
+        if report is not None:
+            print(f"wrote {args.report}")
         set_result({"status": ff.status, "objective_value": float(ff.value),
                     "summary": dict(ff.summary), "diagnostics": list(ff.diagnostics),
-                    "outputs": [args.out] + ([args.report] if args.report else [])})
+                    "outputs": [args.out] + ([args.report] if report is not None else [])})
         return 3 if ff.status != "ok" else 0
     if args.schedule:
         tmpl = load_spec(args.schedule, "--schedule")
@@ -531,6 +577,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             r = export(result.schedule, target.strip())
             doc["exports"][target.strip()] = {"native": r.native, "note": r.note,
                                               "text": r.text()}
+    bands = {}
     if result.schedule is not None:
         bands = _sample_bands(args.params, laws, result.schedule, ctx)
         if bands:  # the law has parameter samples (fit --law auto): final-loss interval
@@ -539,21 +586,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
                      "source": "parameter samples in the params file, widened by the law's "
                                "cross-validated relative final-loss error"}
                 for ds, (lo, hi) in bands.items()}
+    _record_inputs(doc, laws, ctx)
+    report = _plan_report(args, doc, laws, result.schedule, ctx, bands)
+    write_outputs([(args.report, report or "", "--report")])
     write_json(args.out, doc)
     _print_plan(result)
     for ds, u in doc.get("uncertainty", {}).items():
         print(f"  predicted final loss interval [{ds}]: {u['final_loss_lo']:.4f} .. "
               f"{u['final_loss_hi']:.4f} (parameter samples + cross-validated model error)")
-    if args.report and result.schedule is not None:
-        _plan_report(args.report, laws, result.schedule, ctx, title="plan",
-                     baselines=result.baselines, template=tmpl)
     print(f"wrote {args.out}")
+    if report is not None:
+        print(f"wrote {args.report}")
     set_result({k: doc[k] for k in ("status", "objective", "objective_value", "tuned",
                                     "predicted_final_loss", "flatness", "baselines",
                                     "constraint", "diagnostics", "uncertainty", "schedule")
                 if k in doc})
-    set_result({"outputs": [args.out] + ([args.report] if args.report and result.schedule
-                                         is not None else [])})
+    set_result({"outputs": [args.out] + ([args.report] if report is not None else [])})
     return 0 if result.status == "ok" else 3
 
 
@@ -587,23 +635,25 @@ def _print_plan(p: Any) -> None:
                   f"{b['plan_minus_baseline']:+.5f}{extra}")
 
 
-def _plan_report(path: str, laws: Mapping[str, Any], sched: Any, ctx: Mapping[str, Any],
-                 title: str, baselines: Sequence[Mapping[str, Any]] = (),
-                 template: Any = None) -> None:
-    from cptdyn.planner import evaluate_schedule
+def _record_inputs(doc: dict[str, Any], laws: Mapping[str, Any], ctx: Mapping[str, Any]) -> None:
+    """The laws and law context of a plan, so that ``cptdyn report plan.json`` can redraw every
+    curve without the params file."""
+    doc["laws"] = {ds: law.to_dict() for ds, law in laws.items()}
+    doc["context"] = dict(ctx)
 
-    from ._plots import curves_figure, write_html
 
-    curves = []
-    lrs = {}
-    entries = [("plan", sched)] + ([("template", template)] if template is not None else [])
-    for name, s in entries:
-        cv = evaluate_schedule(laws, s, ctx)
-        lrs[name] = lr_array(s)
-        for k, v in cv.items():
-            curves.append({"name": f"{name} {k}" if len(cv) > 1 else name,
-                           "steps": np.arange(1, v.size + 1), "loss": v})
-    write_html(curves_figure(curves, lr=lrs, title=title), path)
+def _plan_report(args: argparse.Namespace, doc: Mapping[str, Any], laws: Mapping[str, Any],
+                 sched: Any, ctx: Mapping[str, Any],
+                 bands: Mapping[str, Any] | None = None) -> str | bytes | None:
+    """The rendered ``--report`` of a plan (None without ``--report``); computed before any
+    output is written. A plan with no schedule (status 3) still gets its numbers."""
+    if not args.report:
+        return None
+    from cptdyn.report import plan_report
+
+    level = _band_level(args.params) if bands else 0.9
+    return render(plan_report(doc, laws, context=ctx, bands=bands or None, level=level),
+                  args.report)
 
 
 # --------------------------------------------------------------------------------------- parser
@@ -615,6 +665,9 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--law", required=True, choices=list(FIT_LAWS) + ["auto"], metavar="LAW",
                    help=" | ".join(FIT_LAWS))
     f.add_argument("--out", help="write the fitted parameters (JSON)")
+    f.add_argument("--report", help="also write a report: observed vs predicted per run, "
+                   "residuals, metrics, schedules, the law's terms (.html; .png/.svg for the main "
+                   "figure)")
     f.add_argument("--lam", type=float, help="annealing momentum lambda (area laws; default 0.999)")
     f.add_argument("--warmup-convention", help="warmup accounting: peak|as-run (area laws), "
                    "paper|repo (mpl)")
@@ -641,6 +694,9 @@ def add_commands(sub: Any) -> None:
     e.add_argument("runs", nargs="*", metavar="RUN",
                    help="run files or folders (or --wandb ENTITY/PROJECT/RUN)")
     e.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
+    e.add_argument("--report", help="also write a report: observed vs predicted per run, "
+                   "residuals, metrics, schedules, the law's terms (.html; .png/.svg for the main "
+                   "figure)")
     _add_run_options(e)
     e.set_defaults(func=cmd_evaluate)
 
@@ -649,7 +705,9 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--schedule", required=True, help="schedule spec (a PT->CPT spec for CPT)")
     s.add_argument("--every", type=int, help="write every N-th step (default: ~2000 rows)")
     s.add_argument("--out", required=True, help="curve CSV: step,lr,loss (or loss_<set>...)")
-    s.add_argument("--plot", help="also write an HTML plot")
+    s.add_argument("--report", "--plot", dest="report",
+                   help="also write a report: predicted curves with bands and a tail zoom, the "
+                   "schedule, the law's terms (.html; .png/.svg for the main figure)")
     s.add_argument("--warmup-steps", type=int, help="override the schedule's warmup length")
     _add_context_options(s)
     s.set_defaults(func=cmd_simulate)
@@ -676,7 +734,9 @@ def add_commands(sub: Any) -> None:
                    help="free-form: L-BFGS iterations (default 300; fewer give smoother decays "
                    "under laws that reward sharp drops)")
     p.add_argument("--out", required=True, help="plan JSON")
-    p.add_argument("--report", help="HTML report with the predicted curves")
+    p.add_argument("--report", help="also write a report: the plan against every baseline with "
+                   "Δ, the Pareto front of two validation sets, schedules, terms (.html; "
+                   ".png/.svg for the main figure)")
     add_schedule_options(p)
     p.set_defaults(func=cmd_plan, warmup_from_previous=False, milestones=None, factors=None,
                    knots=None, values=None)

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from cptdyn._errors import CLIError
-from cptdyn._io import atomic_write
 
 from ._common import (
     EXPORT_TARGETS,
@@ -23,9 +22,11 @@ from ._common import (
     schedule_kwargs,
 )
 from ._output import data_stream, set_result
+from ._report import check_outputs, render, write_outputs
 
 
 def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
+    check_outputs({"--out": out, "--plot": plot}, [])
     # a re-warmup from the previous schedule has no LRs of its own until joined (`cptdyn cpt`)
     pending = bool(getattr(sched, "warmup_from_previous", False))
     lr = np.zeros(0) if pending and not out.endswith(".csv") and not plot else lr_array(sched)
@@ -43,12 +44,17 @@ def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
         payload = json.dumps(sched.to_spec(), indent=2) + "\n"
     else:
         raise CLIError(f"--out {out!r}: use a .json (spec) or .csv (step,lr) file name")
+    plot_data: str | bytes = ""
     if plot:
-        from ._plots import schedule_figure, write_html
+        from cptdyn.report import Report, schedule_figure
 
-        fig = schedule_figure({sched.KIND: lr}, title=f"{sched.KIND} schedule")
-        write_html(fig, plot)
-    atomic_write(out, payload)
+        transfer = getattr(sched, "transfer_step", None)
+        rep = Report(f"{sched.KIND} schedule, {lr.size:,} steps")
+        rep.add_figure("schedule", schedule_figure({sched.KIND: lr},
+                                                   title="Learning-rate schedule",
+                                                   transfer_step=transfer))
+        plot_data = render(rep, plot, "--plot")
+    write_outputs([(plot, plot_data, "--plot"), (out, payload, "--out")])
     set_result({"outputs": [out] + ([plot] if plot else []), "kind": sched.KIND,
                 "total_steps": int(sched.total_steps),
                 "peak_lr": float(np.max(lr)) if lr.size else None,
@@ -65,6 +71,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 def cmd_cpt(args: argparse.Namespace) -> int:
     from cptdyn.schedules import CPTSchedule
 
+    check_outputs({"--out": args.out, "--plot": args.plot}, [args.pt, args.cpt])
     pt = load_spec(args.pt, "--pt")
     cpt = load_spec(args.cpt, "--cpt")
     joined = CPTSchedule(pt, cpt)

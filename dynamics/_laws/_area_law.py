@@ -100,6 +100,21 @@ class AreaLaw(Law):
     def lr_features(self, lr: Any, steps: Any = None, **context: Any) -> Any:  # pragma: no cover
         raise NotImplementedError
 
+    def terms_features(self, feats: Any) -> dict[str, jax.Array]:  # pragma: no cover
+        """The additive terms of ``predict_features(feats)`` by name (they sum to it)."""
+        raise NotImplementedError
+
+    def terms(self, lr: Any, steps: Any = None, **context: Any) -> dict[str, np.ndarray]:
+        """The prediction split into its additive terms (float64 numpy, computed under a local
+        x64 context), e.g. ``{"L0": ..., "power (S1)": ..., "annealing (S2)": ...}``; the terms
+        sum to ``predict_lr(lr, steps, **context)``. Arguments as for :meth:`predict_lr`."""
+        with x64_context():
+            f = self.lr_features(jnp.asarray(lr, jnp.float64), steps, **context)
+            parts = self.terms_features(f)
+            shape = jnp.shape(self.predict_features(f))
+            return {k: np.broadcast_to(np.asarray(v, np.float64), shape).copy()
+                    for k, v in parts.items()}
+
     def features(self, run: Run) -> Any:
         """Parameter-independent arrays for ``run`` (float64 numpy, local x64)."""
         with x64_context():

@@ -214,6 +214,13 @@ class CPTLaw(_CPTBase):
             + _shift(f["S1cpt"], self.B, self.E, self.beta)
         )
 
+    def terms_features(self, f: Any) -> dict[str, jax.Array]:
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha),
+                "annealing PT (S2pt)": -self.C1 * f["S2pt"],
+                "annealing CPT (S2cpt)": -self.C2 * f["S2cpt"],
+                "distribution shift": _shift(f["S1cpt"], self.B, self.E, self.beta)}
+
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         return self._grid(runs)
 
@@ -300,6 +307,20 @@ class CPTReplayLaw(_CPTBase):
             - self.C2 * f["S2cpt"] * anneal
             + _shift(f["S1cpt"], self.B, self.E, self.beta) * shift_factor
         )
+
+    def terms_features(self, f: Any) -> dict[str, jax.Array]:
+        r_pt = f["r_pt"]
+        r_cpt = 1.0 - r_pt
+        is_pt = f["is_pt"] > 0.5
+        r_anneal_cpt = r_cpt if self.cpt_anneal_ratio == "r_cpt" else r_pt
+        anneal = jnp.exp(self.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
+        shift_factor = jnp.where(is_pt, -jnp.expm1(-self.a2 * r_cpt), jnp.expm1(self.a2 * r_cpt))
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha),
+                "annealing PT (S2pt)": -self.C1 * f["S2pt"],
+                "annealing CPT (S2cpt)": -self.C2 * f["S2cpt"] * anneal,
+                "distribution shift": _shift(f["S1cpt"], self.B, self.E, self.beta)
+                * shift_factor}
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``CPTLaw``'s grid with ``a1 = 0.05`` and ``a2`` in {1, 4} (P1 Fig. 19: 0.04-0.06,
@@ -388,6 +409,19 @@ class CPTReplayCurveLaw(_CPTBase):
             + _shift(f["S1cpt"], self.B, self.E, self.beta) * replay_curve(r_cpt, self.k)
         )
 
+    def terms_features(self, f: Any) -> dict[str, jax.Array]:
+        r_pt = f["r_pt"]
+        r_cpt = 1.0 - r_pt
+        is_pt = f["is_pt"] > 0.5
+        r_anneal_cpt = r_cpt if self.cpt_anneal_ratio == "r_cpt" else r_pt
+        anneal = jnp.exp(self.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha),
+                "annealing PT (S2pt)": -self.C1 * f["S2pt"],
+                "annealing CPT (S2cpt)": -self.C2 * f["S2cpt"] * anneal,
+                "distribution shift": _shift(f["S1cpt"], self.B, self.E, self.beta)
+                * replay_curve(r_cpt, self.k)}
+
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``CPTLaw``'s grid with ``a1 = 0.05`` and ``k`` in {-3, +3} (P1's two curvatures)."""
         return self._grid(runs, extra=({"a1": 0.05, "k": -3.0}, {"a1": 0.05, "k": 3.0}))
@@ -448,6 +482,15 @@ class CPTSizeLaw(_CPTBase):
             + _shift(f["S1cpt"], self.B, self.E, self.beta)
             + self.F * N ** (-self.gamma3)
         )
+
+    def terms_features(self, f: Any) -> dict[str, jax.Array]:
+        N = f["N"]
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha),
+                "annealing PT (S2pt)": -self.C1 * f["S2pt"] * N**self.gamma1,
+                "annealing CPT (S2cpt)": -self.C2 * f["S2cpt"] * N**self.gamma2,
+                "distribution shift": _shift(f["S1cpt"], self.B, self.E, self.beta),
+                "model size (N)": self.F * N ** (-self.gamma3)}
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``CPTLaw``'s grid with ``L0`` lowered by the size term: ``F*N^-gamma3`` takes 30% of
@@ -537,6 +580,12 @@ class CPTOpenLaw(_CPTBase):
             - self.C2 * f["S2cpt"]
             + _shift(f["S1cpt"], self.B, self.E, self.beta)
         )
+
+    def terms_features(self, f: Any) -> dict[str, jax.Array]:
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(self.S1pt + f["S1cpt"], self.A, self.alpha),
+                "annealing CPT (S2cpt)": -self.C2 * f["S2cpt"],
+                "distribution shift": _shift(f["S1cpt"], self.B, self.E, self.beta)}
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``CPTLaw``'s grid (no C1) with ``S1pt`` in {0.1, 1, 5} (P1 Fig. 18: 0.085-5.157)."""

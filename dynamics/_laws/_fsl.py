@@ -98,6 +98,15 @@ class FSLLaw(AreaLaw):
         return {"d": d, "Ti": Ti, "Tk": Tk}
 
     def predict_features(self, f: Any) -> jax.Array:
+        return self.L0 + power_decay(jnp.asarray(f["Tk"]), self.c1, self.s) - self.c2 * self._lrd(f)
+
+    def terms_features(self, f: Any) -> dict[str, jax.Array]:
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(jnp.asarray(f["Tk"]), self.c1, self.s),
+                "annealing (LR decrease)": -self.c2 * self._lrd(f)}
+
+    def _lrd(self, f: Any) -> jax.Array:
+        """The LR-decrease sum of the ansatz at the observed steps."""
         d = jnp.asarray(f["d"])
         Ti = jnp.asarray(f["Ti"])
         Tk = jnp.asarray(f["Tk"])
@@ -116,8 +125,7 @@ class FSLLaw(AreaLaw):
         chunk = max(1, min(K, _SLAB // max(n, 1)))
         tks = jnp.moveaxis(Tk, -1, 0)  # (K, ...)
         lrd = jax.lax.map(lrd_one, tks, batch_size=chunk) if K > 1 else lrd_one(tks[0])[None]
-        lrd = jnp.moveaxis(lrd, 0, -1).reshape(*batch, K)
-        return self.L0 + power_decay(Tk, self.c1, self.s) - self.c2 * lrd
+        return jnp.moveaxis(lrd, 0, -1).reshape(*batch, K)
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """2^4 data-driven starts over (L0, s, c2, c4); c1 passes through the median observation,

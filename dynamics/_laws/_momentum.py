@@ -85,6 +85,11 @@ class MomentumLaw(AreaLaw):
     def predict_features(self, feats: Any) -> jax.Array:
         return self.L0 + power_decay(feats["S1"], self.A, self.alpha) - self.C * feats["S2"]
 
+    def terms_features(self, feats: Any) -> dict[str, jax.Array]:
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(feats["S1"], self.A, self.alpha),
+                "annealing (S2)": -self.C * feats["S2"]}
+
     def stack_features(self, feats: Sequence[Any]) -> Any:
         return concat_rows(feats)  # row-wise: one row per observation
 
@@ -146,6 +151,13 @@ class MomentumLamLaw(AreaLaw):
         a = areas(x, steps, lam=self.lam, eta0=feats["eta0"], warmup="as-run")
         return self.L0 + power_decay(a.S1, self.A, self.alpha) - self.C * a.S2
 
+    def terms_features(self, feats: Any) -> dict[str, jax.Array]:
+        steps = np.rint(np.asarray(feats["steps"])).astype(np.int64)
+        a = areas(jnp.asarray(feats["x"]), steps, lam=self.lam, eta0=feats["eta0"],
+                  warmup="as-run")
+        return {"L0": jnp.asarray(self.L0), "power (S1)": power_decay(a.S1, self.A, self.alpha),
+                "annealing (S2)": -self.C * a.S2}
+
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``MomentumLaw``'s grid at lam 0.999, each start repeated with lam 0.99 and 0.999."""
         base = MomentumLaw(warmup=self.warmup).init_grid(runs)  # type: ignore[call-arg]
@@ -201,6 +213,13 @@ class MomentumSizeLaw(AreaLaw):
             + self.B * N ** (-self.beta)
             - self.C * feats["S2"] * N**self.gamma
         )
+
+    def terms_features(self, feats: Any) -> dict[str, jax.Array]:
+        N = feats["N"]
+        return {"L0": jnp.asarray(self.L0),
+                "power (S1)": power_decay(feats["S1"], self.A, self.alpha),
+                "model size (N)": self.B * N ** (-self.beta),
+                "annealing (S2)": -self.C * feats["S2"] * N**self.gamma}
 
     def stack_features(self, feats: Sequence[Any]) -> Any:
         return concat_rows(feats)  # row-wise (N is broadcast to one value per observation)

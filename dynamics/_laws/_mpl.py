@@ -592,6 +592,24 @@ class MPLLaw(Law):
             raise ValueError(f"MPLLaw.predict_lr: steps must be in 1..{lr.shape[-1]}")
         return jnp.stack([self.final_loss_direct(lr[: int(k)], w) for k in s])
 
+    def terms(self, lr: Any, steps: Any = None, **context: Any) -> dict[str, np.ndarray]:
+        """The prediction split into its additive terms (float64 numpy): ``"L0"``, ``"power
+        (S1)"`` = ``A*S1^-alpha`` (S1 the whole LR area) and ``"annealing (loss drop)"`` =
+        ``-B*LD``; they sum to ``predict_lr(lr, steps, **context)``."""
+        with x64_context():
+            lr64 = jnp.asarray(lr, jnp.float64)
+            # the whole curve (one scan), read at the steps: cheaper than one sum per step
+            curve = np.asarray(self.predict_lr(lr64, None, **context), np.float64)
+            s1 = np.concatenate([[0.0], np.cumsum(np.asarray(lr64, np.float64), axis=-1)])
+            idx = np.arange(1, s1.size) if steps is None else np.asarray(steps, np.int64)
+            if idx.size and (idx.min() < 1 or idx.max() >= s1.size):
+                raise ValueError(f"MPLLaw.terms: steps must be in 1..{s1.size - 1}")
+            pred = curve[idx - 1]
+            with np.errstate(divide="ignore"):
+                power = float(self.A) * s1[idx] ** (-float(self.alpha))
+            base = np.full(pred.shape, float(self.L0))
+            return {"L0": base, "power (S1)": power, "annealing (loss drop)": pred - base - power}
+
     def final_loss_direct(self, lr: Any, warmup_steps: int = 0) -> jax.Array:
         """Loss after all ``len(lr)`` updates by the law's defining sum, O(T):
 

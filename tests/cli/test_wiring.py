@@ -12,7 +12,7 @@ from cptdyn.cli._common import EXPORT_TARGETS, SCHEDULE_KINDS
 from cptdyn.cli._dynamics import FIT_LAWS
 
 COMMANDS = ["schedule", "cpt", "export", "fit", "evaluate", "simulate", "plan", "demo",
-            "plan-mixture"]
+            "plan-mixture", "report"]
 
 
 def _commands() -> list[str]:
