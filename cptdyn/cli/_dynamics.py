@@ -429,8 +429,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {len(steps)} rows; predicted final loss: {finals}")
     if args.report:
         print(f"wrote {args.report}")
-    set_result({"outputs": [args.out] + ([args.plot] if args.plot else [])
-                + ([args.report] if args.report else []), "rows": len(steps),
+    set_result({"outputs": [args.out] + ([args.report] if args.report else []),
+                "rows": len(steps),
                 "final_loss": {k: float(v[-1]) for k, v in curves.items()},
                 "interval": {k: [float(b[0][-1]), float(b[1][-1])] for k, b in bands.items()}})
     return 0

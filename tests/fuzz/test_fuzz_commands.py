@@ -53,7 +53,7 @@ COMMANDS = [
     (["simulate", "--params", "params.json", "--schedule", "spec.json", "--out", "{OUT}"],
      "--out"),
     (["simulate", "--params", "params.json", "--schedule", "spec.json", "--out", "c.csv",
-      "--plot", "{OUT}"], "--plot"),
+      "--report", "{OUT}"], "--report"),
     (["evaluate", "--params", "params.json", "run.csv"], None),
     (["fit", "run.csv", "--law", "momentum", "--n-random", "0", "--out", "{OUT}"], "--out"),
     (["plan", "--params", "params.json", "--schedule", "spec.json", "--tune", "decay_fraction",
