@@ -138,12 +138,12 @@ def plan_free_form(
         laws = {"val": laws}
     laws = dict(laws)
     obj = parse_objective(objective) if isinstance(objective, str) else objective
-    from cptdyn._validate import check_fraction, check_int, check_lr
+    from cptdyn._validate import MAX_LR, check_fraction, check_int, check_number
 
     total_steps = check_int("free-form", "total_steps", total_steps, lo=1)
     warmup_steps = check_int("free-form", "warmup_steps", warmup_steps, lo=0)
-    check_lr("free-form", "peak_lr", peak_lr)
-    check_lr("free-form", "min_lr", min_lr)
+    check_number("free-form", "peak_lr", peak_lr, hi=MAX_LR)  # a number; its sign is checked below
+    check_number("free-form", "min_lr", min_lr, hi=MAX_LR)
     if warmup_init is not None:
         check_fraction("free-form", "warmup_init", warmup_init)
     if total_steps <= warmup_steps + 2:
