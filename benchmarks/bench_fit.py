@@ -37,7 +37,16 @@ from typing import Any
 import jax
 import numpy as np
 
-from cptdyn.dynamics import MomentumLaw, MPLLaw, Run, evaluate, fit, fit_mpl_reference, load_runs
+from cptdyn.dynamics import (
+    MomentumLaw,
+    MPLLaw,
+    Run,
+    evaluate,
+    fit,
+    fit_mpl_reference,
+    load_runs,
+    select_law,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "MultiPowerLaw" / "loss_curve_repo"
 TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
@@ -137,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[25, 100, 400])
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per row (min reported)")
+    ap.add_argument("--auto", action=argparse.BooleanOptionalAction, default=True,
+                    help="add the `--law auto` row (select_law over the 4 default laws)")
     args = ap.parse_args(argv)
 
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -180,7 +191,20 @@ def main(argv: list[str] | None = None) -> int:
                   test_metrics(MomentumLaw(**ref), test),
                   f"L0={ref['L0']:.4f} A={ref['A']:.4f} C={ref['C']:.4f} "
                   f"alpha={ref['alpha']:.4f}; 81 starts (once: {SCIPY_DOC[size]:.2f} s)"))
+        if args.auto:
+            auto_row(train, test, args.repeats)
     return 0
+
+
+def auto_row(train: list[Run], test: list[Run], repeats: int) -> None:
+    """``select_law`` (``cptdyn fit --law auto``): 4 laws x (leave-one-run-out + fit-short folds
+    + full fit), compilation included; also the CPU seconds of the process (both cores)."""
+    c0 = time.process_time()
+    (res, table), first, best = timed(lambda: select_law(train), repeats)
+    cpu = (time.process_time() - c0) / max(1, repeats)
+    scores = " ".join(f"{r['law']}={r['cv_score']:.5f}" for r in table)
+    print(row("--law auto (select_law)", first, best, test_metrics(res.law, test),
+              f"chose {res.law.NAME}; cv {scores}; {cpu:.1f} CPU-s per run"))
 
 
 if __name__ == "__main__":

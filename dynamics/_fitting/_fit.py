@@ -382,7 +382,11 @@ def _make_objective(
         preds = []
         for f, y, w in zip(feats, logobs, weights, strict=True):
             pred = jnp.reshape(law.predict_features(f), (-1,)).astype(raw.dtype)
-            total = total + jnp.sum(w * huber(jnp.log(pred) - y, delta))
+            # zero-weight observations (folds and bootstrap refits of ``fit_many`` as weights)
+            # count exactly nothing, even where the law predicts nonsense there
+            on = w > 0
+            r = jnp.where(on, jnp.log(jnp.where(on, pred, 1.0)) - y, 0.0)
+            total = total + jnp.sum(w * huber(r, delta))
             preds.append(pred)
         total = total + delta * delta * 0.5 * jnp.sum(((raw - centre) * inv_sd) ** 2)
         # NaN (log of a negative prediction, overflow ...) -> +inf: rejected by the line search

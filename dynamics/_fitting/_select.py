@@ -35,7 +35,8 @@ from cptdyn._progress import start_task
 
 from .._law import Law, law_class
 from .._run import Run
-from ._fit import FitError, FitResult, check_runs, evaluate, fit
+from ._batch import fit_many, predict_many
+from ._fit import FitError, FitResult, check_runs, evaluate, run_row
 
 __all__ = [
     "DEFAULT_CANDIDATES", "RULES", "law_template", "law_fit_options", "select_law", "cv_score",
@@ -111,24 +112,87 @@ def _choose(table: Sequence[Mapping[str, Any]], ok: Sequence[bool], rule: str) -
     return min(within, key=lambda i: (int(table[i]["n_params"]), scores[i], i))
 
 
-def cv_folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[Run], list[Run]]]:
-    folds: list[tuple[str, list[Run], list[Run]]] = []
+def cv_fold_masks(
+    runs: Sequence[Run], fspl_fraction: float
+) -> list[tuple[str, list[Run], list[np.ndarray], list[np.ndarray]]]:
+    """The folds of ``cv_folds`` as observation masks on ``runs``: ``(name, train runs (as
+    ``fit`` sees them), train mask per run, held-out mask per run)``."""
+    folds: list[tuple[str, list[Run], list[np.ndarray], list[np.ndarray]]] = []
+    ones = [np.ones(r.steps.size, bool) for r in runs]
+    zeros = [np.zeros(r.steps.size, bool) for r in runs]
     if len(runs) >= 3:
         for i, r in enumerate(runs):
-            folds.append((f"loro:{r.name}", [x for j, x in enumerate(runs) if j != i], [r]))
+            train = [x for j, x in enumerate(runs) if j != i]
+            tr = [zeros[j] if j == i else ones[j] for j in range(len(runs))]
+            te = [ones[j] if j == i else zeros[j] for j in range(len(runs))]
+            folds.append((f"loro:{r.name}", train, tr, te))
     smax = max(int(r.steps[-1]) for r in runs)
     cut = int(fspl_fraction * smax)
-    train = [r.truncated(cut) for r in runs]
-    train = [r for r in train if r.steps.size >= 3]
-    test = []
+    train, tr, te = [], [], []
     for r in runs:
-        keep = r.steps > cut
-        if keep.any():
-            assert r.loss is not None
-            test.append(r.replace(steps=r.steps[keep], loss=r.loss[keep]))
-    if train and test:
-        folds.append((f"fspl:{cut}", train, test))
+        m = r.steps <= cut
+        kept = int(m.sum()) >= 3
+        if kept:
+            train.append(r.truncated(cut))
+        tr.append(m if kept else np.zeros_like(m))
+        te.append(~m)
+    if train and any(t.any() for t in te):
+        folds.append((f"fspl:{cut}", train, tr, te))
     return folds
+
+
+def cv_folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[Run], list[Run]]]:
+    """``(name, train runs, held-out runs)`` of every cross-validation fold."""
+    out = []
+    for name, train, _, te in cv_fold_masks(runs, fspl_fraction):
+        test = []
+        for r, m in zip(runs, te, strict=True):
+            if m.any():
+                assert r.loss is not None
+                test.append(r if m.all() else r.replace(steps=r.steps[m], loss=r.loss[m]))
+        out.append((name, train, test))
+    return out
+
+
+def _law_cv(
+    law: Law, runs: Sequence[Run], folds: Sequence[tuple[str, list[Run], list[np.ndarray],
+                                                         list[np.ndarray]]],
+    kw: Mapping[str, Any],
+) -> tuple[list[dict[str, Any]], str, FitResult | FitError]:
+    """Held-out rows of every fold and the fit on all runs, as one batch (``fit_many``)."""
+    probs = [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds]
+    probs.append([np.ones(r.steps.size) for r in runs])
+    fits = fit_many(law, runs, probs, start_runs=[f[1] for f in folds] + [None], **kw)
+    ok = [i for i, f in enumerate(fits[:-1]) if isinstance(f, FitResult)]
+    preds: dict[int, list[np.ndarray]] = {}
+    if ok:
+        try:
+            got = predict_many([fits[i].law for i in ok], runs)  # type: ignore[union-attr]
+            preds = dict(zip(ok, got, strict=True))
+        except (FitError, FloatingPointError, ValueError, TypeError):
+            preds = {}
+    rows: list[dict[str, Any]] = []
+    err = ""
+    for i, (fname, _, _, te) in enumerate(folds):
+        res = fits[i]
+        try:
+            if isinstance(res, FitError):
+                raise res
+            if i in preds:
+                for r, p, m in zip(runs, preds[i], te, strict=True):
+                    if m.any():
+                        assert r.loss is not None
+                        sub = r if m.all() else r.replace(steps=r.steps[m], loss=r.loss[m])
+                        rows.append({"fold": fname, **run_row(sub, p[m])})
+            else:  # the batched prediction failed: fold by fold
+                test = [r.replace(steps=r.steps[m], loss=r.loss[m])  # type: ignore[index]
+                        for r, m in zip(runs, te, strict=True) if m.any()]
+                for er in evaluate(res.law, test).per_run:
+                    rows.append({"fold": fname, **er})
+        except (FitError, FloatingPointError, ValueError) as e:
+            rows.append({"fold": fname, "failed": True})
+            err = err or f"{fname}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    return rows, err, fits[-1]
 
 
 def select_law(
@@ -169,7 +233,7 @@ def select_law(
         raise FitError(f"select_law: fspl_fraction={fspl_fraction} must be in [0.1, 0.95]")
     if rule not in RULES:
         raise FitError(f"select_law: rule={rule!r} is not one of {', '.join(map(repr, RULES))}")
-    folds = cv_folds(runs, fspl_fraction)
+    folds = cv_fold_masks(runs, fspl_fraction)
     table: list[dict[str, Any]] = []
     fitted: dict[int, FitResult] = {}
     # progress per law and fold, and a Ctrl-C point between fits (closes itself at the end)
@@ -179,17 +243,7 @@ def select_law(
         kw = law_fit_options(law)
         kw.update((fit_options or {}).get(law.NAME, {}))
         kw.setdefault("seed", seed)
-        rows: list[dict[str, Any]] = []
-        err = ""
-        for fname, train, test in folds:
-            try:
-                res = fit(law, train, **kw)
-                for r in evaluate(res.law, test).per_run:
-                    rows.append({"fold": fname, **r})
-            except (FitError, FloatingPointError, ValueError) as e:
-                rows.append({"fold": fname, "failed": True})
-                err = err or f"{fname}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-            prog.advance(note=f"{law.NAME} {fname}")
+        rows, err, full_fit = _law_cv(law, runs, folds, kw)
         score = cv_score(rows)
         ok = [r for r in rows if not r.get("failed")]
         row: dict[str, Any] = {
@@ -207,15 +261,14 @@ def select_law(
             "chosen": False,
             "error": err,
         }
-        try:
-            full = fit(law, runs, **kw)
-            fitted[ci] = full
-            row["fit_r2"] = full.metrics["r2"]
-            row["result"] = full
-        except FitError as e:
+        if isinstance(full_fit, FitResult):
+            fitted[ci] = full_fit
+            row["fit_r2"] = full_fit.metrics["r2"]
+            row["result"] = full_fit
+        else:
             row["cv_score"] = math.inf
-            row["error"] = row["error"] or str(e).splitlines()[0]
-        prog.advance(note=f"{law.NAME} all runs")
+            row["error"] = row["error"] or str(full_fit).splitlines()[0]
+        prog.advance(len(folds) + 1, note=f"{law.NAME}: {len(folds)} folds and all runs")
         table.append(row)
         if verbose:
             print(f"  {law.NAME:<14} cv_score {row['cv_score']:.5f}  "

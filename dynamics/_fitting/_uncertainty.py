@@ -26,8 +26,9 @@ import numpy as np
 
 from .._law import Law, law_from_dict
 from .._run import Run
-from ._fit import FitError, FitResult, check_runs, fit
-from ._select import cv_folds, law_fit_options
+from ._batch import fit_many
+from ._fit import FitError, FitResult, check_runs
+from ._select import cv_fold_masks, law_fit_options
 
 __all__ = [
     "bootstrap_weights",
@@ -85,13 +86,8 @@ def bootstrap_samples(
     kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
     kw.update(fit_options or {})
     rng = np.random.default_rng(seed)
-    out: list[Law] = []
-    for _ in range(int(n_samples)):
-        w = bootstrap_weights(runs, rng, block)
-        try:
-            out.append(fit(law, runs, weights=w, **kw).law)
-        except FitError:
-            continue
+    ws = [bootstrap_weights(runs, rng, block) for _ in range(int(n_samples))]
+    out = [r.law for r in fit_many(law, runs, ws, **kw) if isinstance(r, FitResult)]
     if not out:
         raise FitError("bootstrap_samples: every refit failed")
     return out
@@ -113,20 +109,34 @@ def jackknife_samples(
     kw = law_fit_options(law)
     kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
     kw.update(fit_options or {})
-    out: list[Law] = []
-    for _, train, _ in cv_folds(runs, fspl_fraction):
-        try:
-            out.append(fit(law, train, **kw).law)
-        except FitError:
-            continue
-    return out
+    folds = cv_fold_masks(runs, fspl_fraction)
+    if not folds:
+        return []
+    fits = fit_many(law, runs, [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds],
+                    start_runs=[f[1] for f in folds], **kw)
+    return [r.law for r in fits if isinstance(r, FitResult)]
 
 
 def interval_samples(fitted: FitResult | Law, runs: Sequence[Run], n_samples: int = 8, *,
                      seed: int = 0) -> list[Law]:
-    """``bootstrap_samples`` (``n_samples`` refits) followed by ``jackknife_samples``."""
-    return bootstrap_samples(fitted, runs, n_samples, seed=seed) + jackknife_samples(
-        fitted, runs, seed=seed)
+    """``bootstrap_samples`` (``n_samples`` refits) followed by ``jackknife_samples``: the same
+    refits, solved as one batch (``fit_many``: one compiled program for all of them)."""
+    law = fitted.law if isinstance(fitted, FitResult) else fitted
+    runs = check_runs(runs, "interval_samples")
+    if int(n_samples) < 1:
+        raise FitError(f"bootstrap_samples: n_samples={n_samples} must be >= 1")
+    kw = law_fit_options(law)
+    kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
+    rng = np.random.default_rng(seed)
+    ws: list[Any] = [bootstrap_weights(runs, rng, 8) for _ in range(int(n_samples))]
+    folds = cv_fold_masks(runs, 0.6)
+    ws += [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds]
+    starts: list[Sequence[Run] | None] = [None] * int(n_samples) + [f[1] for f in folds]
+    fits = fit_many(law, runs, ws, start_runs=starts, **kw)
+    boot = [r.law for r in fits[: int(n_samples)] if isinstance(r, FitResult)]
+    if not boot:
+        raise FitError("bootstrap_samples: every refit failed")
+    return boot + [r.law for r in fits[int(n_samples):] if isinstance(r, FitResult)]
 
 
 def _predict(law: Law, target: Run) -> np.ndarray:

@@ -38,6 +38,9 @@ from ._area_law import AreaLaw, context_warmup, derive_A, observed_losses, power
 
 __all__ = ["FSLLaw"]
 
+#: At most this many (observed step, block) pairs in the fitting features (else dense chunks).
+_MAX_PAIRS = 1 << 22
+
 #: Elements of one (observed-steps chunk x updates) slab in ``predict_features``.
 _SLAB = 1 << 22
 
@@ -97,6 +100,22 @@ class FSLLaw(AreaLaw):
             Ti = jnp.pad(Ti, widths, mode="edge").reshape(*x.shape[:-1], nb, b)[..., -1]
         return {"d": d, "Ti": Ti, "Tk": Tk}
 
+    def features(self, run: Run) -> Any:
+        """Fitting features: ``lr_features`` of the run reduced to the (observed step, block)
+        pairs that contribute (``_pair_features``)."""
+        f = super().features(run)
+        return _pair_features(f)
+
+    def stack_features(self, feats: Sequence[Any]) -> Any:
+        if not all("pk" in f for f in feats):
+            return None
+        out = {k: np.concatenate([np.asarray(f[k], np.float64) for f in feats])
+               for k in ("d", "Ti", "Tk", "pd", "pTi")}
+        ko = np.cumsum([0] + [np.asarray(f["Tk"]).size for f in feats[:-1]])
+        out["pk"] = np.concatenate([np.asarray(f["pk"], np.int64) + o
+                                    for f, o in zip(feats, ko, strict=True)]).astype(np.int32)
+        return out
+
     def predict_features(self, f: Any) -> jax.Array:
         return self.L0 + power_decay(jnp.asarray(f["Tk"]), self.c1, self.s) - self.c2 * self._lrd(f)
 
@@ -107,6 +126,16 @@ class FSLLaw(AreaLaw):
 
     def _lrd(self, f: Any) -> jax.Array:
         """The LR-decrease sum of the ansatz at the observed steps."""
+        if "pk" in f:  # (observed step, contributing block) pairs
+            Tk = jnp.asarray(f["Tk"])
+            pTi = jnp.asarray(f["pTi"], Tk.dtype)
+            pk = jnp.asarray(f["pk"]).astype(jnp.int32)
+            gap = jnp.take(Tk, pk) - pTi
+            pos = pTi > 0
+            tpow = jnp.where(pos, jnp.where(pos, pTi, 1.0) ** (-self.s), 0.0)
+            sat = -jnp.expm1(-self.gamma * jnp.log1p(self.c4 * gap))
+            contrib = jnp.asarray(f["pd"], Tk.dtype) * (self.c3 + tpow) * sat
+            return jax.ops.segment_sum(contrib, pk, num_segments=Tk.shape[0])
         d = jnp.asarray(f["d"])
         Ti = jnp.asarray(f["Ti"])
         Tk = jnp.asarray(f["Tk"])
@@ -149,3 +178,19 @@ class FSLLaw(AreaLaw):
                                     "c4": 1.0 / (steps * peak), "gamma": 0.6})
         return out
 
+
+
+def _pair_features(f: Any) -> Any:
+    """The terms of ``predict_features`` that are not exactly zero, as (observed step k, block
+    i) pairs: ``d_i != 0`` and ``T(i) < T(k)`` (otherwise the saturation factor is exactly 0).
+    Same values, summed in another order; for a cosine run about half of the dense
+    (observed steps x blocks) array, for constant or WSD runs far less. 1-D features only."""
+    d, Ti, Tk = (np.asarray(f[k], np.float64) for k in ("d", "Ti", "Tk"))
+    if d.ndim != 1 or Tk.ndim != 1:
+        return f
+    nz = np.flatnonzero(d != 0)
+    if Tk.size * nz.size > _MAX_PAIRS:  # bound memory: the chunked dense evaluation instead
+        return f
+    pk, pi = np.nonzero(Tk[:, None] > Ti[None, nz])
+    pi = nz[pi]
+    return {"d": d, "Ti": Ti, "Tk": Tk, "pk": pk.astype(np.int32), "pd": d[pi], "pTi": Ti[pi]}

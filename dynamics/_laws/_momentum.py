@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn._pytree import pytree_dataclass, static_field
+from cptdyn._pytree import pytree_dataclass, static_field, x64_context
 
 from .._areas import areas, effective_lr
 from .._law import concat_rows, interval, param, positive, real, register_law
@@ -44,6 +44,84 @@ __all__ = [
 
 #: Bounds of the fitted lambda of ``MomentumLamLaw`` (P2: 0.99..0.999 "generally works well").
 LAM_BOUNDS = (0.9, 0.9999)
+
+
+# ------------------------------------------------------------------------------------------------
+# S2(lam) at observed steps by a recurrence over the observations (MomentumLamLaw fitting)
+#
+# With d[u] the decrement of update u and h(n) = (1 - lam^n) / (1 - lam),
+#   S2(s) = sum_{u<s} d[u] h(s - u),   M(s) = sum_{u<s} d[u] lam^(s - u).
+# Between observed steps s' < s (Delta = s - s', h(Delta + c) = h(c) + lam^c h(Delta)):
+#   S2(s) = S2(s') + h(Delta) M(s') + sum_{s'<=u<s} d[u] h(s - u)
+#   M(s)  = lam^Delta M(s') + sum_{s'<=u<s} d[u] lam^(s - u)
+# The in-between sums are independent per update (one exp and one expm1 each, then a segment
+# sum), and a scan over the observations carries (S2, M): no sequential pass over the updates,
+# and no lam-dependent array of the run's full length beyond the last observed step.
+
+
+def _lam_obs_features(x: np.ndarray, eta0: float, steps: Any) -> dict[str, np.ndarray] | None:
+    """Parameter-free arrays of the recurrence, or None when ``steps`` are not strictly
+    increasing (or out of range)."""
+    s = np.asarray(steps)
+    if s.ndim != 1 or s.size == 0 or x.ndim != 1:
+        return None
+    s = np.rint(s).astype(np.int64)
+    if s[0] < 1 or s[-1] > x.size or np.any(np.diff(s) <= 0):
+        return None
+    last = int(s[-1])
+    prev = np.concatenate([[eta0], x[: last - 1]])
+    d = prev - x[:last]
+    u = np.arange(last)
+    blk = np.searchsorted(s, u, side="right")
+    return {
+        "d": d,
+        "n": (s[blk] - u).astype(np.float64),
+        "blk": blk.astype(np.int32),
+        "gap": np.diff(np.concatenate([[0], s])).astype(np.float64),
+        "reset": np.concatenate([[1.0], np.zeros(s.size - 1)]),
+        "S1": np.cumsum(x)[s - 1],
+    }
+
+
+def _lam_obs_stack(feats: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Several runs' recurrence features end to end (the carry restarts at each run)."""
+    out = {k: np.concatenate([np.asarray(f[k]) for f in feats])
+           for k in ("d", "n", "gap", "reset", "S1")}
+    offs = np.cumsum([0] + [np.asarray(f["S1"]).size for f in feats[:-1]])
+    out["blk"] = np.concatenate(
+        [np.asarray(f["blk"], np.int64) + o for f, o in zip(feats, offs, strict=True)]
+    ).astype(np.int32)
+    return out
+
+
+def _lam_obs_s2(lam: Any, f: Any) -> jax.Array:
+    """S2 at the observed steps from ``_lam_obs_features`` (differentiable in ``lam``)."""
+    d = jnp.asarray(f["d"])
+    dt = d.dtype
+    lam = jnp.asarray(lam, dt)
+    ll = jnp.log(lam)
+    om = 1.0 - lam
+    n = jnp.asarray(f["n"], dt)
+    blk = jnp.asarray(f["blk"]).astype(jnp.int32)
+    gap = jnp.asarray(f["gap"], dt)
+    k = gap.shape[0]
+    b_m = jax.ops.segment_sum(d * jnp.exp(n * ll), blk, num_segments=k)
+    b_s = jax.ops.segment_sum(d * -jnp.expm1(n * ll), blk, num_segments=k) / om
+    dec = jnp.exp(gap * ll)
+    hg = -jnp.expm1(gap * ll) / om
+    keep = 1.0 - jnp.asarray(f["reset"], dt)
+
+    def body(c: tuple[jax.Array, jax.Array], xs: tuple[jax.Array, ...]
+             ) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+        s2, m = c
+        kp, de, h, bm, bs = xs
+        s2n = kp * (s2 + h * m) + bs
+        mn = kp * de * m + bm
+        return (s2n, mn), s2n
+
+    zero = jnp.zeros((), dt)
+    _, s2 = jax.lax.scan(body, (zero, zero), (keep, dec, hg, b_m, b_s))
+    return s2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -121,8 +199,12 @@ class MomentumLamLaw(AreaLaw):
     Parameters: ``L0, A, alpha, C`` (positive), ``lam`` (``interval(0.9, 0.9999)``; P2 used 0.999
     everywhere and calls 0.99..0.999 the useful range). Defaults: P2 Fig. 2 with lam 0.999.
 
-    Features: the effective LR array ``x`` (warmup convention applied), ``eta0`` and the observed
-    ``steps``; S1/S2 are recomputed in ``predict_features`` (differentiable in ``lam``).
+    Features (``features(run)``, the fitting path): S1 and the parameter-free arrays of an
+    observed-step recurrence for S2(lam) (decrements, distance of every update to the next
+    observed step, gaps between observed steps), O(updates) per evaluation with no sequential
+    pass over the updates; runs stack into one evaluation. ``lr_features`` (``predict_lr``) gives
+    the effective LR array ``x``, ``eta0`` and ``steps``, from which ``areas`` recomputes S1/S2.
+    Both are differentiable in ``lam`` and agree to rounding.
     """
 
     NAME = "momentum-lam"
@@ -141,7 +223,26 @@ class MomentumLamLaw(AreaLaw):
             steps = np.arange(1, x.shape[-1] + 1)
         return {"x": x, "eta0": eta0, "steps": jnp.asarray(steps)}
 
+    def features(self, run: Run) -> Any:
+        """Fitting features: the observed-step recurrence form (``_lam_obs_features``) when the
+        observed steps are strictly increasing, else ``lr_features`` of the run."""
+        with x64_context():
+            w = context_warmup(type(self).__name__, int(run.warmup_steps))
+            x, eta0 = effective_lr(np.asarray(run.lr, np.float64), warmup_steps=w,
+                                   warmup=self.warmup)
+            f = _lam_obs_features(np.asarray(x, np.float64), float(eta0), run.steps)
+        return f if f is not None else super().features(run)
+
+    def stack_features(self, feats: Sequence[Any]) -> Any:
+        if not feats or not all("d" in f for f in feats):
+            return None
+        return _lam_obs_stack(feats)
+
     def predict_features(self, feats: Any) -> jax.Array:
+        if "d" in feats:  # observed-step recurrence form
+            s1 = jnp.asarray(feats["S1"])
+            s2 = _lam_obs_s2(self.lam, feats)
+            return self.L0 + power_decay(s1, self.A, self.alpha) - self.C * s2
         steps = feats["steps"]
         if not isinstance(steps, jax.core.Tracer):
             steps = np.rint(np.asarray(steps)).astype(np.int64)
@@ -152,6 +253,10 @@ class MomentumLamLaw(AreaLaw):
         return self.L0 + power_decay(a.S1, self.A, self.alpha) - self.C * a.S2
 
     def terms_features(self, feats: Any) -> dict[str, jax.Array]:
+        if "d" in feats:  # observed-step recurrence form
+            return {"L0": jnp.asarray(self.L0),
+                    "power (S1)": power_decay(jnp.asarray(feats["S1"]), self.A, self.alpha),
+                    "annealing (S2)": -self.C * _lam_obs_s2(self.lam, feats)}
         steps = np.rint(np.asarray(feats["steps"])).astype(np.int64)
         a = areas(jnp.asarray(feats["x"]), steps, lam=self.lam, eta0=feats["eta0"],
                   warmup="as-run")

@@ -120,7 +120,8 @@ def test_protocol():
     run = Run("cos", lr, steps, simulate(law, lr, steps, warmup_steps=W), warmup_steps=W)
     with x64_context():
         f = law.features(run)
-    assert set(f) == {"d", "Ti", "Tk"} and all(v.dtype == np.float64 for v in f.values())
+    assert set(f) == {"d", "Ti", "Tk", "pk", "pd", "pTi"}  # + contributing (step, block) pairs
+    assert all(f[k].dtype == np.float64 for k in ("d", "Ti", "Tk", "pd", "pTi"))
     grid = law.init_grid([run])
     assert len(grid) == 16
     for g in grid:

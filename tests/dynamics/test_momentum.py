@@ -121,10 +121,11 @@ def test_fitted_lambda_variant():
         lamlaw = MomentumLamLaw(lam=0.999)
         got = lamlaw.predict_lr(lr, STEPS, warmup_steps=W)
         np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-13)
-        # features are the effective LR array: predict_features recomputes S2 for any lam
+        # fitting features: the observed-step recurrence for S2(lam), for any lam
         run = Run("cos", lr, STEPS, LOSS_COSINE, warmup_steps=W)
         f = lamlaw.features(run)
-        assert set(f) == {"x", "eta0", "steps"} and f["x"].shape == (T,)
+        assert set(f) == {"d", "n", "blk", "gap", "reset", "S1"}
+        assert f["d"].shape == (int(STEPS[-1]),)
         f64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), f)  # as _fit does
 
         def pred(lam):
@@ -197,7 +198,13 @@ def test_init_grid_feasible():
             stacked = np.asarray(lw.predict_features(lw.stack_features(feats)))
             each = np.concatenate([np.asarray(lw.predict_features(f)) for f in feats])
         np.testing.assert_allclose(stacked, each, rtol=1e-15)
-    assert MomentumLamLaw().stack_features([]) is None  # per-run LR arrays: no fast path
+    assert MomentumLamLaw().stack_features([]) is None
+    with x64_context():  # the recurrence features of several runs stack into one evaluation
+        lw = MomentumLamLaw(lam=0.99)
+        feats = [lw.features(r) for r in runs]
+        stacked = np.asarray(lw.predict_features(lw.stack_features(feats)))
+        each = np.concatenate([np.asarray(lw.predict_features(f)) for f in feats])
+    np.testing.assert_allclose(stacked, each, rtol=1e-15)
 
 
 def test_registry_and_serialization():

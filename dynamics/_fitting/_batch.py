@@ -1,0 +1,344 @@
+"""Many fits of one law as ONE compiled program: folds, bootstrap refits and restarts as weights.
+
+``fit_many(law, runs, weight_sets)`` solves one ``fit`` problem per entry of ``weight_sets``
+(per-observation weights on the *same* runs; a weight of 0 removes an observation, a run, or
+everything after a truncation point), every problem from its own starting points. All problems
+and all their starts form one batch: the features are computed once per run, the objective is
+traced once, and one executable (a ``vmap`` over (problem, start) rows of the BFGS
+``lax.while_loop`` of ``fit``) screens the starts (zero iterations) and then optimises the kept
+ones. Shapes do not depend on which observations a problem uses, so nothing recompiles per fold,
+per bootstrap sample or per law instance with the same options.
+
+Each problem gives the same optimisation problem as ``fit`` on the corresponding runs: the same
+starts (``law.init_grid`` of the problem's own runs, ``start_runs``), the same objective (zero
+weights contribute exactly nothing, see ``_fit._make_objective``), the same normalisation
+(``1 / (delta^2 * sum w)`` of that problem), the same screening and the same tie-breaking; only
+the order of floating-point sums differs (rounding level).
+
+Used by ``select_law`` (all cross-validation folds plus the full fit of a law in one batch),
+``bootstrap_samples`` and ``jackknife_samples``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cptdyn._optim import FTOL, GTOL, LS_FAIL, RUNNING, STATUS_NAMES, bfgs, huber_np
+from cptdyn._pytree import x64_context
+
+from .._law import Constraint, Law
+from .._run import Run
+from ._fit import (
+    _INTERVAL_RAW_EDGE,
+    _POSITIVE_RAW_EDGE,
+    Convergence,
+    FitError,
+    FitResult,
+    _as_x64,
+    _constraints,
+    _features,
+    _law_from_raw,
+    _make_objective,
+    _prior_arrays,
+    _run_weights,
+    _stack,
+    _starts,
+    aggregate_rows,
+    block_average_lr,
+    check_runs,
+    first_line,
+    run_row,
+)
+
+__all__ = ["fit_many", "predict_many"]
+
+
+@partial(jax.jit, static_argnames=("names", "cons", "sizes"))
+def _solve_many(
+    template: Law, feats: Any, logobs: Any, prior: Any, raw0: jax.Array, w: jax.Array,
+    scale: jax.Array, delta: jax.Array, gtol: jax.Array, ftol: jax.Array, max_iter: jax.Array,
+    *, names: tuple[str, ...], cons: tuple[Constraint, ...], sizes: tuple[int, ...],
+) -> tuple[jax.Array, ...]:
+    """BFGS from every row of ``raw0`` with that row's weights ``w`` (concatenated over runs)
+    and normalisation ``scale``. ``max_iter = 0`` only evaluates the starts."""
+    n_pred = int(sum(sizes))
+    cuts = np.cumsum(sizes)[:-1].tolist()
+
+    def one(x0: jax.Array, wi: jax.Array, si: jax.Array) -> tuple[jax.Array, ...]:
+        parts = [wi] if len(sizes) == 1 else jnp.split(wi, cuts)
+        objective = _make_objective(template, names, cons, feats, logobs, parts, delta, si, prior)
+        vg = jax.value_and_grad(objective, has_aux=True)
+
+        def safe_vg(x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+            (f, pred), g = vg(x)
+            bad = ~jnp.isfinite(f) | ~jnp.all(jnp.isfinite(g))
+            return jnp.where(bad, jnp.inf, f), jnp.where(bad, 0.0, g), pred
+
+        return bfgs(safe_vg, x0, n_pred=n_pred, max_iter=max_iter, gtol=gtol, ftol=ftol)
+
+    return jax.vmap(one)(raw0, w, scale)
+
+
+def fit_many(
+    law: Law,
+    runs: Sequence[Run],
+    weight_sets: Sequence[Any],
+    *,
+    start_runs: Sequence[Sequence[Run] | None] | None = None,
+    extra_starts: Sequence[Sequence[Mapping[str, float]]] | None = None,
+    delta: float = 1e-3,
+    n_random: int = 16,
+    n_keep: int | None = 16,
+    seed: int = 0,
+    max_iter: int = 500,
+    tol: float = 1e-7,
+    ftol: float = 1e-10,
+    coarsen_lr: bool = False,
+    coarsen_warmup: int = 0,
+    prior: Mapping[str, tuple[float, float]] | None = None,
+) -> list[FitResult | FitError]:
+    """``fit(law, runs, weights=ws, ...)`` for every ``ws`` in ``weight_sets``, in one batch.
+
+    Args:
+      law, runs, delta, n_random, n_keep, seed, max_iter, tol, ftol, coarsen_lr,
+        coarsen_warmup, prior: as ``fit``.
+      weight_sets: one ``weights`` argument of ``fit`` per problem (None = all ones).
+      start_runs: per problem, the runs whose ``init_grid`` gives its starts (as ``fit`` on
+        those runs would; e.g. the truncated runs of a fit-short fold); None or a None entry:
+        the runs with a positive weight in that problem.
+      extra_starts: per problem, extra starting parameter dicts (``fit``'s ``starts``).
+
+    Returns:
+      one ``FitResult`` per problem, or the ``FitError`` that ``fit`` would have raised. A
+      result's ``per_run`` rows cover the runs with a positive weight, on the observations with
+      a positive weight. ``time_s`` is the wall time of the whole batch.
+    """
+    t0 = time.perf_counter()
+    runs = check_runs(runs, "fit_many")
+    if not (delta > 0 and math.isfinite(delta)):
+        raise FitError(f"fit: delta={delta} must be a positive number")
+    if int(max_iter) < 0:
+        raise FitError(f"fit: max_iter={max_iter} must be >= 0")
+    n_prob = len(weight_sets)
+    if n_prob == 0:
+        return []
+    if start_runs is not None and len(start_runs) != n_prob:
+        raise FitError(f"fit_many: {len(start_runs)} start_runs for {n_prob} problems")
+    if extra_starts is not None and len(extra_starts) != n_prob:
+        raise FitError(f"fit_many: {len(extra_starts)} extra_starts for {n_prob} problems")
+    names, cons = _constraints(law)
+    fit_runs = [block_average_lr(r, coarsen_warmup) for r in runs] if coarsen_lr else runs
+    feats = _features(law, fit_runs, "fit")
+    stacked = _stack(law, feats, fit_runs) if len(feats) > 1 else None
+    sizes = tuple(int(r.steps.size) for r in runs)
+    logobs = [np.log(np.asarray(r.loss)) for r in runs]
+    centre, inv_sd = _prior_arrays(prior, names, cons)
+
+    out: list[FitResult | FitError | None] = [None] * n_prob
+    probs: list[dict[str, Any]] = []
+    for p, ws in enumerate(weight_sets):
+        try:
+            w = _run_weights(ws, runs)
+            sr = None if start_runs is None else start_runs[p]
+            if sr is None:
+                sr = [r for r, a in zip(runs, w, strict=True) if float(a.sum()) > 0]
+            sr = list(sr)
+            if coarsen_lr:
+                sr = [block_average_lr(r, coarsen_warmup) for r in sr]
+            extra = () if extra_starts is None else extra_starts[p]
+            raw0 = _starts(law, sr, names, cons, n_random, seed, extra)
+        except FitError as e:
+            out[p] = e
+            continue
+        n_starts = raw0.shape[0]
+        keep = n_starts if n_keep is None else max(1, min(int(n_keep), n_starts))
+        wcat = np.concatenate(w)
+        probs.append({"p": p, "w": w, "wcat": wcat, "raw0": raw0, "keep": keep,
+                      "scale": 1.0 / (delta * delta * float(wcat.sum()))})
+    if probs:
+        _run_batch(law, runs, probs, feats, stacked, logobs, sizes, names, cons,
+                   (centre, inv_sd), delta, tol, ftol, max_iter)
+    for pr in probs:
+        try:
+            out[pr["p"]] = _result(law, runs, pr, logobs, names, cons, delta, n_random, n_keep,
+                                   seed, max_iter, tol, ftol, coarsen_lr, coarsen_warmup, prior)
+        except FitError as e:
+            out[pr["p"]] = e
+    dt = time.perf_counter() - t0
+    res: list[FitResult | FitError] = []
+    for o in out:
+        assert o is not None
+        res.append(dataclasses.replace(o, time_s=dt) if isinstance(o, FitResult) else o)
+    return res
+
+
+def _run_batch(
+    law: Law, runs: Sequence[Run], probs: list[dict[str, Any]], feats: list[Any],
+    stacked: Any, logobs: list[np.ndarray], sizes: tuple[int, ...], names: list[str],
+    cons: list[Constraint], prior: tuple[np.ndarray, np.ndarray], delta: float, tol: float,
+    ftol: float, max_iter: int,
+) -> None:
+    """Screening and BFGS of every problem through one executable; stores ``x, f, g, pred, it,
+    status`` (rows of the problem's kept starts) and ``n_starts`` in each problem dict."""
+    n_par = len(names)
+    batch = sum(pr["keep"] for pr in probs)
+    with x64_context():
+        if stacked is not None:
+            fe = [jax.tree_util.tree_map(_as_x64, stacked)]
+            lo = [jnp.asarray(np.concatenate(logobs))]
+            sz: tuple[int, ...] = (int(sum(sizes)),)
+        else:
+            fe, lo, sz = feats, [jnp.asarray(y) for y in logobs], sizes
+        consts = (law, fe, lo, (jnp.asarray(prior[0]), jnp.asarray(prior[1])))
+        opts = (jnp.asarray(delta, jnp.float64), jnp.asarray(tol, jnp.float64),
+                jnp.asarray(ftol, jnp.float64))
+        statics = {"names": tuple(names), "cons": tuple(cons), "sizes": sz}
+
+        def solve(x: np.ndarray, w: np.ndarray, s: np.ndarray, iters: int) -> list[np.ndarray]:
+            try:
+                r = _solve_many(*consts, jnp.asarray(x), jnp.asarray(w), jnp.asarray(s),
+                                opts[0], opts[1], opts[2], jnp.asarray(iters), **statics)
+            except (TypeError, ValueError) as e:  # shape errors of the law, at trace time
+                raise FitError(
+                    f"fit: law {law.NAME!r} cannot be evaluated on these runs: {first_line(e)}"
+                ) from e
+            return [np.asarray(a) for a in r]
+
+        # screening rows: every start of every problem that keeps fewer than it has
+        scr = [(k, i) for k, pr in enumerate(probs) if pr["keep"] < pr["raw0"].shape[0]
+               for i in range(pr["raw0"].shape[0])]
+        f0: dict[tuple[int, int], float] = {}
+        for c in range(0, len(scr), batch):
+            rows = [scr[(c + j) % len(scr)] for j in range(batch)]  # padded by wrapping round
+            x = np.stack([probs[k]["raw0"][i] for k, i in rows])
+            w = np.stack([probs[k]["wcat"] for k, _ in rows])
+            s = np.array([probs[k]["scale"] for k, _ in rows])
+            fv = solve(x, w, s, 0)[1]
+            for j in range(min(batch, len(scr) - c)):
+                f0[rows[j]] = float(fv[j])
+        xs, ws, ss = [], [], []
+        for k, pr in enumerate(probs):
+            n = pr["raw0"].shape[0]
+            if pr["keep"] < n:
+                fk = np.array([f0[(k, i)] for i in range(n)])
+                order = np.argsort(np.where(np.isnan(fk), np.inf, fk), kind="stable")[: pr["keep"]]
+            else:
+                order = np.arange(n)
+            xs.append(pr["raw0"][order])
+            ws.append(np.broadcast_to(pr["wcat"], (order.size, pr["wcat"].size)))
+            ss.append(np.full(order.size, pr["scale"]))
+        x, f, g, pred, it, status = solve(np.concatenate(xs).reshape(-1, n_par),
+                                          np.concatenate(ws), np.concatenate(ss), int(max_iter))
+    o = 0
+    for pr in probs:
+        k = pr["keep"]
+        pr.update(x=x[o:o + k], f=f[o:o + k], g=g[o:o + k], pred=pred[o:o + k],
+                  it=it[o:o + k], status=status[o:o + k])
+        o += k
+
+
+def _result(
+    law: Law, runs: Sequence[Run], pr: dict[str, Any], logobs: list[np.ndarray],
+    names: list[str], cons: list[Constraint], delta: float, n_random: int, n_keep: int | None,
+    seed: int, max_iter: int, tol: float, ftol: float, coarsen_lr: bool, coarsen_warmup: int,
+    prior: Mapping[str, tuple[float, float]] | None,
+) -> FitResult:
+    """The ``FitResult`` of one problem (as ``fit`` builds it)."""
+    f, x, keep = pr["f"], pr["x"], pr["keep"]
+    finite = np.isfinite(f)
+    if not finite.any():
+        raise FitError(
+            f"fit: law {law.NAME!r}: all {keep} optimised starts give a non-finite objective "
+            "(predictions <= 0 or NaN on the training runs)"
+        )
+    b = int(np.argmin(np.where(finite, f, np.inf)))
+    raw_best = x[b]
+    with x64_context():
+        fitted = _law_from_raw(law, names, cons, jnp.asarray(raw_best))
+        values = {k: float(v) for k, v in fitted.params().items()}
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        raise FitError(f"fit: law {law.NAME!r}: fitted parameter {bad[0]} is not finite")
+    fitted = law.with_params(**values)
+    preds = np.split(pr["pred"][b], np.cumsum([r.steps.size for r in runs])[:-1])
+    rows = []
+    objective = 0.0
+    for r, p, y, wi in zip(runs, preds, logobs, pr["w"], strict=True):
+        on = wi > 0
+        if not on.any():
+            continue
+        assert r.loss is not None
+        sub = r if on.all() else r.replace(steps=r.steps[on], loss=r.loss[on])
+        rows.append(run_row(sub, p[on]))
+        objective += float(np.sum(wi[on] * huber_np(np.log(p[on]) - y[on], delta)))
+    if not math.isfinite(objective):
+        raise FitError(f"fit: law {law.NAME!r}: the best objective is not finite")
+    at_bound = []
+    for i, (k, c) in enumerate(zip(names, cons, strict=True)):
+        if c.kind == "interval" and abs(raw_best[i]) > _INTERVAL_RAW_EDGE:
+            at_bound.append(k)
+        elif c.kind == "positive" and raw_best[i] < _POSITIVE_RAW_EDGE:
+            at_bound.append(k)
+    st = int(pr["status"][b])
+    conv = Convergence(
+        status=STATUS_NAMES[st],
+        converged=st in (GTOL, FTOL, LS_FAIL),
+        grad_norm=float(np.max(np.abs(pr["g"][b]))),
+        iterations=int(pr["it"][b]),
+        hit_max_iter=st == RUNNING,
+        at_bound=tuple(at_bound),
+    )
+    return FitResult(
+        law=fitted,
+        objective=objective,
+        delta=float(delta),
+        metrics=aggregate_rows(rows),
+        per_run=rows,
+        convergence=conv,
+        n_starts=int(pr["raw0"].shape[0]),
+        n_optimized=int(keep),
+        n_finite=int(finite.sum()),
+        start_objectives=tuple(float(v) / pr["scale"] for v in np.sort(f)),
+        time_s=0.0,
+        settings={
+            "delta": float(delta), "seed": int(seed), "n_random": int(n_random),
+            "n_keep": n_keep, "max_iter": int(max_iter), "tol": float(tol), "ftol": float(ftol),
+            "coarsen_lr": bool(coarsen_lr), "coarsen_warmup": int(coarsen_warmup),
+            "prior": {k: list(v) for k, v in (prior or {}).items()},
+        },
+    )
+
+
+@jax.jit
+def _predict_stack(laws: Law, feats: list[Any]) -> jax.Array:
+    def one(law: Law) -> jax.Array:
+        return jnp.concatenate([jnp.reshape(law.predict_features(f), (-1,)) for f in feats])
+
+    return jax.vmap(one)(laws)
+
+
+def predict_many(laws: Sequence[Law], runs: Sequence[Run]) -> list[list[np.ndarray]]:
+    """Predictions of several parameter sets of one law (same class and static options) at the
+    observed steps of ``runs``: ``out[i][j]`` = ``laws[i]`` on ``runs[j]`` (float64), from the
+    features of each run computed once and one compiled, vmapped evaluation."""
+    if not laws:
+        return []
+    runs = list(runs)
+    feats = _features(laws[0], runs, "predict")
+    stacked = _stack(laws[0], feats, runs) if len(feats) > 1 else None
+    with x64_context():
+        fe = [jax.tree_util.tree_map(_as_x64, stacked)] if stacked is not None else feats
+        batch = jax.tree_util.tree_map(lambda *xs: jnp.stack([jnp.asarray(x, jnp.float64)
+                                                              for x in xs]), *laws)
+        out = np.asarray(_predict_stack(batch, fe), np.float64)
+    cuts = np.cumsum([r.steps.size for r in runs])[:-1]
+    return [np.split(row, cuts) for row in out]

@@ -1,0 +1,82 @@
+"""``fit_many`` (folds / refits as observation weights, one compiled batch) against ``fit`` on
+the corresponding runs, and the fitting features that make the batch fast (MPL data: the MPL
+repository's 100M training curves, data/MultiPowerLaw)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cptdyn._pytree import x64_context
+from cptdyn.dynamics import FSLLaw, MomentumLamLaw, MomentumLaw, fit, load_runs
+from cptdyn.dynamics._fitting._batch import fit_many, predict_many
+from cptdyn.dynamics._fitting._select import cv_fold_masks
+from cptdyn.dynamics._laws._area_law import AreaLaw
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "MultiPowerLaw" / "loss_curve_repo"
+NAMES = ["cosine_24000", "constant_24000", "wsdcon_9"]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    rs = {r.name: r for r in load_runs(DATA / "csv_100")}
+    return [rs[n] for n in NAMES]
+
+
+def test_fit_many_equals_fit_on_each_fold(runs):
+    law = MomentumLaw()
+    folds = cv_fold_masks(runs, 0.6)
+    assert [f[0].split(":")[0] for f in folds] == ["loro"] * 3 + ["fspl"]
+    ws = [[m.astype(float) for m in tr] for _, _, tr, _ in folds]
+    got = fit_many(law, runs, ws, start_runs=[f[1] for f in folds], n_keep=4)
+    for (name, train, _, _), res in zip(folds, got, strict=True):
+        ref = fit(law, train, n_keep=4)
+        assert not isinstance(res, Exception), name
+        for k, v in ref.params.items():
+            assert res.params[k] == pytest.approx(v, rel=1e-6), (name, k)
+        assert res.objective == pytest.approx(ref.objective, rel=1e-8)
+        assert res.n_starts == ref.n_starts
+        assert [r["name"] for r in res.per_run] == [r.name for r in train]
+
+
+def test_fit_many_reports_failures_per_problem(runs):
+    got = fit_many(MomentumLaw(), runs, [[0.0, 0.0, 0.0], None], n_random=0, n_keep=2)
+    assert isinstance(got[0], Exception) and "all weights are zero" in str(got[0])
+    assert got[1].metrics["r2"] > 0.99  # type: ignore[union-attr]
+
+
+def test_predict_many_matches_predict(runs):
+    laws = [MomentumLaw(), MomentumLaw(C=0.3)]
+    got = predict_many(laws, runs)
+    for law, row in zip(laws, got, strict=True):
+        for r, p in zip(runs, row, strict=True):
+            with x64_context():
+                ref = np.asarray(law.predict_features(law.features(r)))
+            np.testing.assert_allclose(p, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_momentum_lam_recurrence_equals_areas(runs, name):
+    r = next(x for x in runs if x.name == name)
+    for lam in (0.9, 0.99, 0.9999):
+        law = MomentumLamLaw(lam=lam)
+        with x64_context():
+            fast = np.asarray(law.predict_features(law.features(r)))
+            ref = np.asarray(law.predict_features(AreaLaw.features(law, r)))
+        assert "d" in law.features(r)
+        np.testing.assert_allclose(fast, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("block", [1, 64])
+def test_fsl_pairs_equal_dense(runs, block):
+    law = FSLLaw(block_size=block)
+    for r in runs:
+        f = law.features(r)
+        with x64_context():
+            fast = np.asarray(law.predict_features(f))
+            ref = np.asarray(law.predict_features(AreaLaw.features(law, r)))
+        np.testing.assert_allclose(fast, ref, rtol=1e-12)
+    # constant LR after a peak-convention warmup: no decrement, no pair
+    assert law.features(runs[1])["pk"].size == 0
