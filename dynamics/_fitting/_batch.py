@@ -34,6 +34,7 @@ import numpy as np
 
 from cptdyn._optim import FTOL, GTOL, LS_FAIL, RUNNING, STATUS_NAMES, bfgs, huber_np
 from cptdyn._pytree import x64_context
+from cptdyn._shard import batch_mesh, shard_rows
 
 from .._law import Constraint, Law
 from .._run import Run
@@ -203,15 +204,21 @@ def _run_batch(
                 jnp.asarray(ftol, jnp.float64))
         statics = {"names": tuple(names), "cons": tuple(cons), "sizes": sz}
 
+        mesh = batch_mesh()
+
         def solve(x: np.ndarray, w: np.ndarray, s: np.ndarray, iters: int) -> list[np.ndarray]:
+            # rows split over the local devices (padded to a multiple of their count by
+            # repeating the last row, stripped below); plain arrays on one device
+            n = x.shape[0]
             try:
-                r = _solve_many(*consts, jnp.asarray(x), jnp.asarray(w), jnp.asarray(s),
-                                opts[0], opts[1], opts[2], jnp.asarray(iters), **statics)
+                r = _solve_many(*consts, shard_rows(x, mesh), shard_rows(w, mesh),
+                                shard_rows(s, mesh), opts[0], opts[1], opts[2],
+                                jnp.asarray(iters), **statics)
             except (TypeError, ValueError) as e:  # shape errors of the law, at trace time
                 raise FitError(
                     f"fit: law {law.NAME!r} cannot be evaluated on these runs: {first_line(e)}"
                 ) from e
-            return [np.asarray(a) for a in r]
+            return [np.asarray(a)[:n] for a in r]
 
         # screening rows: every start of every problem that keeps fewer than it has
         scr = [(k, i) for k, pr in enumerate(probs) if pr["keep"] < pr["raw0"].shape[0]
