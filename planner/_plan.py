@@ -656,8 +656,8 @@ def _baselines(prob: Problem, value: float) -> list[dict[str, Any]]:
     extra: dict[str, Any] = {}
     if getattr(tmpl, "warmup_from_previous", False):
         extra["warmup_from_previous"] = True
-    if getattr(tmpl, "warmup_init", None) is not None:
-        extra["warmup_init"] = tmpl.warmup_init
+    if hasattr(tmpl, "warmup_init"):
+        extra["warmup_init"] = tmpl.warmup_init  # None: torchtitan's (t+1)/W ramp, kept
     cands: list[tuple[str, Schedule]] = [("template", tmpl)]
     from cptdyn.schedules import WSD, Cosine
     cands.append(("cosine to 0", Cosine(t, peak, 0.0, warmup_steps=w, **extra)))

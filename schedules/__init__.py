@@ -2,10 +2,14 @@
 
 Every schedule is a frozen dataclass registered as a JAX pytree: ``lr(step)``, ``array()``
 (length ``total_steps``), ``to_spec()``; continuous parameters can be traced (jit, vmap, grad).
+``export`` writes them for a trainer and ``import_schedule`` reads a trainer's settings back.
 """
 
 from ._core import DECAY_SHAPES as DECAY_SHAPES
+from ._core import FIELD_ALIASES as FIELD_ALIASES
+from ._core import KIND_ALIASES as KIND_ALIASES
 from ._core import SPEC_VERSION as SPEC_VERSION
+from ._core import WARMUP_STYLES as WARMUP_STYLES
 from ._core import WSD as WSD
 from ._core import ArraySchedule as ArraySchedule
 from ._core import Constant as Constant
@@ -28,10 +32,17 @@ from ._export import ExportError as ExportError
 from ._export import ExportResult as ExportResult
 from ._export import export as export
 from ._export import write as write
+from ._import import IMPORT_SOURCES as IMPORT_SOURCES
+from ._import import ImportResult as ImportResult
+from ._import import ScheduleImportError as ScheduleImportError
+from ._import import import_schedule as import_schedule
 
 __all__ = [
     "DECAY_SHAPES",
     "SPEC_VERSION",
+    "WARMUP_STYLES",
+    "KIND_ALIASES",
+    "FIELD_ALIASES",
     "WSD",
     "ArraySchedule",
     "Constant",
@@ -54,4 +65,8 @@ __all__ = [
     "ExportResult",
     "export",
     "write",
+    "IMPORT_SOURCES",
+    "ImportResult",
+    "ScheduleImportError",
+    "import_schedule",
 ]

@@ -8,15 +8,21 @@ Conventions (the whole library uses them):
 * Continuous parameters (``peak_lr``, ``final_lr``, ``decay_fraction``, ``decay_power``,
   ``warmup_init`` ...) are pytree leaves: ``jax.jit``, ``jax.vmap`` and ``jax.grad`` work over them.
   Step counts (``total_steps``, ``warmup_steps``, milestones) are static.
-* Warmup (every family has it): ``warmup_steps = W`` and ``warmup_init``:
+* Warmup (every family has it): ``warmup_steps = W`` and ``warmup_init = r`` (a fraction of peak
+  in [0, 1], default 0):
 
-  - ``warmup_init=None`` (default): ``lr(t) = peak * (t + 1) / W`` for ``t < W``; the first update
-    is already non-zero and step ``W - 1`` runs at peak (torchtitan's convention).
-  - ``warmup_init=r`` (a fraction of peak in [0, 1]): ``lr(t) = peak * (r + (1 - r) * t / W)``;
-    step 0 runs at ``r * peak`` and peak is first reached at step ``W`` (optax / Hugging Face /
-    Hägele et al. / MPL convention; ``r = 0`` is "linear from 0").
+  - default (``warmup_init=r``, ``r = 0`` unless given): ``lr(t) = peak * (r + (1 - r) * t / W)``
+    for ``t < W``; step 0 runs at ``r * peak`` and peak is first reached at step ``W`` (the majority
+    convention: Hugging Face, optax, Megatron-LM, nanotron, levanter, Hägele et al., MPL);
+  - ``warmup_init=None`` (spec / CLI: ``warmup_style="torchtitan"``): ``lr(t) = peak * (t + 1) /
+    W``; the first update is already non-zero and step ``W - 1`` runs at peak (torchtitan);
   - ``warmup_from_previous=True``: a CPT re-warmup that starts from the previous schedule's last
-    LR (resolved when joined with :class:`CPTSchedule`).
+    LR (resolved when joined with :class:`CPTSchedule`; it ramps down when that LR is above the
+    CPT peak).
+
+  Spec format version 1 (cptdyn <= 0.x before this change) had the torchtitan ramp as its default:
+  a version-1 spec without ``warmup_init`` is read as ``warmup_style="torchtitan"``, so saved
+  files keep their meaning.
 
 The formulas themselves (warmup ramp, post-warmup progress, decay shapes) are written once in
 :mod:`cptdyn.schedules._formulas`, shared with the continuous-length forms of
@@ -63,12 +69,15 @@ __all__ = [
     "CPTSchedule",
     "DECAY_SHAPES",
     "SPEC_VERSION",
+    "WARMUP_STYLES",
     "schedule_from_spec",
     "make_schedule",
     "schedule_kinds",
 ]
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
+#: Warmup conventions accepted as ``warmup_style`` in specs, ``make_schedule`` and the CLI.
+WARMUP_STYLES = ("linear", "torchtitan")
 DECAY_SHAPES = ("linear", "cosine", "1-sqrt", "exponential", "square", "mirror-cosine", "power")
 
 
@@ -118,10 +127,17 @@ class Schedule:
             dataclasses.fields(self),  # type: ignore[arg-type]
             key=lambda f: f.name.startswith("warmup"),
         )
+        warm = int(getattr(self, "warmup_steps", 0) or 0)
         for f in fields:
             if f.name.startswith("_") or not f.init:
                 continue
             v = getattr(self, f.name)
+            if f.name == "warmup_init":
+                if not warm or getattr(self, "warmup_from_previous", False):
+                    continue
+                if v is None:
+                    doc["warmup_style"] = "torchtitan"
+                    continue
             if v is None or (f.name in _DEFAULT_OMIT and v == _DEFAULT_OMIT[f.name]):
                 continue
             doc[f.name] = _plain(v)
@@ -140,7 +156,7 @@ class _Family(Schedule):
 
     _: KW_ONLY
     warmup_steps: int = static_field(default=0)
-    warmup_init: Any = None
+    warmup_init: Any = 0.0
     warmup_from_previous: bool = static_field(default=False)
 
     # subclasses: peak_lr field, total_steps field
@@ -152,8 +168,13 @@ class _Family(Schedule):
         if w > t:
             raise ValueError(f"{name}: warmup_steps={w} is longer than total_steps={t}")
         object.__setattr__(self, "warmup_steps", w)
-        if self.warmup_init is not None:
-            _check_fraction(name, "warmup_init", self.warmup_init)
+        r = concrete_or_none(self.warmup_init) if self.warmup_init is not None else None
+        if r is not None and not (math.isfinite(r) and r >= 0):
+            # r > 1 is legal: a warmup that ramps *down* to peak (a CPT re-warmup starting from a
+            # previous LR above the CPT peak, as warmup_from_previous resolves it)
+            raise ValueError(
+                f"{name}: warmup_init={r:g} must be a finite fraction of peak_lr >= 0"
+            )
         if self.warmup_from_previous and self.warmup_steps == 0:
             raise ValueError(f"{name}: warmup_from_previous=True needs warmup_steps > 0")
         _check_lr(name, "peak_lr", getattr(self, "peak_lr", 0.0))
@@ -164,6 +185,12 @@ class _Family(Schedule):
 
     def _body(self, s: jax.Array) -> jax.Array:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @property
+    def warmup_style(self) -> str:
+        """``"torchtitan"`` for the ``(t + 1) / W`` ramp (``warmup_init=None``), else
+        ``"linear"`` (from ``warmup_init * peak`` at step 0 to peak at step ``W``)."""
+        return "torchtitan" if self.warmup_init is None else "linear"
 
     def _warmup_ramp(self, s: jax.Array) -> jax.Array:
         peak = self.peak_lr  # type: ignore[attr-defined]
@@ -697,21 +724,122 @@ def _field_names(cls: type[Schedule]) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")]  # type: ignore[arg-type]
 
 
+#: Other libraries' names for the same schedules (Hugging Face ``lr_scheduler_type``, Megatron-LM
+#: ``--lr-decay-style``, optax function names, snake_case spellings). An alias is listed only where
+#: the other library's schedule is the same curve as cptdyn's kind (warmup from 0 included).
+KIND_ALIASES: dict[str, str] = {
+    # Hugging Face transformers (SchedulerType)
+    "constant_with_warmup": "constant",
+    "cosine_with_min_lr": "cosine",
+    "inverse_sqrt": "inverse-sqrt",
+    "warmup_stable_decay": "wsd",
+    # Megatron-LM --lr-decay-style
+    "inverse-square-root": "inverse-sqrt",
+    "WSD": "wsd",
+    # optax
+    "constant_schedule": "constant",
+    "warmup_constant_schedule": "constant",
+    "cosine_decay_schedule": "cosine",
+    "warmup_cosine_decay_schedule": "cosine",
+    "linear_schedule": "linear",
+    # snake_case of cptdyn's own kinds
+    "two_stage": "two-stage",
+    "cyclic_cosine": "cyclic-cosine",
+    "constant_then_decay": "constant-then-decay",
+}
+
+#: Other libraries' names for the same fields (Hugging Face, Megatron-LM, optax); values keep the
+#: field's meaning (absolute LRs, steps). Fields given as a ratio of peak are converted below.
+FIELD_ALIASES: dict[str, str] = {
+    "lr": "peak_lr", "learning_rate": "peak_lr", "max_lr": "peak_lr", "peak_value": "peak_lr",
+    "min_lr": "final_lr", "end_value": "final_lr", "end_lr": "final_lr",
+    "warmup_ratio": "warmup_fraction",
+    "num_warmup_steps": "warmup_steps", "lr_warmup_iters": "warmup_steps",
+    "num_training_steps": "total_steps", "max_steps": "total_steps", "train_iters": "total_steps",
+    "num_decay_steps": "decay_steps", "lr_wsd_decay_iters": "decay_steps",
+    "decay_type": "decay_shape", "lr_wsd_decay_style": "decay_shape",
+}
+
+#: Decay-shape names of other libraries (HF ``decay_type``, Megatron ``--lr-wsd-decay-style``).
+SHAPE_ALIASES = {"minus_sqrt": "1-sqrt", "sqrt": "1-sqrt", "1_sqrt": "1-sqrt"}
+
+
+def canonical_kind(kind: str) -> str:
+    """cptdyn's kind for ``kind`` or one of its aliases (:data:`KIND_ALIASES`); unknown names are
+    returned unchanged (the caller reports them)."""
+    k = str(kind)
+    if k in _KINDS:
+        return k
+    return KIND_ALIASES.get(k, KIND_ALIASES.get(k.lower(), k))
+
+
+def _apply_aliases(name: str, kw: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for k, v in kw.items():
+        key = FIELD_ALIASES.get(k, k)
+        if key in out:
+            alias = k if k != key else given[key]
+            raise ValueError(f"{name}: {alias!r} is another name for {key!r}; give one of them")
+        out[key] = v
+        given[key] = k
+    peak = out.get("peak_lr")
+    for ratio, field in (("min_lr_rate", "final_lr"), ("min_lr_ratio", "final_lr"),
+                         ("lr_warmup_init", "warmup_init"), ("init_value", "warmup_init")):
+        if ratio not in out:
+            continue
+        v = out.pop(ratio)
+        if field in out:
+            raise ValueError(f"{name}: give {ratio} or {field}, not both")
+        if peak is None:
+            raise ValueError(f"{name}: {ratio} needs peak_lr (or lr)")
+        if ratio in ("lr_warmup_init", "init_value"):  # absolute LRs -> fraction of peak
+            out[field] = float(v) / float(peak) if float(peak) else 0.0
+        else:
+            out[field] = float(v) * float(peak)
+    if isinstance(out.get("decay_shape"), str):
+        out["decay_shape"] = SHAPE_ALIASES.get(out["decay_shape"], out["decay_shape"])
+    return out
+
+
 def make_schedule(kind: str, **kwargs: Any) -> Schedule:
     """Build a schedule by kind name, with the conveniences of the JSON spec and the CLI:
 
     * ``warmup_fraction`` (of ``total_steps``) instead of ``warmup_steps``;
+    * ``warmup_style="torchtitan"`` for the ``(t + 1) / W`` ramp (``warmup_init=None``);
+      ``"linear"`` (the default) ramps from ``warmup_init * peak`` (default 0) at step 0;
     * ``decay_steps`` instead of ``decay_fraction`` (WSD / constant-then-decay);
     * ``switch_fraction`` instead of ``switch_step`` (two-stage);
-    * ``milestone_fractions`` instead of ``milestones`` (multistep).
+    * ``milestone_fractions`` instead of ``milestones`` (multistep);
+    * other libraries' names for kinds (:data:`KIND_ALIASES`: ``warmup_stable_decay``,
+      ``cosine_with_min_lr``, ``inverse_sqrt`` ...) and fields (:data:`FIELD_ALIASES`: ``lr``,
+      ``min_lr``, ``warmup_ratio``, ``num_warmup_steps``, ``lr_warmup_iters`` ...; ``min_lr_rate``
+      / ``min_lr_ratio`` as fractions of peak, ``lr_warmup_init`` / ``init_value`` as absolute LRs).
 
     Unknown kinds and unknown fields raise ``ValueError`` naming them.
     """
+    kind = canonical_kind(kind)
     if kind not in _KINDS:
-        raise ValueError(f"schedule kind {kind!r} is unknown; choose one of {', '.join(_KINDS)}")
+        raise ValueError(
+            f"schedule kind {kind!r} is unknown; choose one of {', '.join(_KINDS)} "
+            f"(or an alias: {', '.join(KIND_ALIASES)})"
+        )
     cls = _KINDS[kind]
-    kw = {k: v for k, v in kwargs.items() if v is not None}
     name = cls.__name__
+    style = kwargs.pop("warmup_style", None)
+    kw = _apply_aliases(name, {k: v for k, v in kwargs.items() if v is not None})
+    if style is not None:
+        if style not in WARMUP_STYLES:
+            raise ValueError(
+                f"{name}: warmup_style={style!r} is unknown; "
+                f"choose one of {', '.join(WARMUP_STYLES)}"
+            )
+        if style == "torchtitan":
+            if "warmup_init" in kw:
+                raise ValueError(
+                    f"{name}: warmup_style='torchtitan' ramps as (t+1)/W and takes no warmup_init"
+                )
+            kw["warmup_init"] = None
     total = kw.get("total_steps")
 
     allowed = set(_field_names(cls))
@@ -752,6 +880,8 @@ def make_schedule(kind: str, **kwargs: Any) -> Schedule:
         for i, f in enumerate(fr):
             _check_fraction(name, f"milestone_fractions[{i}]", f)
         kw["milestones"] = tuple(int(round(float(f) * t)) for f in fr)
+    if cls in (Polyline, ArraySchedule, ConstantThenDecay) and kw.get("warmup_init") is None:
+        kw.pop("warmup_init", None)
     if cls is CPTSchedule:
         for part in ("pt", "cpt"):
             if isinstance(kw.get(part), Mapping):
@@ -785,11 +915,16 @@ def schedule_from_spec(doc: Mapping[str, Any], _where: str = "") -> Schedule:
         )
     d = dict(doc)
     version = d.pop("version", SPEC_VERSION)
-    if isinstance(version, bool) or version != SPEC_VERSION:
+    if isinstance(version, bool) or version not in (1, SPEC_VERSION):
         raise ValueError(
-            f"schedule spec: {_where}version={version!r} is not supported (expected {SPEC_VERSION})"
+            f"schedule spec: {_where}version={version!r} is not supported "
+            f"(expected 1 or {SPEC_VERSION})"
         )
+    if version == 1:
+        d = _upgrade_v1(d)
     if "kind" not in d:
+        if "schedule" in d and isinstance(d["schedule"], Mapping):  # a plan file
+            return schedule_from_spec(d["schedule"], _where=_where)
         raise ValueError(f"schedule spec: {_where}kind is missing")
     kind = d.pop("kind")
     try:
@@ -798,6 +933,21 @@ def schedule_from_spec(doc: Mapping[str, Any], _where: str = "") -> Schedule:
         if _where:
             raise ValueError(f"{_where.rstrip('.')}: {e}") from None
         raise
+
+
+def _upgrade_v1(d: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 spec in version-2 terms: version 1's default warmup was torchtitan's
+    ``(t + 1) / W``, so a node with a warmup and no ``warmup_init`` gets
+    ``warmup_style="torchtitan"`` (nested ``pt`` / ``cpt`` specs too)."""
+    out = dict(d)
+    for part in ("pt", "cpt"):
+        if isinstance(out.get(part), Mapping):
+            out[part] = _upgrade_v1(dict(out[part]))
+    has_warmup = bool(out.get("warmup_steps") or out.get("warmup_fraction"))
+    if (has_warmup and out.get("kind") not in ("cpt", "array", "polyline")
+            and "warmup_init" not in out and "warmup_style" not in out):
+        out["warmup_style"] = "torchtitan"
+    return out
 
 
 def stack(schedules: Sequence[Schedule]) -> Schedule:

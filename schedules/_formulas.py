@@ -5,9 +5,9 @@ counts the two agree to the last bit of the formula.
 
 With step ``s``, peak ``p``, final LR ``f``, warmup length ``W`` and warmup start ``r``:
 
-* warmup ramp (``s < W``): ``p * (s + 1) / W`` when ``r`` is ``None`` (the first update is
-  already non-zero, step ``W - 1`` runs at peak); ``p * (r + (1 - r) * s / W)`` otherwise (step 0
-  at ``r * p``, peak first reached at step ``W``);
+* warmup ramp (``s < W``): ``p * (r + (1 - r) * s / W)`` (step 0 at ``r * p``, peak first
+  reached at step ``W``: the schedules' default, ``r = 0``); ``p * (s + 1) / W`` when ``r`` is
+  ``None`` (torchtitan: the first update is already non-zero, step ``W - 1`` runs at peak);
 * progress: ``x = clip((s - start) / length, 0, 1)``; the cosine and linear families use
   ``start = W``, ``length = T - W``; WSD uses ``start = T - D``, ``length = D`` (``tau``);
 * decay shapes, ``f + (p - f) * c(tau)``: ``linear`` ``1 - tau``; ``cosine``

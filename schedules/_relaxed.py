@@ -65,7 +65,7 @@ def relaxed_lr(
     horizon: int,
     *,
     decay_shape: str = "linear",
-    warmup_init: Any = None,
+    warmup_init: Any = 0.0,
 ) -> jax.Array:
     """Per-step LR over ``horizon`` steps for continuous parameters ``p``.
 
@@ -138,6 +138,8 @@ def to_schedule(family: str, p: Mapping[str, Any], *, decay_shape: str = "linear
         kw["warmup_steps"] = w
         if w and warmup_init is not None:
             kw["warmup_init"] = float(warmup_init)
+        elif w:
+            kw["warmup_style"] = "torchtitan"
         if w and warmup_from_previous:
             kw["warmup_from_previous"] = True
     for k in FAMILIES[family]:

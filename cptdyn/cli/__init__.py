@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from . import _demo, _dynamics, _mixture, _report, _schedule
 from ._common import EXIT_USAGE, Parser, run_guarded
+from ._config import apply_config
 from ._output import EPILOG, add_output_options, harden_types, run_command, sigint_flag
 
 __all__ = ["main", "build_parser"]
@@ -99,6 +100,7 @@ def _main(args_list: list[str], hard_exit: bool) -> int:
 
     def parse() -> int:
         parser = build_parser()
+        apply_config(parser, args_list)  # plan/fit --config FILE: the file's options as defaults
         args = parser.parse_args(args_list)
         if not getattr(args, "command", None):
             parser.print_help(sys.stderr)

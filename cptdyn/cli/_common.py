@@ -53,6 +53,17 @@ SCHEDULE_KINDS = ("constant", "cosine", "linear", "inverse-sqrt", "multistep", "
 EXPORT_TARGETS = ("optax", "torch", "hf", "megatron", "torchtitan", "nanotron", "olmo-core",
                   "maxtext", "levanter", "csv", "json")
 
+#: ``cptdyn.schedules._core.KIND_ALIASES`` (HF / Megatron-LM / optax names), written out for the
+#: same reason (tests/cli/test_schedule.py compares the two).
+KIND_ALIASES = ("constant_with_warmup", "cosine_with_min_lr", "inverse_sqrt",
+                "warmup_stable_decay", "inverse-square-root", "WSD", "constant_schedule",
+                "warmup_constant_schedule", "cosine_decay_schedule",
+                "warmup_cosine_decay_schedule", "linear_schedule", "two_stage", "cyclic_cosine",
+                "constant_then_decay")
+
+#: ``cptdyn.schedules._import.IMPORT_SOURCES``, written out for the same reason.
+IMPORT_SOURCES = ("hf", "megatron", "torchtitan", "torch", "csv")
+
 SCHEDULE_OPTIONS: list[tuple[str, str, Any, str]] = [
     # flag, field, type, help
     ("--total-steps", "total_steps", int, "whole run incl. warmup (all kinds but array)"),
@@ -62,8 +73,13 @@ SCHEDULE_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--warmup-steps", "warmup_steps", int, "warmup length in steps (default 0)"),
     ("--warmup-fraction", "warmup_fraction", float, "warmup length as a fraction of total steps"),
     ("--warmup-init", "warmup_init", float, "warmup start as a fraction of peak: step 0 runs at "
-     "init*peak, peak reached at step W (HF/optax style; 0 = linear from 0). Default: none, "
-     "lr(t) = peak*(t+1)/W"),
+     "init*peak, peak first reached at step W (default 0: linear from 0, as HF/optax/Megatron)"),
+    ("--warmup-style", "warmup_style", str, "linear (default) or torchtitan: lr(t) = "
+     "peak*(t+1)/W, torchtitan's warmup"),
+    ("--lr-warmup-init", "lr_warmup_init", float, "Megatron: absolute LR of the first warmup "
+     "step (instead of --warmup-init)"),
+    ("--min-lr-ratio", "min_lr_ratio", float, "HF: final LR as a fraction of peak (instead of "
+     "--final-lr)"),
     ("--decay-fraction", "decay_fraction", float, "wsd/constant-then-decay: decay length as a "
      "fraction of total steps (default 0.2)"),
     ("--decay-steps", "decay_steps", int, "wsd/constant-then-decay: decay length in steps"),
@@ -79,10 +95,26 @@ SCHEDULE_OPTIONS: list[tuple[str, str, Any, str]] = [
 ]
 
 
-def add_schedule_options(p: argparse.ArgumentParser) -> None:
-    """The ``SCHEDULE_OPTIONS`` flags on ``p`` (all default to None)."""
+#: Hugging Face / Megatron-LM spellings accepted for the same options (same meaning and units).
+OPTION_ALIASES: dict[str, tuple[str, ...]] = {
+    "--total-steps": ("--max-steps", "--train-iters"),
+    "--peak-lr": ("--lr", "--learning-rate"),
+    "--final-lr": ("--min-lr",),
+    "--warmup-steps": ("--lr-warmup-iters",),
+    "--warmup-fraction": ("--warmup-ratio",),
+    "--decay-steps": ("--lr-wsd-decay-iters", "--num-decay-steps"),
+    "--decay-shape": ("--lr-wsd-decay-style", "--decay-type"),
+}
+
+
+def add_schedule_options(p: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    """The ``SCHEDULE_OPTIONS`` flags on ``p`` (all default to None), each with its HF /
+    Megatron-LM aliases (``OPTION_ALIASES``); flags in ``skip`` are left out."""
     for flag, field, typ, hlp in SCHEDULE_OPTIONS:
-        p.add_argument(flag, dest=field, type=typ, default=None, help=hlp)
+        if flag in skip:
+            continue
+        p.add_argument(flag, *OPTION_ALIASES.get(flag, ()), dest=field, type=typ, default=None,
+                       help=hlp)
 
 
 def _float_list(text: str, flag: str) -> list[float]:

@@ -18,6 +18,7 @@ from cptdyn._errors import CLIError
 from cptdyn._io import read_json
 
 from ._common import (
+    EXIT_USAGE,
     METRIC_COLS,
     add_schedule_options,
     load_spec,
@@ -392,6 +393,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise CLIError(f"the {k!r} law predicts a non-finite loss at step {bad}; "
                            "check the parameters")
     bands = _sample_bands(args.params, laws, sched, ctx)
+    notes = _early_divergence(curves, int(getattr(sched, "warmup_steps", 0) or 0), n)
+    if args.noise is not None:
+        if not (args.noise >= 0 and math.isfinite(args.noise)):
+            raise CLIError(f"--noise {args.noise}: must be a finite number >= 0")
+        rng = np.random.default_rng(args.seed)
+        # multiplicative log-normal noise: a synthetic run file (the laws fit log loss)
+        curves = {k: v * np.exp(args.noise * rng.standard_normal(v.shape))
+                  for k, v in curves.items()}
     every = args.every or max(1, n // 2000)
     steps = list(range(every, n + 1, every))
     if steps[-1] != n:
@@ -429,11 +438,34 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {len(steps)} rows; predicted final loss: {finals}")
     if args.report:
         print(f"wrote {args.report}")
+    for note in notes:
+        print(note)
     set_result({"outputs": [args.out] + ([args.report] if args.report else []),
                 "rows": len(steps),
                 "final_loss": {k: float(v[-1]) for k, v in curves.items()},
                 "interval": {k: [float(b[0][-1]), float(b[1][-1])] for k, b in bands.items()}})
     return 0
+
+
+def _early_divergence(curves: Mapping[str, np.ndarray], warmup: int, n: int) -> list[str]:
+    """Notes for laws whose predicted loss blows up at the first steps: the S1^-alpha term of
+    every law diverges as the LR area goes to 0, so during (and right after) warmup a prediction
+    can be far above any real loss. Compared with the loss at the end of warmup (at least 1% of
+    the run)."""
+    ref_step = min(n, max(warmup, int(math.ceil(0.01 * n)), 1))
+    out = []
+    for k, v in curves.items():
+        ref = float(v[ref_step - 1])
+        early = v[: ref_step - 1]
+        if early.size and np.isfinite(ref) and float(np.max(early)) > 1.5 * ref:
+            i = int(np.argmax(early))
+            last = int(np.flatnonzero(early > 1.5 * ref)[-1]) + 1
+            out.append(
+                f"note: {k}: the law diverges at the first steps (predicted loss {early[i]:.4g} at "
+                f"step {i + 1} vs {ref:.4g} at step {ref_step}): laws in S1^-alpha describe the "
+                f"loss after warmup; do not read the curve before step {last + 1}"
+            )
+    return out
 
 
 def _band_level(path: str) -> float:
@@ -531,6 +563,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             min_lr=args.final_lr or 0.0, objective=objective, pt=pt, context=ctx,
                             max_iter=args.max_iter)
         doc = ff.to_dict()
+        if args.export:
+            doc["exports"] = _export_plan(ff.schedule, args)
         _record_inputs(doc, laws, ctx)
         report = _plan_report(args, doc, laws, ff.schedule, ctx)
         write_outputs([(args.report, report or "", "--report")])
@@ -543,13 +577,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
               f"{ff.summary['power_fit']:.2f}")
         for d in ff.diagnostics:
             print(d)
+        exported = _print_exports(doc)
         print(f"wrote {args.out}")
         if report is not None:
             print(f"wrote {args.report}")
         set_result({"status": ff.status, "objective_value": float(ff.value),
                     "summary": dict(ff.summary), "diagnostics": list(ff.diagnostics),
                     "outputs": [args.out] + ([args.report] if report is not None else [])})
-        return 3 if ff.status != "ok" else 0
+        return 3 if ff.status != "ok" else (0 if exported else EXIT_USAGE)
     if args.schedule:
         tmpl = load_spec(args.schedule, "--schedule")
     else:
@@ -570,13 +605,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     result = plan(prob)
     doc = result.to_dict(every=args.every or max(1, int(prob.horizon // 1000) or 1))
     if result.schedule is not None and args.export:
-        from cptdyn.schedules import export
-
-        doc["exports"] = {}
-        for target in args.export.split(","):
-            r = export(result.schedule, target.strip())
-            doc["exports"][target.strip()] = {"native": r.native, "note": r.note,
-                                              "text": r.text()}
+        doc["exports"] = _export_plan(result.schedule, args)
     bands = {}
     if result.schedule is not None:
         bands = _sample_bands(args.params, laws, result.schedule, ctx)
@@ -591,6 +620,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     write_outputs([(args.report, report or "", "--report")])
     write_json(args.out, doc)
     _print_plan(result)
+    exported = _print_exports(doc)
     for ds, u in doc.get("uncertainty", {}).items():
         print(f"  predicted final loss interval [{ds}]: {u['final_loss_lo']:.4f} .. "
               f"{u['final_loss_hi']:.4f} (parameter samples + cross-validated model error)")
@@ -602,7 +632,58 @@ def cmd_plan(args: argparse.Namespace) -> int:
                                     "constraint", "diagnostics", "uncertainty", "schedule")
                 if k in doc})
     set_result({"outputs": [args.out] + ([args.report] if report is not None else [])})
-    return 0 if result.status == "ok" else 3
+    if result.status != "ok":
+        return 3
+    return 0 if exported else EXIT_USAGE
+
+
+def _export_plan(sched: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Export the planned schedule to every ``--export`` target and write the files ``cptdyn
+    export`` writes, one folder per target under ``--out-dir`` (default: ``<plan>_exports``
+    next to the plan file). Everything is exported before anything is written."""
+    from pathlib import Path
+
+    from cptdyn.schedules import EXPORT_TARGETS, CPTSchedule, ExportError, export, write
+
+    targets = [t.strip() for t in args.export.split(",") if t.strip()]
+    for t in targets:
+        if t not in EXPORT_TARGETS:
+            raise CLIError(f"--export {t!r} is unknown; choose from {', '.join(EXPORT_TARGETS)}")
+    # a CPT plan is run as a new trainer run from the PT checkpoint: export its CPT phase
+    part = "cpt" if isinstance(sched, CPTSchedule) else None
+    results: dict[str, Any] = {}
+    for t in targets:
+        try:
+            results[t] = export(sched, t, part=part)
+        except ExportError as e:  # the plan is still written; the command then exits 2
+            results[t] = e
+    out_dir = Path(args.out_dir) if args.out_dir else \
+        Path(args.out).with_name(Path(args.out).stem + "_exports")
+    info: dict[str, Any] = {}
+    for t, r in results.items():
+        if isinstance(r, ExportError):
+            info[t] = {"native": False, "error": str(r), "files": []}
+            continue
+        d = out_dir / t
+        d.mkdir(parents=True, exist_ok=True)
+        paths = [str(p) for p in write(r, d)]
+        info[t] = {"native": r.native, "note": r.note, "files": paths,
+                   **({"part": part} if part else {})}
+    return info
+
+
+def _print_exports(doc: Mapping[str, Any]) -> bool:
+    """Print where each export went; False when one of them failed (its error on stderr)."""
+    ok = True
+    for target, info in doc.get("exports", {}).items():
+        if "error" in info:
+            print(f"cptdyn: error: --export {target}: {info['error']}", file=sys.stderr)
+            ok = False
+            continue
+        route = "native" if info["native"] else "per-step table"
+        what = " (the CPT phase, a run of its own)" if info.get("part") == "cpt" else ""
+        print(f"export {target}{what} ({route}): {', '.join(info['files'])}")
+    return ok
 
 
 def _print_plan(p: Any) -> None:
@@ -662,6 +743,8 @@ def add_commands(sub: Any) -> None:
     f = sub.add_parser("fit", help="fit a loss law to observed runs")
     f.add_argument("runs", nargs="*", metavar="RUN",
                    help="run files or folders (or --wandb ENTITY/PROJECT/RUN)")
+    f.add_argument("--config", metavar="FILE", help="TOML or YAML file of these options "
+                   "(keys = option names, runs = [...]); flags given here override it")
     f.add_argument("--law", required=True, choices=list(FIT_LAWS) + ["auto"], metavar="LAW",
                    help=" | ".join(FIT_LAWS))
     f.add_argument("--out", help="write the fitted parameters (JSON)")
@@ -702,21 +785,29 @@ def add_commands(sub: Any) -> None:
 
     s = sub.add_parser("simulate", help="predicted loss curve(s) of a schedule")
     s.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
-    s.add_argument("--schedule", required=True, help="schedule spec (a PT->CPT spec for CPT)")
+    s.add_argument("--schedule", required=True, help="schedule spec (a PT->CPT spec for CPT), "
+                   "or a plan JSON of `cptdyn plan`")
     s.add_argument("--every", type=int, help="write every N-th step (default: ~2000 rows)")
     s.add_argument("--out", required=True, help="curve CSV: step,lr,loss (or loss_<set>...)")
     s.add_argument("--report", "--plot", dest="report",
                    help="also write a report: predicted curves with bands and a tail zoom, the "
                    "schedule, the law's terms (.html; .png/.svg for the main figure)")
     s.add_argument("--warmup-steps", type=int, help="override the schedule's warmup length")
+    s.add_argument("--noise", type=float, help="multiply the losses by exp(NOISE * N(0,1)): a "
+                   "synthetic run file to try fitting on (default: none)")
+    s.add_argument("--seed", type=int, default=0, help="seed of --noise")
     _add_context_options(s)
     s.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("plan", help="tune a schedule by gradient through the predicted loss")
     p.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
-    p.add_argument("--family", default="wsd",
+    p.add_argument("--config", metavar="FILE", help="TOML or YAML file of these options "
+                   "(keys = option names); flags given here override it")
+    p.add_argument("--family", "--lr-scheduler-type", "--lr-decay-style", default="wsd",
                    choices=["wsd", "cosine", "linear", "constant", "constant-then-decay",
-                            "free-form"], help="schedule family to tune")
+                            "free-form", "warmup_stable_decay", "WSD", "cosine_with_min_lr",
+                            "constant_with_warmup", "constant_then_decay"],
+                   help="schedule family to tune (HF / Megatron-LM names accepted)")
     p.add_argument("--schedule", help="template schedule spec (else built from the options)")
     p.add_argument("--pt", help="PT schedule spec: plan the CPT phase after it")
     p.add_argument("--tune", default="", help="knobs, comma-separated: peak_lr, final_lr, "
@@ -728,7 +819,10 @@ def add_commands(sub: Any) -> None:
                    "template, steps x0.25..x4, fractions 0..1)")
     p.add_argument("--budget-steps", type=int, help="total (or CPT) step budget")
     _add_context_options(p)
-    p.add_argument("--export", help="also export the plan: comma-separated targets (hf,torch,...)")
+    p.add_argument("--export", help="also export the plan: comma-separated targets (hf,torch,"
+                   "...); writes the files `cptdyn export` writes, one folder per target")
+    p.add_argument("--out-dir", help="folder for the --export files (default: <plan>_exports "
+                   "next to --out)")
     p.add_argument("--every", type=int, help="curve resolution in plan.json")
     p.add_argument("--max-iter", type=int, default=300,
                    help="free-form: L-BFGS iterations (default 300; fewer give smoother decays "

@@ -14,12 +14,15 @@ from cptdyn._errors import CLIError
 
 from ._common import (
     EXPORT_TARGETS,
+    IMPORT_SOURCES,
+    KIND_ALIASES,
     SCHEDULE_KINDS,
     add_schedule_options,
     load_spec,
     lr_array,
     make_schedule_from_flags,
     schedule_kwargs,
+    write_json,
 )
 from ._output import data_stream, set_result
 from ._report import check_outputs, render, write_outputs
@@ -62,7 +65,13 @@ def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    sched = make_schedule_from_flags(args.kind, schedule_kwargs(args))
+    kind = args.kind or args.kind_flag
+    if not kind:
+        raise CLIError("give a schedule KIND (or --lr-scheduler-type / --lr-decay-style)")
+    if args.kind and args.kind_flag and args.kind != args.kind_flag:
+        raise CLIError(f"KIND {args.kind!r} and --lr-scheduler-type/--lr-decay-style "
+                       f"{args.kind_flag!r} disagree")
+    sched = make_schedule_from_flags(kind, schedule_kwargs(args))
     _write_schedule(sched, args.out, args.plot)
     print(f"wrote {args.out}: {sched.KIND}, {sched.total_steps} steps")
     return 0
@@ -82,6 +91,18 @@ def cmd_cpt(args: argparse.Namespace) -> int:
         f"wrote {args.out}: transfer at step {joined.transfer_step}, "
         f"{joined.total_steps} steps, loss potential {float(joined.loss_potential):.3g}"
     )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from cptdyn.schedules._import import import_schedule
+
+    res = import_schedule(args.file, args.source, total_steps=args.total_steps)
+    if not args.out.endswith(".json"):
+        raise CLIError(f"--out {args.out!r}: use a .json spec file name")
+    write_json(args.out, res.schedule.to_spec())
+    print(f"wrote {args.out}: {res.schedule.KIND}, {res.schedule.total_steps} steps")
+    print(res.note)
     return 0
 
 
@@ -117,13 +138,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     """Register ``schedule``, ``cpt`` and ``export`` on the ``cptdyn`` subparsers."""
     kinds = list(SCHEDULE_KINDS)
+    aliases = list(KIND_ALIASES)
     s = sub.add_parser(
         "schedule", help="make an LR schedule (JSON spec or step,lr CSV)",
         description="Make an LR schedule. KIND: " + ", ".join(kinds) + ". Options apply to the "
         "kinds named in their help; multistep takes --milestones and --factors, polyline "
-        "--knots, array --values.",
+        "--knots, array --values. Hugging Face / Megatron-LM / optax names are accepted where "
+        "they mean the same schedule: " + ", ".join(aliases) + "; so are their option names "
+        "(--lr, --min-lr, --warmup-ratio, --lr-warmup-iters, --max-steps, --train-iters ...).",
     )
-    s.add_argument("kind", metavar="KIND", choices=kinds, help=" | ".join(kinds))
+    s.add_argument("kind", metavar="KIND", nargs="?", choices=kinds + aliases,
+                   help=" | ".join(kinds))
+    s.add_argument("--lr-scheduler-type", "--lr-decay-style", dest="kind_flag",
+                   choices=kinds + aliases, metavar="NAME",
+                   help="the kind under its Hugging Face / Megatron-LM name (instead of KIND)")
     add_schedule_options(s)
     s.add_argument("--warmup-from-previous", action="store_true",
                    help="CPT re-warmup starting from the previous schedule's last LR "
@@ -143,9 +171,27 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--plot", help="also write an HTML plot")
     c.set_defaults(func=cmd_cpt)
 
+    i = sub.add_parser(
+        "import", help="read a trainer's LR settings into a schedule spec",
+        description="Read a trainer's LR settings (what `cptdyn export` writes for it, or the "
+        "same settings as you keep them) into a cptdyn spec. hf: TrainingArguments JSON/YAML "
+        "(lr_scheduler_type, lr_scheduler_kwargs, warmup_steps/warmup_ratio, max_steps); "
+        "megatron: --lr ... flags or a launch script; torchtitan: job TOML with [lr_scheduler]; "
+        "torch: lr_table.json; csv: step,lr per step. The trainer's LR is recomputed at every "
+        "step and the spec reproduces it exactly (a named family when one does, else the "
+        "per-step array).",
+    )
+    i.add_argument("file", metavar="FILE")
+    i.add_argument("--from", dest="source", required=True, choices=list(IMPORT_SOURCES),
+                   metavar="SOURCE", help=" | ".join(IMPORT_SOURCES))
+    i.add_argument("--out", required=True, help="SPEC.json to write")
+    i.add_argument("--total-steps", "--max-steps", "--train-iters", dest="total_steps", type=int,
+                   help="run length when the file does not give it (HF max_steps=-1)")
+    i.set_defaults(func=cmd_import)
+
     targets = list(EXPORT_TARGETS)
-    e = sub.add_parser("export", help="export a schedule spec to a trainer")
-    e.add_argument("spec", metavar="SPEC.json")
+    e = sub.add_parser("export", help="export a schedule spec (or a plan file) to a trainer")
+    e.add_argument("spec", metavar="SPEC.json", help="schedule spec, or plan JSON of `cptdyn plan`")
     e.add_argument("--to", required=True, choices=targets, metavar="TARGET",
                    help=" | ".join(targets))
     e.add_argument("--out", help="output file (torch: a folder); default: print to stdout")

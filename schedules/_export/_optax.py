@@ -293,12 +293,22 @@ def export_optax(schedule: Schedule, *, require_native: bool = False) -> ExportR
     if require_native:
         raise fail("optax", f"no exactly equivalent optax schedule for {kind_text(s)}: {why}")
     fn = ArrayLookupSchedule(ref)
-    spec = json.dumps(s.to_spec(), indent=1)
+    spec = json.dumps(s.to_spec())
+    values = ",\n".join(
+        ", ".join(repr(float(x)) for x in ref[i:i + 8]) for i in range(0, T, 8)
+    )
     code = (
-        f'"""optax LR schedule for a cptdyn {s.KIND!r} schedule ({T} steps), per-step lookup.\n'
-        f'"""\nimport json\n\nfrom cptdyn.schedules._export import export_optax\n'
-        f"from cptdyn.schedules._core import schedule_from_spec\n\n"
-        f"SPEC = json.loads({spec!r})\nschedule = export_optax(schedule_from_spec(SPEC)).payload\n"
+        f'"""optax LR schedule for a cptdyn {s.KIND!r} schedule ({T} steps), per-step lookup.\n\n'
+        "Needs only JAX (no cptdyn): update t (0-based, optax's count) uses LRS[t]; counts past\n"
+        "the end hold the last LR. Use it as any optax schedule, e.g.\n"
+        "optax.adamw(learning_rate=schedule). Made from the cptdyn spec:\n"
+        f"{spec}\n"
+        '"""\nimport jax.numpy as jnp\n\n'
+        f"LRS = [\n{values},\n]\n\n\n"
+        "def schedule(count):\n"
+        "    table = jnp.asarray(LRS, dtype=jnp.result_type(float))\n"
+        "    idx = jnp.clip(jnp.asarray(count), 0, len(LRS) - 1).astype(jnp.int32)\n"
+        "    return table[idx]\n"
     )
     note = (
         f"optax: per-step route (table lookup, {T} float64 values; update t uses table[t], counts "

@@ -1,8 +1,8 @@
 r"""torchtitan: ``[lr_scheduler]`` TOML, native only.
 
 Step indexing: ``LambdaLR`` with warmup factor ``(step + 1) / warmup_steps``: the first update uses
-``lr / warmup_steps`` (cptdyn's default ``warmup_init=None``); the decay uses a virtual last step
-(``stable = total + 1 - warmup - decay``).
+``lr / warmup_steps`` (cptdyn ``warmup_style="torchtitan"``, i.e. ``warmup_init=None``); the
+decay uses a virtual last step (``stable = total + 1 - warmup - decay``).
 
 Source checked (read, not copied; :func:`_torchtitan_curve` re-states it): pytorch/torchtitan
 ``torchtitan/components/optimizer/lr_scheduler.py`` @ 26291926f92b594c8d1415f059f749b6f686ae65
@@ -73,7 +73,7 @@ def _torchtitan_candidates(s: Schedule) -> tuple[list[Candidate], str]:
     if W and r is not None:
         return [], (
             f"warmup_init={r:g} (torchtitan warms up as (step+1)/warmup_steps, i.e. cptdyn "
-            "warmup_init=None)"
+            "warmup_style='torchtitan')"
         )
     peak = peak_of(s)
     if peak <= 0:

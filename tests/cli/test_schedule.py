@@ -24,7 +24,7 @@ def test_schedule_json_and_csv(tmp_path, capsys):
                         "--decay-fraction", "0.2", "--out", str(spec)], capsys)
     assert rc == 0, err
     doc = json.loads(spec.read_text())
-    assert doc["kind"] == "wsd" and doc["decay_shape"] == "1-sqrt" and doc["version"] == 1
+    assert doc["kind"] == "wsd" and doc["decay_shape"] == "1-sqrt" and doc["version"] == 2
     csv = tmp_path / "wsd.csv"
     rc, _, err = run(["schedule", "wsd", "--total-steps", "1000", "--peak-lr", "3e-4",
                       "--warmup-steps", "50", "--decay-shape", "1-sqrt", "--out", str(csv),
@@ -32,7 +32,9 @@ def test_schedule_json_and_csv(tmp_path, capsys):
     assert rc == 0, err
     df = pd.read_csv(csv)
     assert list(df.columns) == ["step", "lr"] and len(df) == 1000
-    assert df.lr.iloc[49] == pytest.approx(3e-4) and df.lr.iloc[799] == pytest.approx(3e-4)
+    # default warmup (spec version 2): linear from 0, peak first reached at step W = 50
+    assert df.lr.iloc[0] == 0.0 and df.lr.iloc[49] == pytest.approx(3e-4 * 49 / 50)
+    assert df.lr.iloc[50] == pytest.approx(3e-4) and df.lr.iloc[799] == pytest.approx(3e-4)
     assert df.lr.iloc[800 + 25] == pytest.approx(3e-4 * (1 - np.sqrt(25 / 200)))
     assert (tmp_path / "p.html").stat().st_size > 1000
 
@@ -114,3 +116,49 @@ def test_console_script_entry_point(tmp_path):
     assert r.stderr.strip().splitlines() == [
         "cptdyn: error: WSD: warmup_steps=20 is longer than total_steps=10"
     ]
+
+
+def test_aliases_and_import_roundtrip(tmp_path, capsys):
+    # HF names on the command line: the same spec as cptdyn's own names
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert run(["schedule", "warmup_stable_decay", "--max-steps", "1000", "--lr", "3e-4",
+                "--warmup-ratio", "0.05", "--num-decay-steps", "200", "--decay-type", "1-sqrt",
+                "--out", str(a)], capsys)[0] == 0
+    assert run(["schedule", "wsd", "--total-steps", "1000", "--peak-lr", "3e-4",
+                "--warmup-steps", "50", "--decay-fraction", "0.2", "--decay-shape", "1-sqrt",
+                "--out", str(b)], capsys)[0] == 0
+    assert json.loads(a.read_text()) == json.loads(b.read_text())
+    # Megatron names (absolute --lr-warmup-init becomes a fraction of peak)
+    m = tmp_path / "m.json"
+    assert run(["schedule", "--lr-decay-style", "cosine", "--train-iters", "100", "--lr", "1e-3",
+                "--min-lr", "1e-4", "--lr-warmup-iters", "10", "--lr-warmup-init", "1e-4",
+                "--out", str(m)], capsys)[0] == 0
+    assert json.loads(m.read_text())["warmup_init"] == pytest.approx(0.1)
+    # export -> import through the command line, HF: the same spec comes back
+    hf = tmp_path / "hf.json"
+    assert run(["export", str(b), "--to", "hf", "--out", str(hf)], capsys)[0] == 0
+    back = tmp_path / "back.json"
+    rc, out, err = run(["import", str(hf), "--from", "hf", "--out", str(back)], capsys)
+    assert rc == 0, err
+    assert "reproduces all 1000 steps" in out
+    assert json.loads(back.read_text()) == json.loads(b.read_text())
+    rc, _, err = run(["import", str(hf), "--from", "torchtitan", "--out", str(back)], capsys)
+    assert rc == 2 and "no [lr_scheduler] table" in err
+
+
+def test_kind_aliases_and_sources_written_out():
+    from cptdyn.cli._common import IMPORT_SOURCES, KIND_ALIASES
+    from cptdyn.schedules._core import KIND_ALIASES as CORE_ALIASES
+    from cptdyn.schedules._import import IMPORT_SOURCES as CORE_SOURCES
+
+    assert tuple(CORE_ALIASES) == KIND_ALIASES and tuple(CORE_SOURCES) == IMPORT_SOURCES
+
+
+def test_v1_spec_file_keeps_its_meaning(tmp_path, capsys):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"version": 1, "kind": "constant", "total_steps": 10,
+                               "peak_lr": 1e-3, "warmup_steps": 4}))
+    out = tmp_path / "old.csv"
+    assert run(["export", str(old), "--to", "csv", "--out", str(out)], capsys)[0] == 0
+    df = pd.read_csv(out)
+    assert df.lr.iloc[0] == pytest.approx(2.5e-4)  # version 1: (t+1)/W

@@ -11,7 +11,7 @@ from cptdyn.cli import build_parser, main
 from cptdyn.cli._common import EXPORT_TARGETS, SCHEDULE_KINDS
 from cptdyn.cli._dynamics import FIT_LAWS
 
-COMMANDS = ["schedule", "cpt", "export", "fit", "evaluate", "simulate", "plan", "demo",
+COMMANDS = ["schedule", "cpt", "import", "export", "fit", "evaluate", "simulate", "plan", "demo",
             "plan-mixture", "report"]
 
 

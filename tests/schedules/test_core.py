@@ -41,9 +41,16 @@ def test_cosine_formula():
     a = arr(Cosine(T, peak, final, warmup_steps=W))
     s = np.arange(T)
     ref = final + (peak - final) * 0.5 * (1 + np.cos(np.pi * (s - W) / (T - W)))
-    ref[:W] = peak * (s[:W] + 1) / W  # default warmup: (t+1)/W
-    np.testing.assert_allclose(a, ref, rtol=1e-12)
-    assert a[W - 1] == pytest.approx(peak) and a[0] == pytest.approx(peak / W)
+    # default warmup (spec version 2): linear from 0 at step 0, peak first reached at step W, as
+    # HF get_cosine_schedule_with_warmup (lr * t / W), optax linear_schedule, Megatron
+    ref[:W] = peak * s[:W] / W
+    np.testing.assert_allclose(a, ref, rtol=1e-12, atol=1e-18)
+    assert a[0] == 0.0 and a[W] == pytest.approx(peak)
+    # torchtitan's (t+1)/W is warmup_init=None / warmup_style="torchtitan"
+    tt = arr(make_schedule("cosine", total_steps=T, peak_lr=peak, final_lr=final, warmup_steps=W,
+                           warmup_style="torchtitan"))
+    np.testing.assert_allclose(tt[:W], peak * (s[:W] + 1) / W, rtol=1e-12)
+    assert tt[W - 1] == pytest.approx(peak) and tt[0] == pytest.approx(peak / W)
 
 
 def test_warmup_init_convention_matches_hagele():
@@ -178,7 +185,7 @@ ALL = [
 @pytest.mark.parametrize("s", ALL, ids=lambda s: s.KIND)
 def test_spec_roundtrip(s):
     doc = json.loads(json.dumps(s.to_spec()))
-    assert doc["version"] == 1 and doc["kind"] == s.KIND
+    assert doc["version"] == 2 and doc["kind"] == s.KIND
     back = schedule_from_spec(doc)
     assert back.to_spec() == s.to_spec()
     np.testing.assert_array_equal(arr(back), arr(s))
@@ -211,7 +218,8 @@ def test_make_schedule_conveniences():
         ("wsd", dict(total_steps=100, peak_lr=1.0, final_lr=2.0), "final_lr=2 exceeds peak_lr=1"),
         ("cosine", dict(total_steps=100, peak_lr=float("nan")), "peak_lr=nan"),
         ("cosine", dict(total_steps=0, peak_lr=1.0), "total_steps=0"),
-        ("wsd", dict(total_steps=100, peak_lr=1.0, warmup_init=2.0), "warmup_init=2"),
+        # warmup_init > 1 is legal since spec version 2 (a warmup ramping down to peak)
+        ("wsd", dict(total_steps=100, peak_lr=1.0, warmup_init=-2.0), "warmup_init=-2"),
         ("wsd", dict(total_steps=100, peak_lr=1.0, colour="red"), "unknown field 'colour'"),
         ("constant", dict(total_steps=100), "peak_lr is required"),
         (
@@ -291,3 +299,86 @@ def test_grad_through_cpt_composition():
     j = CPTSchedule(pt, cpt)
     g = jax.grad(lambda j: j.array().sum())(j)
     assert float(g.cpt.peak_lr) > 0 and float(g.pt.final_lr) > 0  # PT final LR feeds the re-warmup
+
+
+# ------------------------------------------------- spec version 2: warmup convention and aliases
+def test_v1_spec_keeps_its_torchtitan_warmup():
+    # a version-1 spec without warmup_init meant (t+1)/W; reading it must keep that meaning
+    v1 = {"version": 1, "kind": "cosine", "total_steps": 100, "peak_lr": 1e-3, "warmup_steps": 10}
+    s = schedule_from_spec(v1)
+    a = arr(s)
+    np.testing.assert_allclose(a[:10], 1e-3 * np.arange(1, 11) / 10, rtol=1e-12)
+    assert s.warmup_style == "torchtitan"
+    doc = s.to_spec()
+    assert doc["version"] == 2 and doc["warmup_style"] == "torchtitan"
+    np.testing.assert_allclose(arr(schedule_from_spec(doc)), a, rtol=0)
+    # a version-1 spec with warmup_init keeps it; nested PT/CPT specs are upgraded too
+    v1w = dict(v1, warmup_init=0.0)
+    np.testing.assert_allclose(arr(schedule_from_spec(v1w))[:10], 1e-3 * np.arange(10) / 10,
+                               atol=1e-18)
+    cpt = {"version": 1, "kind": "cpt", "pt": {k: v for k, v in v1.items() if k != "version"},
+           "cpt": {"kind": "constant", "total_steps": 20, "peak_lr": 1e-4, "warmup_steps": 4}}
+    j = schedule_from_spec(cpt)
+    assert j.pt.warmup_init is None and j.cpt.warmup_init is None
+    # version 2 without warmup_init: the default, linear from 0
+    v2 = dict(v1, version=2)
+    assert arr(schedule_from_spec(v2))[0] == 0.0
+    with pytest.raises(ValueError, match=r"version=3 is not supported"):
+        schedule_from_spec(dict(v1, version=3))
+
+
+def test_plan_file_is_read_as_its_schedule():
+    s = Cosine(100, 1e-3, warmup_steps=10)
+    plan = {"version": 1, "status": "ok", "schedule": s.to_spec(), "lr": [0.0] * 100}
+    np.testing.assert_allclose(arr(schedule_from_spec(plan)), arr(s), rtol=0)
+
+
+@pytest.mark.parametrize(
+    "kind,kw,want",
+    [
+        # Hugging Face lr_scheduler_type names and TrainingArguments / scheduler kwargs
+        ("warmup_stable_decay", {"num_training_steps": 1000, "lr": 3e-4, "warmup_ratio": 0.1,
+                                 "num_decay_steps": 200, "decay_type": "1-sqrt"},
+         WSD(1000, 3e-4, 0.0, 0.2, "1-sqrt", warmup_steps=100)),
+        ("cosine_with_min_lr", {"total_steps": 500, "learning_rate": 1e-3, "min_lr_rate": 0.1,
+                                "num_warmup_steps": 50},
+         Cosine(500, 1e-3, 1e-4, warmup_steps=50)),
+        ("constant_with_warmup", {"total_steps": 100, "lr": 1e-3, "num_warmup_steps": 10},
+         Constant(100, 1e-3, warmup_steps=10)),
+        ("inverse_sqrt", {"total_steps": 100, "lr": 1e-3, "num_warmup_steps": 10},
+         InverseSqrt(100, 1e-3, warmup_steps=10)),
+        # Megatron-LM --lr-decay-style / flags (min-lr, lr-warmup-iters, lr-warmup-init absolute)
+        ("WSD", {"train_iters": 1000, "lr": 3e-4, "min_lr": 3e-5, "lr_warmup_iters": 100,
+                 "lr_wsd_decay_iters": 200, "lr_wsd_decay_style": "minus_sqrt",
+                 "lr_warmup_init": 3e-5},
+         WSD(1000, 3e-4, 3e-5, 0.2, "1-sqrt", warmup_steps=100, warmup_init=0.1)),
+        ("inverse-square-root", {"total_steps": 100, "lr": 1e-3, "lr_warmup_iters": 10},
+         InverseSqrt(100, 1e-3, warmup_steps=10)),
+    ],
+)
+def test_other_libraries_names_are_aliases(kind, kw, want):
+    got = make_schedule(kind, **kw)
+    assert type(got) is type(want)
+    np.testing.assert_allclose(arr(got), arr(want), rtol=1e-12, atol=1e-18)
+
+
+def test_alias_errors_name_the_field():
+    with pytest.raises(ValueError, match=r"'lr' is another name for 'peak_lr'"):
+        make_schedule("cosine", total_steps=10, lr=1e-3, peak_lr=1e-3)
+    with pytest.raises(ValueError, match=r"warmup_style='x' is unknown"):
+        make_schedule("cosine", total_steps=10, peak_lr=1e-3, warmup_style="x")
+    with pytest.raises(ValueError, match=r"schedule kind 'polynomial' is unknown"):
+        make_schedule("polynomial", total_steps=10, peak_lr=1e-3)
+
+
+def test_rewarmup_from_a_higher_previous_lr_ramps_down():
+    # last PT LR 3e-4 above the CPT peak 1e-4: the re-warmup ramps linearly *down* to the peak
+    j = CPTSchedule(Constant(100, 3e-4), Cosine(50, 1e-4, warmup_steps=10,
+                                                warmup_from_previous=True))
+    a = arr(j)
+    np.testing.assert_allclose(a[100:110], 1e-4 * (3.0 + (1 - 3.0) * np.arange(10) / 10),
+                               rtol=1e-12)
+    assert a[110] == pytest.approx(1e-4)
+    assert np.all(np.diff(a[100:111]) < 0)
+    with pytest.raises(ValueError, match=r"warmup_init=-0.5 must be a finite fraction"):
+        Cosine(50, 1e-4, warmup_steps=10, warmup_init=-0.5)

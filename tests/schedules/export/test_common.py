@@ -59,7 +59,8 @@ FAMILIES = {
     "cyclic-cosine": (CyclicCosine(T, PEAK, 3e-5, cycle_steps=80, rewarmup_steps=10), None),
     "polyline": (Polyline(T, (0, 20, 200, 239), (0.0, PEAK, PEAK, 1e-5)), None),
     "array": (ArraySchedule(np.linspace(PEAK, 1e-5, T)), None),
-    "cpt": (CPTSchedule(WSD(T, PEAK, 0.0, decay_fraction=0.25, warmup_steps=W),
+    # PT warmup in torchtitan's (t+1)/W convention: the PT part must also export to torchtitan
+    "cpt": (CPTSchedule(WSD(T, PEAK, 0.0, decay_fraction=0.25, warmup_steps=W, warmup_init=None),
                         Cosine(120, 1e-4, 1e-5, warmup_steps=12, warmup_from_previous=True)),
             None),
 }
@@ -109,11 +110,11 @@ def test_cpt_composition_and_parts(tmp_path):
 REFUSALS = [
     (Cosine(T, PEAK, warmup_steps=W, warmup_init=0.0), "torchtitan",
      r"^torchtitan: cannot express kind='cosine': warmup_init=0 \(torchtitan warms up as "
-     r"\(step\+1\)/warmup_steps, i\.e\. cptdyn warmup_init=None\)$"),
+     r"\(step\+1\)/warmup_steps, i\.e\. cptdyn warmup_style='torchtitan'\)$"),
     (InverseSqrt(T, PEAK), "torchtitan",
      r"^torchtitan: cannot express kind='inverse-sqrt': torchtitan has only warmup \+ "
      r"linear/sqrt/cosine decay$"),
-    (wsd("exponential"), "torchtitan", r"decay_shape='exponential' "
+    (wsd("exponential", warmup_init=None), "torchtitan", r"decay_shape='exponential' "
      r"\(torchtitan decay_type is linear, sqrt or cosine\)$"),
     (wsd("exponential", warmup_init=0.0), "megatron",
      r"^megatron: cannot express kind='wsd': decay_shape='exponential' \(--lr-wsd-decay-style "
@@ -121,9 +122,9 @@ REFUSALS = [
     (MultiStep.multistep_811(T, PEAK), "megatron",
      r"^megatron: cannot express kind='multistep': Megatron-LM's --lr-decay-style has no such "
      r"shape$"),
-    (Cosine(T, PEAK, warmup_steps=W), "megatron",
+    (Cosine(T, PEAK, warmup_steps=W, warmup_init=None), "megatron",
      r"^megatron: cannot express kind='cosine': warmup_init=None \(Megatron's warmup is linear"),
-    (Cosine(T, PEAK, warmup_steps=W), "nanotron",
+    (Cosine(T, PEAK, warmup_steps=W, warmup_init=None), "nanotron",
      r"^nanotron: cannot express kind='cosine': warmup_init=None \(nanotron warms up as "
      r"lr\*step/lr_warmup_steps from 0, i\.e\. cptdyn warmup_init=0\.0\)$"),
     (wsd("square", warmup_init=0.0), "nanotron", r"decay_shape='square' \(nanotron "),
@@ -139,7 +140,7 @@ REFUSALS = [
      r"^maxtext: cannot express kind='cosine': final_lr=3e-05 < peak_lr \(MaxText decays over "
      r"len-1 steps and reaches the final LR at step T-1; cptdyn decays reach final_lr at step "
      r"T\)$"),
-    (Cosine(T, PEAK, warmup_steps=W), "maxtext", r"^maxtext: cannot express kind='cosine': "
+    (Cosine(T, PEAK, warmup_steps=W, warmup_init=None), "maxtext", r"^maxtext: cannot express kind='cosine': "
      r"warmup_init=None \(MaxText warms up from 0"),
     (wsd("1-sqrt", warmup_init=0.0), "levanter",
      r"^levanter: cannot express kind='wsd': decay_shape='1-sqrt' \(levanter decays are linear "

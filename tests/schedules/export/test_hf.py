@@ -47,3 +47,29 @@ def test_headline_default_warmup_goes_lambda_route_with_identical_lrs(name, tmp_
     want = planned(s)
     assert_same_lrs(hf_lrs(hf, tmp_path), want)
     assert_same_lrs(torch_lrs(export(s, "torch"), tmp_path), want)
+
+
+def test_readme_snippet_training_arguments(tmp_path):
+    # the README's HF snippet: TrainingArguments(output_dir=..., **training_args) builds, and the
+    # Trainer's own scheduler from those arguments follows the plan (needs accelerate: cptdyn[hf])
+    pytest.importorskip("accelerate")
+    torch = pytest.importorskip("torch")
+    from transformers import TrainingArguments, get_scheduler
+
+    from cptdyn.schedules import WSD
+
+    s = WSD(2000, 3e-4, 0.0, decay_fraction=0.2, decay_shape="1-sqrt", warmup_steps=200)
+    r = export(s, "hf")
+    assert r.native
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), **r.payload["training_args"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    sched = get_scheduler(args.lr_scheduler_type, opt,
+                          num_warmup_steps=args.get_warmup_steps(args.max_steps),
+                          num_training_steps=args.max_steps,
+                          scheduler_specific_kwargs=args.lr_scheduler_kwargs)
+    got = []
+    for _ in range(args.max_steps):
+        got.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert_same_lrs(got, planned(s))

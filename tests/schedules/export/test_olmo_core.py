@@ -78,9 +78,9 @@ OLMO = [
     Cosine(T, PEAK, 3e-5, warmup_steps=W, warmup_init=0.05),
     Cosine(T, PEAK, 0.0),
     Linear(T, PEAK, 3e-5, warmup_steps=W, warmup_init=0.1),
-    Constant(T, PEAK, warmup_steps=W),
+    Constant(T, PEAK, warmup_steps=W, warmup_init=None),  # (t+1)/W: OLMo-core's warmup=W
     Constant(T, PEAK, warmup_steps=W, warmup_init=0.2),
-    wsd("linear"),
+    wsd("linear", warmup_init=None),
     wsd("linear", warmup_init=0.1),
     ConstantThenDecay(T, PEAK, 0.0, decay_fraction=0.25),
     InverseSqrt(T, PEAK),

@@ -37,3 +37,29 @@ def test_optax_jit_and_past_end():
     with pytest.raises(ExportError, match=r"^optax: no exactly equivalent optax schedule for "
                        r"kind='inverse-sqrt': optax has no inverse-square-root schedule$"):
         export(InverseSqrt(T, PEAK), "optax", require_native=True)
+
+
+def test_optax_table_file_needs_only_jax(tmp_path):
+    # the per-step route's optax_schedule.py runs with cptdyn unimportable (only JAX needed)
+    import subprocess
+    import sys
+
+    s = InverseSqrt(T, PEAK, warmup_steps=W, warmup_init=0.0)
+    ox = export(s, "optax")
+    assert not ox.native
+    (tmp_path / "optax_schedule.py").write_text(ox.files["optax_schedule.py"])
+    prog = (
+        "import sys, json; sys.modules['cptdyn'] = None\n"  # any cptdyn import fails
+        "import jax; jax.config.update('jax_enable_x64', True)\n"
+        "import jax.numpy as jnp\n"
+        "from optax_schedule import schedule\n"
+        f"print(json.dumps([float(x) for x in jax.jit(schedule)(jnp.arange({T + 3}))]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", prog], cwd=tmp_path, capture_output=True,
+                         text=True, check=True, env={"PATH": "", "JAX_PLATFORMS": "cpu"})
+    import json
+
+    got = np.asarray(json.loads(out.stdout))
+    want = planned(s)
+    assert_same_lrs(got[:T], want)
+    assert got[T + 2] == want[-1]  # past the end: the last LR is held

@@ -64,10 +64,11 @@ def torchtitan_lrs(cfg, training_steps):
 TORCHTITAN = [
     HEADLINE["wsd-1-sqrt"].replace(warmup_init=None),
     HEADLINE["cosine"].replace(warmup_init=None),
-    wsd("linear"),
-    wsd("cosine", final_lr=0.0),
-    Linear(T, PEAK, 3e-5, warmup_steps=W),
-    Constant(T, PEAK, warmup_steps=W),
+    # torchtitan warms up as (t+1)/W: cptdyn's warmup_init=None (warmup_style="torchtitan")
+    wsd("linear", warmup_init=None),
+    wsd("cosine", final_lr=0.0, warmup_init=None),
+    Linear(T, PEAK, 3e-5, warmup_steps=W, warmup_init=None),
+    Constant(T, PEAK, warmup_steps=W, warmup_init=None),
     ConstantThenDecay(T, PEAK, 0.0, decay_fraction=0.25, decay_shape="1-sqrt"),
     Cosine(T, PEAK, 0.0),
 ]
