@@ -168,7 +168,10 @@ class _Family(Schedule):
         if w > t:
             raise ValueError(f"{name}: warmup_steps={w} is longer than total_steps={t}")
         object.__setattr__(self, "warmup_steps", w)
-        r = concrete_or_none(self.warmup_init) if self.warmup_init is not None else None
+        from cptdyn._validate import check_number  # a number (not a string/bool); tracers pass
+
+        r = (check_number(name, "warmup_init", self.warmup_init, hi=1e6)
+             if self.warmup_init is not None else None)
         if r is not None and not (math.isfinite(r) and r >= 0):
             # r > 1 is legal: a warmup that ramps *down* to peak (a CPT re-warmup starting from a
             # previous LR above the CPT peak, as warmup_from_previous resolves it)
