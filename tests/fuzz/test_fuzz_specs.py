@@ -41,7 +41,8 @@ BASES = {
     "inverse-sqrt": {"version": 1, "kind": "inverse-sqrt", "total_steps": 200, "peak_lr": 1e-3,
                      "warmup_steps": 20},
 }
-REQUIRED = {"total_steps", "peak_lr", "knot_steps", "knot_lrs", "milestones", "second_lr",
+REQUIRED = {"total_steps", "peak_lr", "knot_steps", "knot_lrs", "milestones", "second_lr"}
+_OLD_REQUIRED = {
             "switch_step", "cycle_steps"}
 NUMERIC = {"total_steps", "peak_lr", "final_lr", "warmup_steps", "decay_fraction", "second_lr",
            "switch_step", "cycle_steps", "rewarmup_steps", "warmup_init", "timescale"}
