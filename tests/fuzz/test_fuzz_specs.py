@@ -42,8 +42,6 @@ BASES = {
                      "warmup_steps": 20},
 }
 REQUIRED = {"total_steps", "peak_lr", "knot_steps", "knot_lrs", "milestones", "second_lr"}
-_OLD_REQUIRED = {
-            "switch_step", "cycle_steps"}
 NUMERIC = {"total_steps", "peak_lr", "final_lr", "warmup_steps", "decay_fraction", "second_lr",
            "switch_step", "cycle_steps", "rewarmup_steps", "warmup_init", "timescale"}
 
