@@ -256,24 +256,70 @@ def law_class(name: str) -> type[Law]:
 
 
 def law_from_dict(doc: Mapping[str, Any]) -> Law:
-    """Inverse of ``Law.to_dict``; raises ValueError naming the bad field."""
+    """Inverse of ``Law.to_dict``; raises ValueError naming the bad field.
+
+    Every parameter must be present (no silent defaults), a real number (not a string or a
+    boolean), finite, inside its constraint (``C > 0`` ...) and of magnitude at most
+    ``cptdyn._validate.MAX_MAGNITUDE``; options must have the type of their default."""
+    from cptdyn._validate import MAX_MAGNITUDE, check_int
+
     if not isinstance(doc, Mapping) or "law" not in doc:
         raise ValueError("params document: missing field 'law'")
-    cls = law_class(str(doc["law"]))
-    params = dict(doc.get("params", {}))
-    options = dict(doc.get("options", {}))
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if not isinstance(doc["law"], str):
+        raise ValueError(f"params document: law={doc['law']!r} must be a law name")
+    cls = law_class(doc["law"])
+    raw_params = doc.get("params", {})
+    raw_options = doc.get("options", {})
+    for field, v in (("params", raw_params), ("options", raw_options)):
+        if not isinstance(v, Mapping):
+            raise ValueError(f"params document: field {field!r} must be an object, got "
+                             f"{type(v).__name__}")
+    params = dict(raw_params)
+    options = dict(raw_options)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for k in list(params) + list(options):
-        if k not in names:
+        if k not in fields:
             raise ValueError(f"params document: law {cls.NAME!r} has no field {k!r}")
+    for k in options:
+        if k in cls.PARAMS:
+            raise ValueError(f"params document: {k!r} is a parameter of law {cls.NAME!r}; "
+                             "give it under 'params'")
     for k, v in params.items():
-        if v is None or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            raise ValueError(f"params document: params.{k} = {v!r} must be a number")
+        fv = float(v)
+        if not math.isfinite(fv):
             raise ValueError(f"params document: params.{k} = {v!r} is not a finite number")
-        params[k] = float(v)
+        if abs(fv) > MAX_MAGNITUDE:
+            raise ValueError(f"params document: params.{k} = {v!r} is implausibly large "
+                             f"(|value| > {MAX_MAGNITUDE:g})")
+        c = cls.PARAMS.get(k)
+        if c is not None and not c.contains(fv):
+            rng = {"positive": "> 0", "real": "finite"}.get(c.kind, f"in [{c.lo:g}, {c.hi:g}]")
+            raise ValueError(f"params document: params.{k} = {v!r} must be {rng}")
+        params[k] = fv
+    missing = [k for k in cls.PARAMS if k not in params]
+    if missing:
+        raise ValueError(f"params document: law {cls.NAME!r} needs params."
+                         f"{missing[0]} (missing; no default is assumed)")
     for k, v in options.items():
+        default = fields[k].default
         if isinstance(v, list):
-            options[k] = tuple(v)
-    return cls(**params, **options)  # type: ignore[call-arg]
+            options[k] = v = tuple(v)
+        if isinstance(default, bool):
+            if not isinstance(v, bool):
+                raise ValueError(f"params document: options.{k} = {v!r} must be true or false")
+        elif isinstance(default, int):
+            options[k] = check_int("params document", f"options.{k}", v, lo=0)
+        elif isinstance(default, float):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"params document: options.{k} = {v!r} must be a finite number")
+        elif isinstance(default, str) and not isinstance(v, str):
+            raise ValueError(f"params document: options.{k} = {v!r} must be a string")
+    try:
+        return cls(**params, **options)  # type: ignore[call-arg]
+    except TypeError as e:
+        raise ValueError(f"params document: law {cls.NAME!r}: {e}") from None
 
 
 def concat_rows(feats: Sequence[Any]) -> Any:

@@ -74,6 +74,12 @@ class Run:
         if (lr < 0).any():
             i = int(np.argmax(lr < 0))
             raise RunError(f"{where}: lr[{i}] = {lr[i]:g} is negative")
+        from cptdyn._validate import MAX_LR
+
+        if (lr > MAX_LR).any():
+            i = int(np.argmax(lr > MAX_LR))
+            raise RunError(f"{where}: lr[{i}] = {lr[i]:g} is not a plausible learning rate "
+                           f"(limit {MAX_LR:g})")
         steps_f = np.asarray(self.steps)
         if steps_f.ndim != 1:
             raise RunError(f"{where}: steps must be one-dimensional, got shape {steps_f.shape}")

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cptdyn._optim import lbfgs
+from cptdyn._progress import start_task
 from cptdyn._pytree import x64_context
 from cptdyn.dynamics import Law
 from cptdyn.schedules import ArraySchedule, CPTSchedule, Schedule
@@ -137,6 +138,14 @@ def plan_free_form(
         laws = {"val": laws}
     laws = dict(laws)
     obj = parse_objective(objective) if isinstance(objective, str) else objective
+    from cptdyn._validate import MAX_LR, check_fraction, check_int, check_number
+
+    total_steps = check_int("free-form", "total_steps", total_steps, lo=1)
+    warmup_steps = check_int("free-form", "warmup_steps", warmup_steps, lo=0)
+    check_number("free-form", "peak_lr", peak_lr, hi=MAX_LR)  # a number; its sign is checked below
+    check_number("free-form", "min_lr", min_lr, hi=MAX_LR)
+    if warmup_init is not None:
+        check_fraction("free-form", "warmup_init", warmup_init)
     if total_steps <= warmup_steps + 2:
         raise PlanError(f"free-form: total_steps={total_steps} leaves no room after "
                         f"warmup_steps={warmup_steps}")
@@ -218,13 +227,17 @@ def plan_free_form(
         # non-increasing, at most peak and above min_lr by construction.
         par = _LogDecrements(n, min_lr, span)
 
+        prog = start_task("free-form plan (L-BFGS evaluations)")  # progress + Ctrl-C point
+
         def fg(z: np.ndarray) -> tuple[float, np.ndarray]:
             body, back = par.forward(z)
             v, gb, _ = evaluate(body)
+            prog.advance(note=f"objective {v:.5f}")
             return v, back(gb)
 
         z0 = par.inverse(body0)
         res = lbfgs(fg, z0, max_iter=max_iter, memory=_MEMORY)
+        prog.close()
         t_opt = time.perf_counter() - t0  # set-up, compilation and the solve
         if not math.isfinite(res.history[0]):
             raise PlanError("free-form: the predicted loss is not finite at the start schedule")

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from cptdyn._progress import start_task
 from cptdyn._pytree import x64_context
 from cptdyn._shard import batch_jit, batch_mesh, n_devices_of, padded_size, shard_rows
 from cptdyn.dynamics import Law
@@ -100,6 +101,7 @@ def sweep(
         objs = []
         used = 0
         pending: list[tuple[Any, int]] = []
+        prog = start_task("sweep", total=-(-n // chunk))  # progress + Ctrl-C point per chunk
 
         def collect() -> None:
             nonlocal used
@@ -107,6 +109,7 @@ def sweep(
             used = max(used, n_devices_of((L, o)))
             outs.append({k: np.asarray(v)[:keep] for k, v in L.items()})
             objs.append(np.asarray(o)[:keep])
+            prog.advance()
 
         for i in range(0, n, chunk):
             part = combos[i:i + chunk]

@@ -168,7 +168,10 @@ class _Family(Schedule):
         if w > t:
             raise ValueError(f"{name}: warmup_steps={w} is longer than total_steps={t}")
         object.__setattr__(self, "warmup_steps", w)
-        r = concrete_or_none(self.warmup_init) if self.warmup_init is not None else None
+        from cptdyn._validate import check_number  # a number (not a string/bool); tracers pass
+
+        r = (check_number(name, "warmup_init", self.warmup_init, hi=1e6)
+             if self.warmup_init is not None else None)
         if r is not None and not (math.isfinite(r) and r >= 0):
             # r > 1 is legal: a warmup that ramps *down* to peak (a CPT re-warmup starting from a
             # previous LR above the CPT peak, as warmup_from_previous resolves it)
@@ -842,6 +845,15 @@ def make_schedule(kind: str, **kwargs: Any) -> Schedule:
             kw["warmup_init"] = None
     total = kw.get("total_steps")
 
+    allowed = set(_field_names(cls))
+    for alias, target in (("warmup_fraction", "warmup_steps"), ("decay_steps", "decay_fraction"),
+                          ("switch_fraction", "switch_step"),
+                          ("milestone_fractions", "milestones")):
+        if alias in kw and target not in allowed:  # name the field the caller gave
+            raise ValueError(
+                f"{name}: unknown field {alias!r}; fields are {', '.join(sorted(allowed))}"
+            )
+
     def need_total(field: str) -> int:
         if total is None:
             raise ValueError(f"{name}: {field} needs total_steps")
@@ -906,7 +918,7 @@ def schedule_from_spec(doc: Mapping[str, Any], _where: str = "") -> Schedule:
         )
     d = dict(doc)
     version = d.pop("version", SPEC_VERSION)
-    if version not in (1, SPEC_VERSION):
+    if isinstance(version, bool) or version not in (1, SPEC_VERSION):
         raise ValueError(
             f"schedule spec: {_where}version={version!r} is not supported "
             f"(expected 1 or {SPEC_VERSION})"

@@ -4,7 +4,9 @@ Every user error ends with exit status 2 and one line on stderr (``cptdyn: error
 bad field; nothing is half-written (outputs go through a temporary file and a rename). Set
 ``CPTDYN_DEBUG=1`` to get the Python traceback of an unexpected failure.
 
-Modules, each importing only :mod:`._common` and :mod:`._report` from this package:
+Shared modules: :mod:`._common` (options, readers, tables), :mod:`._report`, :mod:`._output`
+(``--json``/``--quiet``/``--verbose``, exit statuses, output-path checks, Ctrl-C) and
+:mod:`._progress` (the ``tqdm`` reporter). Command modules, each importing only those:
 
 - :mod:`._schedule`: ``schedule``, ``cpt``, ``export``;
 - :mod:`._dynamics`: ``fit``, ``evaluate``, ``simulate``, ``plan``;
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 from . import _demo, _dynamics, _mixture, _report, _schedule
 from ._common import EXIT_USAGE, Parser, run_guarded
 from ._config import apply_config
+from ._output import EPILOG, add_output_options, harden_types, run_command, sigint_flag
 
 __all__ = ["main", "build_parser"]
 
@@ -36,14 +39,22 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``cptdyn`` argument parser with every command registered."""
-    p = Parser(prog="cptdyn", description="Predict and plan LLM loss curves under LR schedules.")
+    p = Parser(prog="cptdyn", description="Predict and plan LLM loss curves under LR schedules.",
+               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"cptdyn {_version()}")
+    add_output_options(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     _schedule.add_commands(sub)
     _dynamics.add_commands(sub)
     _demo.add_commands(sub)
     _mixture.add_commands(sub)
     _report.add_commands(sub)
+    for sp in sub.choices.values():  # the output options and the exit-code table everywhere
+        add_output_options(sp)
+        harden_types(sp)  # nan/inf and absurd counts refused by every flag
+        if not sp.epilog:
+            sp.epilog = EPILOG.split("\nevery command")[0]
+            sp.formatter_class = argparse.RawDescriptionHelpFormatter
     return p
 
 
@@ -68,16 +79,50 @@ def _enable_compilation_cache() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cptdyn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    from cptdyn._progress import clear_interrupt
 
-    def run() -> int:
+    with sigint_flag(hard_exit=argv is None):
+        try:
+            rc = _main(list(sys.argv[1:] if argv is None else argv), argv is None)
+        finally:
+            clear_interrupt()
+    if argv is None and rc == 130:
+        # A real process stopped by Ctrl-C: leave without interpreter teardown, which can crash
+        # while XLA's worker threads are still running (seen as "Segmentation fault", exit 139).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
+
+
+def _main(args_list: list[str], hard_exit: bool) -> int:
+    parsed: list[argparse.Namespace] = []
+
+    def parse() -> int:
         parser = build_parser()
         apply_config(parser, args_list)  # plan/fit --config FILE: the file's options as defaults
         args = parser.parse_args(args_list)
         if not getattr(args, "command", None):
-            parser.print_help()
+            parser.print_help(sys.stderr)
             return EXIT_USAGE
-        _enable_compilation_cache()
-        return int(args.func(args) or 0)
+        parsed.append(args)
+        return 0
 
-    return run_guarded(run)
+    rc = run_guarded(parse)
+    if not parsed:
+        if rc == EXIT_USAGE and "--json" in args_list:  # a usage error, still one JSON object
+            import json
+
+            print(json.dumps({"command": None, "ok": False, "exit_code": rc,
+                              "error": "usage error (see stderr)"}))
+        return rc
+
+    def call(a: argparse.Namespace) -> int:
+        from cptdyn._progress import checkpoint
+
+        _enable_compilation_cache()
+        checkpoint()  # Ctrl-C during the imports
+        return int(a.func(a) or 0)
+
+    args = parsed[0]
+    return run_command(call, args, str(args.command), hard_exit=hard_exit)

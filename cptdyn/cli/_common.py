@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -31,12 +32,15 @@ class Parser(argparse.ArgumentParser):
     """argparse with the one-line error contract."""
 
     def error(self, message: str) -> NoReturn:
-        raise CLIError(f"{self.prog}: {message}")
+        cmd = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        raise CLIError(f"{cmd}: {message}" if cmd else message)
 
 
 def one_line(e: BaseException | str) -> str:
-    """An error message on one line (whitespace runs collapsed)."""
-    return " ".join(str(e).split())
+    """An error message on one line, each part said once (see ``_output.one_line``)."""
+    from ._output import one_line as _one
+
+    return _one(e)
 
 
 # ----------------------------------------------------------------------------------- schedules
@@ -131,8 +135,16 @@ def schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kw["warmup_from_previous"] = True
     if args.milestones is not None:
         vals = _float_list(args.milestones, "--milestones")
-        if all(0 <= v <= 1 for v in vals) and any(v != int(v) for v in vals):
+        bad = [v for v in vals if not math.isfinite(v) or v < 0]
+        if bad:
+            raise CLIError(f"--milestones {args.milestones!r}: {bad[0]:g} is not a step or a "
+                           "fraction >= 0")
+        fractional = [v for v in vals if not float(v).is_integer()]
+        if fractional and all(0 <= v <= 1 for v in vals):
             kw["milestone_fractions"] = vals
+        elif fractional:
+            raise CLIError(f"--milestones {args.milestones!r}: mixes fractions ({fractional[0]:g})"
+                           " and steps; give all as steps or all as fractions in [0, 1]")
         else:
             kw["milestones"] = tuple(int(v) for v in vals)
     if args.factors is not None:
@@ -155,21 +167,56 @@ def schedule_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def make_schedule_from_flags(kind: str, kw: Mapping[str, Any]) -> Any:
+    """``make_schedule(kind, **kw)`` with errors about a field named by its flag."""
+    import re
+
+    from cptdyn.schedules import make_schedule
+
+    try:
+        return make_schedule(kind, **kw)
+    except ValueError as e:
+        m = re.search(r"unknown field '(\w+)'", str(e))
+        flags = {field: flag for flag, field, _t, _h in SCHEDULE_OPTIONS}
+        flags.update(milestone_fractions="--milestones", milestones="--milestones",
+                     factors="--factors", knot_steps="--knots", knot_lrs="--knots",
+                     values="--values", warmup_from_previous="--warmup-from-previous")
+        if m and m.group(1) in flags:
+            raise CLIError(f"{flags[m.group(1)]} does not apply to schedule kind {kind!r}"
+                           ) from None
+        raise
+
+
 def read_lr_values(path: str) -> np.ndarray:
     """Per-step LR values from a .npy file, a one-column text file or a CSV with an 'lr' column."""
     p = Path(path)
     if not p.exists():
         raise CLIError(f"--values {path!r} does not exist")
+    if p.is_dir():
+        raise CLIError(f"--values {path!r} is a folder, not a file")
     if p.suffix == ".npy":
-        return np.load(p)
+        try:
+            vals = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise CLIError(f"--values {path!r} cannot be read as .npy: {one_line(e)}") from None
+        if vals.ndim != 1 or vals.dtype.kind not in "fiu":
+            raise CLIError(f"--values {path!r}: expected a 1-D array of numbers, got shape "
+                           f"{vals.shape} dtype {vals.dtype}")
+        vals = vals.astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(vals))
+        if bad.size:
+            raise CLIError(f"--values {path!r} index {bad[0]}: not a finite number")
+        return vals
     import pandas as pd
 
     try:
-        df = pd.read_csv(p)
+        df = pd.read_csv(p, encoding="utf-8-sig")
     except Exception as e:  # noqa: BLE001 - any parse failure is a user error
-        raise CLIError(f"--values {path!r} cannot be read as CSV: {e}") from None
+        raise CLIError(f"--values {path!r} cannot be read as CSV: {one_line(e)}") from None
+    if df.shape[1] == 0 or df.shape[0] == 0:
+        raise CLIError(f"--values {path!r} has no values")
     col = "lr" if "lr" in df.columns else df.columns[-1]
-    vals = pd.to_numeric(df[col], errors="coerce").to_numpy()
+    vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(vals))
     if bad.size:
         raise CLIError(f"--values {path!r} row {bad[0] + 2} column {col!r}: not a finite number")
@@ -202,13 +249,17 @@ def write_json(path: str | os.PathLike[str], doc: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------- tables
-def text_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str, str]]) -> str:
-    """Plain text table: cols = (header, key, format)."""
+def text_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str, str]],
+               rule_before: int | None = None) -> str:
+    """Plain text table: cols = (header, key, format); a rule under the header and, with
+    ``rule_before=i``, before row ``i`` (e.g. a mean row). Non-finite numbers print as ``-``."""
     cells = [[h for h, _, _ in cols]]
     for r in rows:
         line = []
         for _, k, f in cols:
             v = r.get(k)
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
             line.append("-" if v is None else (format(v, f) if isinstance(v, (int, float))
                                                else str(v)))
         cells.append(line)
@@ -217,7 +268,7 @@ def text_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[tuple[str, str,
     for j, c in enumerate(cells):
         out.write("  ".join(x.ljust(w[i]) if i == 0 else x.rjust(w[i])
                             for i, x in enumerate(c)).rstrip() + "\n")
-        if j == 0:
+        if j == 0 or (rule_before is not None and j == rule_before):
             out.write("  ".join("-" * x for x in w) + "\n")
     return out.getvalue()
 
@@ -228,14 +279,26 @@ METRIC_COLS = [("run", "run", ""), ("R2", "R2", ".5f"), ("MAE", "MAE", ".5f"),
 
 
 def metric_row(name: str, m: Mapping[str, Any], dataset: str | None = None) -> dict[str, Any]:
-    """One ``METRIC_COLS`` row from a per-run metrics mapping of ``fit`` / ``evaluate``."""
+    """One ``METRIC_COLS`` row from a per-run metrics mapping of ``fit`` / ``evaluate``.
+
+    An undefined R2 (one observation, constant loss) is ``None``; a non-finite error metric
+    means the law predicts a non-finite loss: that is refused (exit 2), never printed."""
     row = {"run": name, "R2": m.get("r2"), "MAE": m.get("mae"), "RMSE": m.get("rmse"),
            "PredE": m.get("pred_e"), "WorstE": m.get("worst_e"),
            "final_error": m.get("final_error")}
     if dataset is not None:
         row["dataset"] = dataset
-    return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
-            for k, v in row.items()}
+    row = {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
+           for k, v in row.items()}
+    for k in ("MAE", "RMSE", "PredE", "WorstE", "final_error"):
+        v = row[k]
+        if isinstance(v, float) and not math.isfinite(v):
+            raise CLIError(f"run {name!r}: the law predicts a non-finite loss ({k} = {v}); "
+                           "check the parameters and the run's LR/steps")
+    r2 = row["R2"]
+    if isinstance(r2, float) and not math.isfinite(r2):
+        row["R2"] = None
+    return row
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -254,7 +317,7 @@ def run_guarded(call: Callable[[], int]) -> int:
         print(f"cptdyn: error: {one_line(e) or type(e).__name__}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("cptdyn: interrupted", file=sys.stderr)
+        print("cptdyn: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - never a traceback for users
         if os.environ.get("CPTDYN_DEBUG"):

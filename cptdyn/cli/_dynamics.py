@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
-import json
 import math
 import sys
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ from ._common import (
     add_schedule_options,
     load_spec,
     lr_array,
+    make_schedule_from_flags,
     metric_row,
     one_line,
     schedule_kwargs,
     text_table,
     write_json,
 )
+from ._output import set_result
 from ._report import check_outputs, render, run_source, write_outputs
 
 #: ``cptdyn.dynamics.law_names()``, written out so that building the parser does not import the
@@ -93,6 +96,7 @@ def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
 
     from cptdyn.dynamics import RunReadWarning
 
+    what = ", ".join(list(paths) + wandb)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RunReadWarning)
@@ -103,6 +107,19 @@ def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
                 runs += load_wandb(wandb, **opts)
     except TypeError as e:
         raise CLIError(one_line(e)) from None
+    except UnicodeDecodeError as e:
+        raise CLIError(f"run file {what!r} is not UTF-8 text (byte {e.start})") from None
+    except RecursionError:
+        raise CLIError(f"run file {what!r} is nested too deeply") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise CLIError(f"run file {what!r} cannot be decompressed: {one_line(e)}") from None
+    except OSError as e:
+        raise CLIError(f"run file {what!r} cannot be read: {e.strerror or one_line(e)}") from None
+    except ValueError as e:
+        msg = one_line(e)
+        if not any(p in msg or Path(p).name in msg for p in paths):
+            msg = f"run file {what!r}: {msg}"
+        raise CLIError(msg) from None
     for w in caught:  # guesses: one line each on stderr; other warnings as Python shows them
         if issubclass(w.category, RunReadWarning):
             sys.stderr.write(f"cptdyn: warning: {one_line(str(w.message))}\n")
@@ -197,6 +214,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     samples: dict[str, Any] = {}
     model_error: dict[str, float] = {}
+    selection: dict[str, list[Any]] = {}
     if args.law == "auto":
         from cptdyn.dynamics import FitError, interval_samples, select_law
         from cptdyn.dynamics import format_selection_table as format_table
@@ -210,6 +228,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             try:
                 results[ds], sel_table = select_law(rs, seed=args.seed, rule=args.rule)
                 model_error[ds] = _cv_relative_error(sel_table, rs)
+                selection[ds] = list(sel_table)
                 n_s = 8 if getattr(args, "samples", None) is None else int(args.samples)
                 if n_s < 0:
                     raise CLIError(f"--samples {n_s}: must be >= 0")
@@ -270,6 +289,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
         report = render(fit_report({ds: r.law for ds, r in results.items()}, runs,
                                    fit_docs={ds: r.to_dict()["fit"] for ds, r in results.items()}),
                         args.report)
+    _note_undefined_r2(rows)
+    set_result({"laws": {ds: {"law": res.law.NAME, "params": dict(res.params),
+                              "objective": float(res.objective),
+                              "status": res.convergence.status, "seconds": float(res.time_s)}
+                         for ds, res in results.items()},
+                "runs": rows, "outputs": [args.out] if args.out else [],
+                **({"selection": selection} if selection else {})})
     if args.out:
         from cptdyn.dynamics import samples_to_doc
 
@@ -322,18 +348,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from cptdyn.report import fit_report
 
         report = render(fit_report(laws, runs, what="evaluate"), args.report)
-    if args.json:
-        sys.stdout.write(json.dumps({"runs": rows}, indent=2) + "\n")
-    else:
-        sys.stdout.write(text_table(rows, METRIC_COLS))
-        if len(rows) > 1:
-            mean = {k: float(np.mean([r[k] for r in rows if r[k] is not None]))
-                    for _, k, _ in METRIC_COLS[1:]}
-            sys.stdout.write(text_table([{"run": "mean", **mean}], METRIC_COLS).split("\n", 2)[2])
+    mean = None
+    if len(rows) > 1:
+        mean = {k: _finite_mean([r[k] for r in rows]) for _, k, _ in METRIC_COLS[1:]}
+    set_result({"runs": rows, "mean": mean,
+                "outputs": [args.report] if report is not None else []})
+    if not getattr(args, "json", False):
+        table_rows = rows + ([{"run": "mean", **mean}] if mean is not None else [])
+        sys.stdout.write(text_table(table_rows, METRIC_COLS, rule_before=len(rows)
+                                    if mean is not None else None))
+    _note_undefined_r2(rows)
     if report is not None:
         write_outputs([(args.report, report, "--report")])
-        print(f"wrote {args.report}", file=sys.stderr if args.json else sys.stdout)
+        print(f"wrote {args.report}")
     return 0
+
+
+def _finite_mean(vals: Sequence[Any]) -> float | None:
+    v = [float(x) for x in vals if x is not None and math.isfinite(float(x))]
+    return float(np.mean(v)) if v else None
+
+
+def _note_undefined_r2(rows: Sequence[Mapping[str, Any]]) -> None:
+    undefined = [str(r["run"]) for r in rows if r.get("R2") is None]
+    if undefined:
+        print(f"note: R2 is undefined (shown as -) for {', '.join(undefined)}: fewer than two "
+              "observations or a constant loss", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------- simulate
@@ -348,9 +388,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     ctx = _law_context(args)
     if args.warmup_steps is not None:
         ctx["warmup_steps"] = args.warmup_steps
+    n_steps = int(sched.total_steps)
+    if args.every is not None and args.every > n_steps:
+        raise CLIError(f"--every {args.every}: longer than the schedule ({n_steps} steps)")
+    if args.warmup_steps is not None and not 0 <= args.warmup_steps <= n_steps:
+        raise CLIError(f"--warmup-steps {args.warmup_steps}: must be in 0..{n_steps}")
     curves = evaluate_schedule(laws, sched, ctx)
     lr = lr_array(sched)
     n = lr.size
+    for k, v in curves.items():
+        if not np.all(np.isfinite(v)):
+            bad = int(np.argmax(~np.isfinite(v))) + 1
+            raise CLIError(f"the {k!r} law predicts a non-finite loss at step {bad}; "
+                           "check the parameters")
     bands = _sample_bands(args.params, laws, sched, ctx)
     notes = _early_divergence(curves, int(getattr(sched, "warmup_steps", 0) or 0), n)
     if args.noise is not None:
@@ -399,6 +449,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"wrote {args.report}")
     for note in notes:
         print(note)
+    set_result({"outputs": [args.out] + ([args.report] if args.report else []),
+                "rows": len(steps),
+                "final_loss": {k: float(v[-1]) for k, v in curves.items()},
+                "interval": {k: [float(b[0][-1]), float(b[1][-1])] for k, b in bands.items()}})
     return 0
 
 
@@ -492,7 +546,7 @@ def _parse_bounds(text: str | None) -> dict[str, tuple[float, float]]:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from cptdyn.planner import Problem, parse_objective, plan, plan_free_form
-    from cptdyn.schedules import CPTSchedule, make_schedule
+    from cptdyn.schedules import CPTSchedule
 
     check_outputs({"--out": args.out, "--report": args.report},
                   [args.params, args.schedule, args.pt])
@@ -508,6 +562,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if args.total_steps is None or args.peak_lr is None:
             raise CLIError("--family free-form needs --total-steps (or --budget-steps) and "
                            "--peak-lr")
+        wi = args.warmup_init if args.warmup_init is not None else 0.0
+        if not (math.isfinite(wi) and 0.0 <= wi <= 1.0):
+            raise CLIError(f"--warmup-init {args.warmup_init}: must be a fraction of the peak "
+                           "LR in [0, 1]")
         ff = plan_free_form(laws, total_steps=args.total_steps, peak_lr=args.peak_lr,
                             warmup_steps=args.warmup_steps or 0,
                             warmup_init=args.warmup_init if args.warmup_init is not None else 0.0,
@@ -532,6 +590,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}")
         if report is not None:
             print(f"wrote {args.report}")
+        set_result({"status": ff.status, "objective_value": float(ff.value),
+                    "summary": dict(ff.summary), "diagnostics": list(ff.diagnostics),
+                    "outputs": [args.out] + ([args.report] if report is not None else [])})
         return 3 if ff.status != "ok" else (0 if exported else EXIT_USAGE)
     if args.schedule:
         tmpl = load_spec(args.schedule, "--schedule")
@@ -540,7 +601,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         kw.pop("values", None)
         if pt is not None and "warmup_steps" in kw and kw.get("warmup_steps"):
             kw.setdefault("warmup_from_previous", True)
-        tmpl = make_schedule(args.family, **kw)
+        tmpl = make_schedule_from_flags(args.family, kw)
     if pt is not None and not isinstance(tmpl, CPTSchedule):
         tmpl = CPTSchedule(pt, tmpl)
     tune = [t.strip() for t in (args.tune or "").split(",") if t.strip()]
@@ -575,6 +636,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}")
     if report is not None:
         print(f"wrote {args.report}")
+    set_result({k: doc[k] for k in ("status", "objective", "objective_value", "tuned",
+                                    "predicted_final_loss", "flatness", "baselines",
+                                    "constraint", "diagnostics", "uncertainty", "schedule")
+                if k in doc})
+    set_result({"outputs": [args.out] + ([args.report] if report is not None else [])})
     if result.status != "ok":
         return 3
     return 0 if exported else EXIT_USAGE
@@ -725,7 +791,6 @@ def add_commands(sub: Any) -> None:
     e.add_argument("runs", nargs="*", metavar="RUN",
                    help="run files or folders (or --wandb ENTITY/PROJECT/RUN)")
     e.add_argument("--params", required=True, help="params JSON from `cptdyn fit`")
-    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument("--report", help="also write a report: observed vs predicted per run, "
                    "residuals, metrics, schedules, the law's terms (.html; .png/.svg for the main "
                    "figure)")

@@ -10,7 +10,6 @@ N / D of the cross-lingual CPT law (Zheng et al. 2024) at ``--compute``.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from cptdyn._errors import CLIError
 from cptdyn._io import read_json
 
 from ._common import one_line, write_json
+from ._output import set_result
 
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
 _NUM = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([KMBGT]?)\s*$", re.I)
@@ -103,13 +103,12 @@ def _laws_from_data(path: str, form: str) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def _emit_json(doc: Mapping[str, Any], args: argparse.Namespace) -> bool:
-    """Write ``doc`` to ``--out`` if given, and print it with ``--json``; True when printed (the
-    command then prints nothing else)."""
+    """Write ``doc`` to ``--out`` if given; it is the ``--json`` object too. True with
+    ``--json`` (the command then prints nothing else)."""
     if args.out:
         write_json(args.out, doc)
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    return bool(args.json)
+    set_result({**doc, **({"outputs": [args.out]} if args.out else {})})
+    return bool(getattr(args, "json", False))
 
 
 def _fmt(x: float | None, f: str = ".4g") -> str:
@@ -227,7 +226,6 @@ def add_commands(sub: Any) -> None:
                    help="objective (1-w)*L_d + w*L_g (default 0: domain loss only)")
     c.add_argument("--ratio-min", type=float, default=0.0, help="smallest domain ratio")
     c.add_argument("--ratio-max", type=float, default=1.0, help="largest domain ratio")
-    o = p.add_argument_group("output")
-    o.add_argument("--json", action="store_true", help="print JSON")
+    o = p.add_argument_group("files")
     o.add_argument("--out", help="write the plan (JSON) here")
     p.set_defaults(func=cmd_plan_mixture)

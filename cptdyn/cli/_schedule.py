@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+import numpy as np
+
 from cptdyn._errors import CLIError
 
 from ._common import (
@@ -18,18 +20,27 @@ from ._common import (
     add_schedule_options,
     load_spec,
     lr_array,
+    make_schedule_from_flags,
     schedule_kwargs,
     write_json,
 )
+from ._output import data_stream, set_result
 from ._report import check_outputs, render, write_outputs
 
 
 def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
     check_outputs({"--out": out, "--plot": plot}, [])
+    # a re-warmup from the previous schedule has no LRs of its own until joined (`cptdyn cpt`)
+    pending = bool(getattr(sched, "warmup_from_previous", False))
+    lr = np.zeros(0) if pending and not out.endswith(".csv") and not plot else lr_array(sched)
+    bad = np.flatnonzero(~np.isfinite(lr))
+    if bad.size:  # the fields are validated; this guards the arithmetic (e.g. warmup overflow)
+        raise CLIError(f"{sched.KIND} schedule: the LR at step {int(bad[0])} is not a finite "
+                       "number; check peak_lr and the other LR fields")
     if out.endswith(".csv"):
         buf = io.StringIO()
         buf.write("step,lr\n")
-        for i, v in enumerate(lr_array(sched)):
+        for i, v in enumerate(lr):
             buf.write(f"{i},{v:.17g}\n")
         payload = buf.getvalue()
     elif out.endswith(".json"):
@@ -41,24 +52,26 @@ def _write_schedule(sched: Any, out: str, plot: str | None) -> None:
         from cptdyn.report import Report, schedule_figure
 
         transfer = getattr(sched, "transfer_step", None)
-        rep = Report(f"{sched.KIND} schedule, {lr_array(sched).size:,} steps")
-        rep.add_figure("schedule", schedule_figure({sched.KIND: lr_array(sched)},
+        rep = Report(f"{sched.KIND} schedule, {lr.size:,} steps")
+        rep.add_figure("schedule", schedule_figure({sched.KIND: lr},
                                                    title="Learning-rate schedule",
                                                    transfer_step=transfer))
         plot_data = render(rep, plot, "--plot")
     write_outputs([(plot, plot_data, "--plot"), (out, payload, "--out")])
+    set_result({"outputs": [out] + ([plot] if plot else []), "kind": sched.KIND,
+                "total_steps": int(sched.total_steps),
+                "peak_lr": float(np.max(lr)) if lr.size else None,
+                "final_lr": float(lr[-1]) if lr.size else None})
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from cptdyn.schedules import make_schedule
-
     kind = args.kind or args.kind_flag
     if not kind:
         raise CLIError("give a schedule KIND (or --lr-scheduler-type / --lr-decay-style)")
     if args.kind and args.kind_flag and args.kind != args.kind_flag:
         raise CLIError(f"KIND {args.kind!r} and --lr-scheduler-type/--lr-decay-style "
                        f"{args.kind_flag!r} disagree")
-    sched = make_schedule(kind, **schedule_kwargs(args))
+    sched = make_schedule_from_flags(kind, schedule_kwargs(args))
     _write_schedule(sched, args.out, args.plot)
     print(f"wrote {args.out}: {sched.KIND}, {sched.total_steps} steps")
     return 0
@@ -72,6 +85,8 @@ def cmd_cpt(args: argparse.Namespace) -> int:
     cpt = load_spec(args.cpt, "--cpt")
     joined = CPTSchedule(pt, cpt)
     _write_schedule(joined, args.out, args.plot)
+    set_result({"transfer_step": int(joined.transfer_step),
+                "loss_potential": float(joined.loss_potential)})
     print(
         f"wrote {args.out}: transfer at step {joined.transfer_step}, "
         f"{joined.total_steps} steps, loss potential {float(joined.loss_potential):.3g}"
@@ -101,15 +116,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.require_native:
         opts["require_native"] = True
     result = export(sched, args.to, **opts)
+    info = {"target": args.to, "native": bool(result.native), "note": result.note or None}
     if args.out:
         paths = write(result, args.out)
         route = "native" if result.native else "per-step table"
         print(f"wrote {', '.join(str(p) for p in paths)} ({args.to}, {route})")
         if result.note:
             print(result.note)
+        set_result({"outputs": [str(p) for p in paths], **info})
     else:
         text = result.text()
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        set_result({**info, "text": text})
+        if not getattr(args, "json", False):
+            data_stream().write(text if text.endswith("\n") else text + "\n")
         if result.note:
             print(result.note, file=sys.stderr)
     return 0

@@ -52,6 +52,7 @@ from cptdyn._optim import (
     huber,
     huber_np,
 )
+from cptdyn._progress import task
 from cptdyn._pytree import x64_context
 
 from .._law import Constraint, Law, concat_rows
@@ -608,6 +609,13 @@ def fit(
         raise FitError(f"fit: delta={delta} must be a positive number")
     if int(max_iter) < 0:
         raise FitError(f"fit: max_iter={max_iter} must be >= 0")
+    from cptdyn._validate import check_int
+
+    n_random = check_int("fit", "n_random", n_random, lo=0, hi=100_000)
+    seed = check_int("fit", "seed", seed, lo=0, hi=2**32 - 1)
+    max_iter = check_int("fit", "max_iter", max_iter, lo=0, hi=1_000_000)
+    if n_keep is not None:
+        n_keep = check_int("fit", "n_keep", n_keep, lo=1, hi=100_000)
     names, cons = _constraints(law)
     w = _run_weights(weights, runs)
     if skip_warmup:
@@ -659,17 +667,21 @@ def fit(
                 ) from e
             return [np.asarray(a) for a in out]
 
-        if keep < n_starts:
-            # screening: the objective at every start, by batches of `keep` rows through the
-            # same executable (max_iter = 0), then BFGS from the `keep` best
-            f0 = np.empty(n_starts)
-            for i in range(0, n_starts, keep):
-                idx = np.arange(i, i + keep) % n_starts
-                f0[i : i + keep] = solve(raw0[idx], 0)[1][: min(keep, n_starts - i)]
-            order = np.argsort(np.where(np.isnan(f0), np.inf, f0), kind="stable")[:keep]
-        else:
-            order = np.arange(n_starts)
-        x, f, g, pred, it, status = solve(raw0[order], int(max_iter))
+        n_batches = -(-n_starts // keep) if keep < n_starts else 0
+        with task(f"fit {law.NAME}", total=n_batches + 1) as prog:  # progress + Ctrl-C point
+            if keep < n_starts:
+                # screening: the objective at every start, by batches of `keep` rows through
+                # the same executable (max_iter = 0), then BFGS from the `keep` best
+                f0 = np.empty(n_starts)
+                for i in range(0, n_starts, keep):
+                    idx = np.arange(i, i + keep) % n_starts
+                    f0[i : i + keep] = solve(raw0[idx], 0)[1][: min(keep, n_starts - i)]
+                    prog.advance(note=f"screening {n_starts} starts")
+                order = np.argsort(np.where(np.isnan(f0), np.inf, f0), kind="stable")[:keep]
+            else:
+                order = np.arange(n_starts)
+            x, f, g, pred, it, status = solve(raw0[order], int(max_iter))
+            prog.advance(note=f"{len(order)} starts optimised")
     finite = np.isfinite(f)
     if not finite.any():
         raise FitError(

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from cptdyn._progress import start_task
+
 from .._law import Law, law_class
 from .._run import Run
 from ._batch import fit_many, predict_many
@@ -275,6 +277,8 @@ def select_law(
     folds = cv_fold_masks(runs, fspl_fraction) + extrapolation_fold_masks(runs)
     table: list[dict[str, Any]] = []
     fitted: dict[int, FitResult] = {}
+    # progress per law and fold, and a Ctrl-C point between fits (closes itself at the end)
+    prog = start_task("law selection", total=len(candidates) * (len(folds) + 1))
     for ci, cand in enumerate(candidates):
         law = law_template(cand)
         kw = law_fit_options(law)
@@ -312,6 +316,7 @@ def select_law(
         else:
             row["cv_score"] = math.inf
             row["error"] = row["error"] or str(full_fit).splitlines()[0]
+        prog.advance(len(folds) + 1, note=f"{law.NAME}: {len(folds)} folds and all runs")
         table.append(row)
         if verbose:
             print(f"  {law.NAME:<14} cv_score {row['cv_score']:.5f}  "

@@ -409,8 +409,9 @@ class MPLLaw(Law):
             raise ValueError(
                 f"MPLLaw: warmup={self.warmup!r} must be one of {', '.join(MPL_CONVENTIONS)}"
             )
-        if isinstance(self.n_nodes, bool) or not isinstance(self.n_nodes, int) or self.n_nodes < 8:
-            raise ValueError(f"MPLLaw: n_nodes={self.n_nodes!r} must be an int >= 8")
+        if (isinstance(self.n_nodes, bool) or not isinstance(self.n_nodes, int)
+                or not 8 <= self.n_nodes <= 4096):
+            raise ValueError(f"MPLLaw: n_nodes={self.n_nodes!r} must be an int in 8..4096")
 
     # ------------------------------------------------------------------ constructors
     @classmethod

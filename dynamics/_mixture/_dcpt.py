@@ -47,6 +47,7 @@ import numpy as np
 
 from cptdyn._optim import bfgs, grid_starts, huber
 from cptdyn._pytree import pytree_dataclass, static_field, x64_context
+from cptdyn._validate import MAX_MAGNITUDE
 
 from ..presets import ZHENG_CPT
 
@@ -196,14 +197,26 @@ def dcpt_from_dict(doc: Mapping[str, Any]) -> DCPTLaw:
     missing = [n for n in need if n not in params]
     if missing:
         raise ValueError(f"D-CPT law: missing parameter(s) {', '.join(missing)}")
+    if form not in DCPT_FORMS:
+        raise ValueError(f"D-CPT law: form={doc.get('form')!r} must be one of "
+                         f"{', '.join(DCPT_FORMS)}")
+    unknown = [k for k in params if k not in _DCPT_NAMES] if "params" in doc else []
+    if unknown:
+        raise ValueError(f"D-CPT law: unknown parameter {unknown[0]!r}")
     kw = {}
     for n in _DCPT_NAMES:
         if n in params:
-            try:
-                kw[n] = float(params[n])
-            except (TypeError, ValueError):
-                raise ValueError(f"D-CPT law: parameter {n}={params[n]!r} is not a number"
-                                 ) from None
+            v = params[n]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"D-CPT law: parameter {n}={v!r} is not a number")
+            if not math.isfinite(float(v)):
+                raise ValueError(f"D-CPT law: parameter {n}={v!r} is not a finite number")
+            if n in ("alpha", "beta", "gamma", "eta") and not 0 <= float(v) <= 10:
+                raise ValueError(f"D-CPT law: exponent {n}={v!r} must be in [0, 10]")
+            if abs(float(v)) > MAX_MAGNITUDE:
+                raise ValueError(f"D-CPT law: parameter {n}={v!r} is implausibly large "
+                                 f"(|value| > {MAX_MAGNITUDE:g})")
+            kw[n] = float(v)
     return DCPTLaw(**kw, form=form)
 
 

@@ -247,6 +247,11 @@ def logged_lr(steps: np.ndarray, values: np.ndarray, total: int, *, warmup_steps
               lr_at: str, src: str, run: str) -> tuple[np.ndarray, dict[str, Any]]:
     """``reconstruct_lr`` for one run, with the meta entries that say so (``lr_source``,
     ``lr_reconstruction``); RunError naming the run when no logged point lies inside it."""
+    from cptdyn._validate import MAX_STEPS
+
+    if total > MAX_STEPS:  # resource limit, before allocating the per-step LR
+        raise RunError(f"{src}: run {run!r}: last step {total} exceeds the limit of {MAX_STEPS} "
+                       "steps (resource limit; a typo?)")
     try:
         lr = reconstruct_lr(steps, values, total, warmup_steps=warmup_steps, lr_at=lr_at)
     except ValueError as e:

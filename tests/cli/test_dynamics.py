@@ -13,6 +13,9 @@ D400 = DATA / "csv_400"
 TRAIN = [str(D400 / f"{n}.csv") for n in ("cosine_24000", "constant_24000", "wsdcon_9")]
 
 
+MOMENTUM = '{"law": "momentum", "params": {"L0": 2.67, "A": 0.63, "alpha": 0.727, "C": 0.556}}'
+
+
 def run(argv, capsys):
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -122,11 +125,14 @@ def test_cpt_simulate_outputs_both_sets(tmp_path, capsys):
          "params.L0"),
         ("{oops", ["evaluate", "--params", "{f}", str(D400 / "cosine_24000.csv")],
          "not valid JSON"),
-        ('{"law": "momentum"}', ["plan", "--params", "{f}", "--tune", "wobble", "--total-steps",
-                                 "100", "--peak-lr", "1e-3", "--out", "plan.json"], "wobble"),
-        ('{"law": "momentum"}', ["plan", "--params", "{f}", "--tune", "decay_fraction",
-                                 "--objective", "weighted:x", "--total-steps", "100",
-                                 "--peak-lr", "1e-3", "--out", "plan.json"], "--objective"),
+        (MOMENTUM, ["plan", "--params", "{f}", "--tune", "wobble", "--total-steps",
+                    "100", "--peak-lr", "1e-3", "--out", "plan.json"], "wobble"),
+        (MOMENTUM, ["plan", "--params", "{f}", "--tune", "decay_fraction",
+                    "--objective", "weighted:x", "--total-steps", "100",
+                    "--peak-lr", "1e-3", "--out", "plan.json"], "--objective"),
+        ('{"law": "momentum", "params": {"L0": 2.6, "A": 0.6, "alpha": 0.7}}',
+         ["simulate", "--params", "{f}", "--schedule", "s.json", "--out", "c.csv"],
+         "params.C (missing"),
     ],
 )
 def test_errors_are_one_line(make, argv, needle, tmp_path, capsys, monkeypatch):
@@ -140,7 +146,7 @@ def test_errors_are_one_line(make, argv, needle, tmp_path, capsys, monkeypatch):
     assert err.count("\n") == 1 and err.startswith("cptdyn: error:"), err
     assert needle in err, err
     assert not (tmp_path / "p.json").exists() or make is not None
-    assert not (tmp_path / "plan.json").exists()  # nothing written by a failing plan
+    assert not (tmp_path / "plan.json").exists() and not (tmp_path / "c.csv").exists()
 
 
 def test_demo(tmp_path, capsys):

@@ -35,7 +35,9 @@ def test_plan_with_tolerance_json_and_out(params, tmp_path, capsys):
                          "--json", "--out", out], capsys)
     assert rc == 0, err
     doc = json.loads(text)
-    assert json.loads(out.read_text()) == doc
+    assert doc["command"] == "plan-mixture" and doc["ok"] and doc["exit_code"] == 0
+    assert doc["outputs"] == [str(out)]
+    assert json.loads(out.read_text()) == {k: doc[k] for k in ("plan", "warnings")}
     p = doc["plan"]
     assert p["general_loss"] <= 1.03 * lg0 + 1e-12 and "tolerance" in p["binding"]
     assert p["replay_ratio"] == pytest.approx(1 - p["domain_ratio"])

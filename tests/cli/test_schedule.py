@@ -76,7 +76,7 @@ def test_cpt_join(tmp_path, capsys):
           "--decay-fraction", "1.5"], "decay_fraction=1.5"),
         (["schedule", "wsd", "--total-steps", "100", "--peak-lr", "1e-3",
           "--decay-shape", "zigzag"], "decay_shape='zigzag'"),
-        (["schedule", "wsd", "--total-steps", "100", "--peak-lr", "nan"], "peak_lr=nan"),
+        (["schedule", "wsd", "--total-steps", "100", "--peak-lr", "nan"], "'nan' is not a finite number"),
         (["schedule", "zigzag"], "invalid choice: 'zigzag'"),
         (["schedule", "wsd", "--total-steps", "100", "--peak-lr", "1e-3", "--out",
           "/nonexistent-dir/x.json"], "does not exist"),
