@@ -396,13 +396,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     curves = evaluate_schedule(laws, sched, ctx)
     lr = lr_array(sched)
     n = lr.size
-    for k, v in curves.items():
-        if not np.all(np.isfinite(v)):
-            bad = int(np.argmax(~np.isfinite(v))) + 1
-            raise CLIError(f"the {k!r} law predicts a non-finite loss at step {bad}; "
-                           "check the parameters")
+    # before the first update with a positive LR the LR area S1 is 0 and no law defines a loss
+    # (S1^-alpha): those leading steps are left empty; a non-finite loss anywhere else is refused
+    no_area = np.cumsum(lr) <= 0.0
+    curves = {k: _blank_leading(v, no_area, k) for k, v in curves.items()}
     bands = _sample_bands(args.params, laws, sched, ctx)
+    bands = {k: (np.where(no_area, np.nan, lo), np.where(no_area, np.nan, hi))
+             for k, (lo, hi) in bands.items()}
     notes = _early_divergence(curves, int(getattr(sched, "warmup_steps", 0) or 0), n)
+    if no_area.any() and any(np.isnan(v).any() for v in curves.values()):
+        k0 = int(np.flatnonzero(no_area)[-1]) + 1
+        notes.insert(0, f"note: no loss at steps 1..{k0}: the LR is 0 until then (warmup from 0), "
+                        "so no LR area has accumulated and the law is undefined; left empty")
     if args.noise is not None:
         if not (args.noise >= 0 and math.isfinite(args.noise)):
             raise CLIError(f"--noise {args.noise}: must be a finite number >= 0")
@@ -422,17 +427,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             sfx = "" if names == ["val"] else f"_{k}"
             lcols += [f"lo{sfx}", f"hi{sfx}"]
     buf.write("step,lr," + ",".join(lcols) + "\n")
+    def cell(x: float) -> str:
+        return "" if np.isnan(x) else f"{x:.10g}"
+
     for s in steps:
-        vals = ",".join(f"{curves[k][s - 1]:.10g}" for k in names)
+        vals = ",".join(cell(curves[k][s - 1]) for k in names)
         for k in names:
             if k in bands:
-                vals += f",{bands[k][0][s - 1]:.10g},{bands[k][1][s - 1]:.10g}"
+                vals += f",{cell(bands[k][0][s - 1])},{cell(bands[k][1][s - 1])}"
         buf.write(f"{s},{lr[s - 1]:.10g},{vals}\n")
-    for k, v in curves.items():
-        if not np.all(np.isfinite(v)):
-            bad = int(np.argmax(~np.isfinite(v))) + 1
-            raise CLIError(f"the {k!r} law predicts a non-finite loss at step {bad}; "
-                           "check the parameters")
     report = None
     if args.report:
         from cptdyn.report import simulate_report
@@ -456,6 +459,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _blank_leading(v: np.ndarray, no_area: np.ndarray, name: str) -> np.ndarray:
+    """``v`` with its values at the leading zero-LR-area steps set to NaN; CLIError naming the
+    first step where the law's loss is non-finite although the LR area is positive."""
+    v = np.asarray(v, dtype=np.float64)
+    bad = ~np.isfinite(v) & ~no_area
+    if bad.any():
+        raise CLIError(f"the {name!r} law predicts a non-finite loss at step "
+                       f"{int(np.argmax(bad)) + 1}; check the parameters")
+    return np.where(no_area, np.nan, v)
+
+
 def _early_divergence(curves: Mapping[str, np.ndarray], warmup: int, n: int) -> list[str]:
     """Notes for laws whose predicted loss blows up at the first steps: the S1^-alpha term of
     every law diverges as the LR area goes to 0, so during (and right after) warmup a prediction
@@ -465,7 +479,7 @@ def _early_divergence(curves: Mapping[str, np.ndarray], warmup: int, n: int) -> 
     out = []
     for k, v in curves.items():
         ref = float(v[ref_step - 1])
-        early = v[: ref_step - 1]
+        early = np.where(np.isnan(v[: ref_step - 1]), -np.inf, v[: ref_step - 1])
         if early.size and np.isfinite(ref) and float(np.max(early)) > 1.5 * ref:
             i = int(np.argmax(early))
             last = int(np.flatnonzero(early > 1.5 * ref)[-1]) + 1
