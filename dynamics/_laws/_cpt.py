@@ -114,6 +114,13 @@ class _CPTBase(AreaLaw):
         """All CPT features are one value per observation: runs concatenate (fit fast path)."""
         return concat_rows(feats)
 
+    def predict_features(self, f: Any) -> jax.Array:
+        """The loss: the sum of :meth:`terms_features` (one formula per law, written once)."""
+        total: Any = 0.0
+        for term in self.terms_features(f).values():
+            total = total + term
+        return jnp.asarray(total)
+
     def _validate(self) -> None:
         name = type(self).__name__
         check_lam(self.lam, f"{name}: lam")  # type: ignore[attr-defined]
@@ -205,15 +212,6 @@ class CPTLaw(_CPTBase):
             split=self.split, transfer_step=transfer_step, where=type(self).__name__,
         )
 
-    def predict_features(self, f: Any) -> jax.Array:
-        return (
-            self.L0
-            + power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
-            - self.C1 * f["S2pt"]
-            - self.C2 * f["S2cpt"]
-            + _shift(f["S1cpt"], self.B, self.E, self.beta)
-        )
-
     def terms_features(self, f: Any) -> dict[str, jax.Array]:
         return {"L0": jnp.asarray(self.L0),
                 "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha),
@@ -292,21 +290,6 @@ class CPTReplayLaw(_CPTBase):
         f["r_pt"] = jnp.broadcast_to(jnp.asarray(r, dt), shape)  # one value per observation
         f["is_pt"] = jnp.broadcast_to(jnp.asarray(_role(self.role, dataset, name), dt), shape)
         return f
-
-    def predict_features(self, f: Any) -> jax.Array:
-        r_pt = f["r_pt"]
-        r_cpt = 1.0 - r_pt
-        is_pt = f["is_pt"] > 0.5
-        r_anneal_cpt = r_cpt if self.cpt_anneal_ratio == "r_cpt" else r_pt
-        anneal = jnp.exp(self.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
-        shift_factor = jnp.where(is_pt, -jnp.expm1(-self.a2 * r_cpt), jnp.expm1(self.a2 * r_cpt))
-        return (
-            self.L0
-            + power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
-            - self.C1 * f["S2pt"]
-            - self.C2 * f["S2cpt"] * anneal
-            + _shift(f["S1cpt"], self.B, self.E, self.beta) * shift_factor
-        )
 
     def terms_features(self, f: Any) -> dict[str, jax.Array]:
         r_pt = f["r_pt"]
@@ -395,20 +378,6 @@ class CPTReplayCurveLaw(_CPTBase):
                 f"{name}: cpt_anneal_ratio={self.cpt_anneal_ratio!r} is not one of 'r_cpt', 'r_pt'"
             )
 
-    def predict_features(self, f: Any) -> jax.Array:
-        r_pt = f["r_pt"]
-        r_cpt = 1.0 - r_pt
-        is_pt = f["is_pt"] > 0.5
-        r_anneal_cpt = r_cpt if self.cpt_anneal_ratio == "r_cpt" else r_pt
-        anneal = jnp.exp(self.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
-        return (
-            self.L0
-            + power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
-            - self.C1 * f["S2pt"]
-            - self.C2 * f["S2cpt"] * anneal
-            + _shift(f["S1cpt"], self.B, self.E, self.beta) * replay_curve(r_cpt, self.k)
-        )
-
     def terms_features(self, f: Any) -> dict[str, jax.Array]:
         r_pt = f["r_pt"]
         r_cpt = 1.0 - r_pt
@@ -471,17 +440,6 @@ class CPTSizeLaw(_CPTBase):
         )
         f["N"] = jnp.broadcast_to(jnp.asarray(model_size, f["S1pt"].dtype), f["S1pt"].shape)
         return f
-
-    def predict_features(self, f: Any) -> jax.Array:
-        N = f["N"]
-        return (
-            self.L0
-            + power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha)
-            - self.C1 * f["S2pt"] * N**self.gamma1
-            - self.C2 * f["S2cpt"] * N**self.gamma2
-            + _shift(f["S1cpt"], self.B, self.E, self.beta)
-            + self.F * N ** (-self.gamma3)
-        )
 
     def terms_features(self, f: Any) -> dict[str, jax.Array]:
         N = f["N"]
@@ -572,14 +530,6 @@ class CPTOpenLaw(_CPTBase):
         a = areas(x[..., Tp:], sc, lam=self.lam, eta0=eta0, warmup="as-run")
         zero = jnp.zeros((), x.dtype)
         return {"S1cpt": jnp.where(n > 0, a.S1, zero), "S2cpt": jnp.where(n > 0, a.S2, zero)}
-
-    def predict_features(self, f: Any) -> jax.Array:
-        return (
-            self.L0
-            + power_decay(self.S1pt + f["S1cpt"], self.A, self.alpha)
-            - self.C2 * f["S2cpt"]
-            + _shift(f["S1cpt"], self.B, self.E, self.beta)
-        )
 
     def terms_features(self, f: Any) -> dict[str, jax.Array]:
         return {"L0": jnp.asarray(self.L0),

@@ -11,8 +11,9 @@ A cell is a finite number or missing (empty text, ``None``, NaN in a frame); any
 LR reconstruction rule when only a logged LR column exists (``reconstruct_lr``): the per-step LR is
 the linear interpolation between the logged points; before the first logged point it is a linear
 warmup from 0 at update 0 (``lr[t] = v0 * min(1, t / min(W, u0))``, ``v0`` the first logged LR at
-update ``u0``; the warmup convention of cptdyn's schedules, HF, optax and Megatron) when a warmup length ``W > 0`` is known, else held at ``v0``; after the last logged
-point it is held. The rule used is written to ``run.meta["lr_source"]`` and
+update ``u0``; the warmup convention of cptdyn's schedules, HF, optax and Megatron) when a
+warmup length ``W > 0`` is known, else held at ``v0``; after the last logged point it is held.
+The rule used is written to ``run.meta["lr_source"]`` and
 ``run.meta["lr_reconstruction"]``. Pass ``schedule=`` (an array, a callable of the update index,
 a ``cptdyn.schedules`` schedule, or a ``{run: schedule}`` mapping) to give the exact per-step LR.
 

@@ -193,7 +193,7 @@ def test_report_output_naming_an_input_is_refused(tmp_path: Path, capsys) -> Non
     assert run.read_bytes() == before
     rc, _, err = _run(["fit", run, "--law", "momentum", "--out", tmp_path / "p.json",
                        "--report", tmp_path / "p.json"], capsys)
-    assert rc == 2 and "same file" in err and not (tmp_path / "p.json").exists()
+    assert rc == 2 and "is also --out" in err and not (tmp_path / "p.json").exists()
 
 
 def test_nothing_written_when_the_report_fails(tmp_path: Path, capsys, monkeypatch) -> None:
