@@ -1,5 +1,8 @@
 """Learning-rate schedules as values: frozen dataclasses registered as JAX pytrees.
 
+One concept in one file (about 950 lines, like optax's ``_schedule.py``): the schedule families,
+their shared warmup and validation, and the spec round trip; exports and imports live elsewhere.
+
 Conventions (the whole library uses them):
 
 * Steps count optimizer updates from 0; ``lr(t)`` is the LR used by update ``t``;

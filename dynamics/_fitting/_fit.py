@@ -1,5 +1,8 @@
 """Fitting loss laws to observed runs: multi-start batched quasi-Newton, evaluation, CV helpers.
 
+One concept in one file (about 900 lines): the fitting procedure and its result object; the
+optimiser itself is ``cptdyn._optim``, batched fold fits ``_batch.py``, priors ``_priors.py``.
+
 Objective (P2 Eq. 6; P1 App. C; MPL Eq. 27)::
 
     J(theta) = sum_runs sum_steps w * Huber_delta(log L_theta(s) - log L_obs(s)),  delta = 1e-3
