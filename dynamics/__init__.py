@@ -34,6 +34,7 @@ from ._areas import cpt_areas as cpt_areas
 from ._areas import effective_lr as effective_lr
 from ._areas import forward_area as forward_area
 from ._areas import momentum_tail as momentum_tail
+from ._fitting._band import prediction_band as prediction_band
 from ._fitting._fit import Convergence as Convergence
 from ._fitting._fit import Evaluation as Evaluation
 from ._fitting._fit import FitError as FitError
@@ -56,7 +57,6 @@ from ._fitting._metrics import rmse as rmse
 from ._fitting._metrics import worst_e as worst_e
 from ._fitting._mpl_reference import fit_mpl_reference as fit_mpl_reference
 from ._fitting._priors import default_prior as default_prior
-from ._fitting._priors import prediction_band as prediction_band
 from ._fitting._select import DEFAULT_CANDIDATES as DEFAULT_CANDIDATES
 from ._fitting._select import cv_score as cv_score
 from ._fitting._select import format_table as format_selection_table  # noqa: F401

@@ -117,8 +117,9 @@ def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
         raise CLIError(f"run file {what!r} cannot be read: {e.strerror or one_line(e)}") from None
     except ValueError as e:
         msg = one_line(e)
-        if not any(p in msg or Path(p).name in msg for p in paths):
-            msg = f"run file {what!r}: {msg}"
+        if not any(p in msg or Path(p).name in msg for p in paths) and "W&B" not in msg:
+            # the reader's message names no input: say which one (a W&B run is not a file)
+            msg = f"{'run file' if paths else 'W&B run'} {what!r}: {msg}"
         raise CLIError(msg) from None
     for w in caught:  # guesses: one line each on stderr; other warnings as Python shows them
         if issubclass(w.category, RunReadWarning):

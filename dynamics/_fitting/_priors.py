@@ -44,7 +44,7 @@ from .._law import Law
 from .._run import Run
 
 __all__ = ["PRIOR_OBS_PER_RUN", "DEFAULT_WARMUP", "default_prior", "prior_strength", "fit_window",
-           "default_options", "prediction_band"]
+           "default_options"]
 
 #: Default warmup convention of the laws when fitted by ``cptdyn fit`` / ``select_law``: the LR
 #: path starts from 0, so the warmup *increase* enters the annealing term with the opposite sign
@@ -138,86 +138,3 @@ def fit_window(run: Run, law: Law | None = None) -> np.ndarray:
 
 def describe(prior: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}~({float(c):.4g}, sd {float(s):.3g})" for k, (c, s) in prior.items())
-
-
-# ------------------------------------------------------------------------------------------------
-# prediction band (Laplace approximation of the regularised fit)
-
-
-def prediction_band(
-    law: Law, runs: Sequence[Run], target: Run, level: float = 0.9,
-    prior: Mapping[str, tuple[float, float]] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(lo, hi)``: a ``level`` band of ``law``'s prediction at ``target.steps``, fitted on
-    ``runs``, that widens with what the training runs cannot pin down.
-
-    Laplace (Gauss-Newton) approximation of the same posterior the default fit maximises, in the
-    unconstrained parameter space: the data count as ``PRIOR_OBS_PER_RUN`` independent
-    observations per run with noise ``sigma`` = the rms log residual of the law on the training
-    runs (the misfit the law cannot remove), the prior as ``default_prior`` (or ``prior``).
-    ``Cov = (n_eff / n * J^T J / sigma^2 + diag(1 / sd^2))^-1``; the band on the log loss is
-    ``+- z * sqrt(g^T Cov g + sigma^2)`` with ``g`` the gradient of the target's log prediction.
-    A parameter that the runs cannot identify (the annealing amplitude from one constant run, the
-    exponent from a short run) keeps its prior width, and the band shows it where the target
-    depends on it (a cooldown, a longer horizon, another peak LR). Parameters without a prior
-    get a flat one (sd 10 in the unconstrained space).
-    """
-    import jax
-    import jax.numpy as jnp
-    from scipy.stats import norm
-
-    from cptdyn._pytree import x64_context
-
-    from ._fit import _constraints, _law_from_raw, _prior_arrays, _raw_from_params
-
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"prediction_band: level={level} must be in (0, 1)")
-    names, cons = _constraints(law)
-    raw0 = _raw_from_params(law.params(), names, cons)
-    if raw0 is None:
-        raise ValueError("prediction_band: the law's parameters are outside their constraints")
-    pri = default_prior(law, runs) if prior is None else dict(prior)
-    centre, inv_sd = _prior_arrays(pri, names, cons)
-    inv_sd = np.where(inv_sd > 0, inv_sd, 0.1)
-    from ._fit import MAX_OBS, bin_observations
-
-    obs = []
-    for r in runs:
-        if r.loss is None or not r.steps.size:
-            continue
-        m = fit_window(r, law)
-        obs.append(bin_observations(r.replace(steps=r.steps[m], loss=np.asarray(r.loss)[m]),
-                                    None, MAX_OBS)[0])
-    with x64_context():
-        feats = [law.features(r) for r in obs]
-        tfeat = law.features(target)
-
-        def logpred(raw: Any, f: Any) -> Any:
-            lw = _law_from_raw(law, names, cons, raw)
-            return jnp.log(jnp.reshape(lw.predict_features(f), (-1,)))
-
-        x = jnp.asarray(raw0)
-        jac = [np.asarray(jax.jacfwd(logpred)(x, f)) for f in feats]
-        res = [np.asarray(logpred(x, f)) - np.log(np.asarray(r.loss))
-               for f, r in zip(feats, obs, strict=True)]
-        tj = np.asarray(jax.jacfwd(logpred)(x, tfeat))
-        tp = np.exp(np.asarray(logpred(x, tfeat)))
-    jm = np.concatenate(jac)
-    rr = np.concatenate(res)
-    sigma = max(float(np.sqrt(np.mean(rr**2))), 1e-4)
-    n_eff = PRIOR_OBS_PER_RUN * len(obs)
-    h = (n_eff / rr.size) * (jm.T @ jm) / sigma**2 + np.diag(inv_sd**2)
-    cov = np.linalg.pinv(h)
-    # misspecification grows with the distance from the training data (log of the LR-area ratio
-    # beyond the longest training run, log of the peak-LR ratio): MODEL_ERROR_PER_EFOLD each
-    s1_train = max(float(np.sum(np.asarray(r.lr)[: int(r.steps[-1])])) for r in obs)
-    s1_t = np.cumsum(np.asarray(target.lr, np.float64))[np.asarray(target.steps) - 1]
-    horizon = np.log(np.maximum(s1_t / s1_train, 1.0))
-    peak_t = float(np.max(target.lr))
-    peaks = [float(np.max(r.lr)) for r in obs]
-    peak_d = min(abs(math.log(peak_t / p)) for p in peaks) if peak_t > 0 else 0.0
-    model = MODEL_ERROR_PER_EFOLD * (horizon + peak_d)
-    var = np.einsum("ij,jk,ik->i", tj, cov, tj) + sigma**2 + model**2
-    z = float(norm.ppf(0.5 + level / 2))
-    half = z * np.sqrt(np.maximum(var, 0.0))
-    return tp * np.exp(-half), tp * np.exp(half)
