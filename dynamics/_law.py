@@ -180,6 +180,20 @@ class Law(abc.ABC):
     def params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.PARAMS}
 
+    def _check_param_types(self) -> None:
+        """Every parameter is a real number or a numeric array (tracers pass): a string, None or
+        a boolean is refused here, naming the field, instead of failing later inside JAX."""
+        name = type(self).__name__
+        for k in self.PARAMS:
+            v = getattr(self, k)
+            if isinstance(v, jax.core.Tracer):
+                continue
+            kind = getattr(np.asarray(v) if not isinstance(v, (str, bytes)) else None,
+                           "dtype", None)
+            if (v is None or isinstance(v, (bool, np.bool_, str, bytes)) or kind is None
+                    or kind.kind not in "iuf"):
+                raise ValueError(f"{name}: {k}={v!r} must be a real number")
+
     def with_params(self, **values: Any) -> Law:
         return dataclasses.replace(self, **values)  # type: ignore[type-var]
 
@@ -240,6 +254,23 @@ def register_law(cls: type[Law]) -> type[Law]:
         raise TypeError(f"{cls.__name__} does not implement the Law protocol: {missing}")
     _REGISTRY[cls.NAME] = cls
     return cls
+
+
+def check_lr_array(lr: Any, where: str) -> None:
+    """A concrete per-step LR array must be finite and non-negative (tracers pass): one-line
+    ValueError naming the first bad update, so no law returns NaN for a bad schedule."""
+    if isinstance(lr, jax.core.Tracer) or any(
+            isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(lr)):
+        return
+    a = np.asarray(lr)
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: lr must be an array of numbers, got dtype {a.dtype}")
+    bad = ~np.isfinite(a) | (a < 0)
+    if bad.any():
+        i = np.unravel_index(int(np.argmax(bad)), a.shape)
+        at = ", ".join(str(int(k)) for k in i)
+        raise ValueError(f"{where}: lr[{at}] = {float(a[i]):g} must be a finite, non-negative "
+                         "learning rate")
 
 
 def law_names() -> list[str]:

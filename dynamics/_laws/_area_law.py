@@ -15,7 +15,7 @@ import numpy as np
 from cptdyn._pytree import x64_context
 
 from .._areas import check_lam, check_warmup
-from .._law import Law
+from .._law import Law, check_lr_array
 from .._run import Run
 from .._simulate import run_context
 
@@ -80,6 +80,7 @@ class AreaLaw(Law):
             check_lam(lam, f"{name}: lam")
 
     def __post_init__(self) -> None:
+        self._check_param_types()
         self._validate()
 
     def predict_lr(self, lr: Any, steps: Any = None, **context: Any) -> jax.Array:
@@ -91,6 +92,7 @@ class AreaLaw(Law):
           **context: ``warmup_steps``, ``transfer_step``, ``dataset``, ``replay_ratio``,
             ``model_size`` (see ``run_context``); the ones a law does not use are ignored.
         """
+        check_lr_array(lr, f"{type(self).__name__}.predict_lr")
         return predict_jit(self, self.lr_features(lr, steps, **context))
 
     def predict(self, run: Run) -> jax.Array:

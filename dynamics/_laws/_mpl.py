@@ -71,7 +71,7 @@ from jax.scipy.special import gammaln
 
 from cptdyn._pytree import pytree_dataclass, static_field, x64_context
 
-from .._law import Law, interval, param, positive, register_law
+from .._law import Law, check_lr_array, interval, param, positive, register_law
 from .._run import Run, RunError
 from ..presets import PAPER_PARAMS, REPO_PARAMS
 
@@ -405,6 +405,7 @@ class MPLLaw(Law):
     n_nodes: int = static_field(default=64)
 
     def __post_init__(self) -> None:
+        self._check_param_types()
         if self.warmup not in MPL_CONVENTIONS:
             raise ValueError(
                 f"MPLLaw: warmup={self.warmup!r} must be one of {', '.join(MPL_CONVENTIONS)}"
@@ -586,6 +587,7 @@ class MPLLaw(Law):
         quadrature), the form the planner differentiates. Context: ``warmup_steps``; other keys
         are ignored.
         """
+        check_lr_array(lr, "MPLLaw.predict_lr")
         w = int(context.get("warmup_steps", 0) or 0)
         if steps is None:
             return self.curve(lr, w)

@@ -231,3 +231,29 @@ def test_bad_options(kwargs, match):
         MomentumLaw(**kwargs)
     with pytest.raises(ValueError, match=r"MomentumLamLaw: warmup='x'"):
         MomentumLamLaw(warmup="x")
+
+
+@pytest.mark.parametrize("bad", ["2.0", None, True, [1.0, "x"]])
+def test_every_law_refuses_non_numeric_parameters(bad):
+    """A parameter that is not a real number is refused at construction, naming the field
+    (it used to pass and fail later with a TypeError inside JAX)."""
+    from cptdyn.dynamics import law_class, law_names
+
+    for name in law_names():
+        cls = law_class(name)
+        first = next(iter(cls.PARAMS))
+        with pytest.raises(ValueError, match=rf"{cls.__name__}: {first}=.* must be a real number"):
+            cls(**{first: bad})
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1e-3])
+def test_predict_lr_refuses_bad_learning_rates(bad):
+    """No law returns NaN for a bad concrete LR array: the first bad update is named."""
+    from cptdyn.dynamics import MPLLaw
+
+    lr = np.full(50, 1e-3)
+    lr[7] = bad
+    for law in (MomentumLaw(), MPLLaw()):
+        with pytest.raises(ValueError, match=r"predict_lr: lr\[7\] = .* must be a finite, "
+                                             r"non-negative learning rate"):
+            law.predict_lr(lr)
