@@ -297,13 +297,16 @@ class CPTReplayLaw(_CPTBase):
         is_pt = f["is_pt"] > 0.5
         r_anneal_cpt = r_cpt if self.cpt_anneal_ratio == "r_cpt" else r_pt
         anneal = jnp.exp(self.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
-        shift_factor = jnp.where(is_pt, -jnp.expm1(-self.a2 * r_cpt), jnp.expm1(self.a2 * r_cpt))
         return {"L0": jnp.asarray(self.L0),
                 "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha),
                 "annealing PT (S2pt)": -self.C1 * f["S2pt"],
                 "annealing CPT (S2cpt)": -self.C2 * f["S2cpt"] * anneal,
                 "distribution shift": _shift(f["S1cpt"], self.B, self.E, self.beta)
-                * shift_factor}
+                * self._shift_factor(r_cpt, is_pt)}
+
+    def _shift_factor(self, r_cpt: Any, is_pt: Any) -> jax.Array:
+        """Eq. 8's replay factors: 1 - exp(-a2 r_cpt) on D_pt, exp(a2 r_cpt) - 1 on D_cpt."""
+        return jnp.where(is_pt, -jnp.expm1(-self.a2 * r_cpt), jnp.expm1(self.a2 * r_cpt))
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``CPTLaw``'s grid with ``a1 = 0.05`` and ``a2`` in {1, 4} (P1 Fig. 19: 0.04-0.06,
@@ -378,18 +381,11 @@ class CPTReplayCurveLaw(_CPTBase):
                 f"{name}: cpt_anneal_ratio={self.cpt_anneal_ratio!r} is not one of 'r_cpt', 'r_pt'"
             )
 
-    def terms_features(self, f: Any) -> dict[str, jax.Array]:
-        r_pt = f["r_pt"]
-        r_cpt = 1.0 - r_pt
-        is_pt = f["is_pt"] > 0.5
-        r_anneal_cpt = r_cpt if self.cpt_anneal_ratio == "r_cpt" else r_pt
-        anneal = jnp.exp(self.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
-        return {"L0": jnp.asarray(self.L0),
-                "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha),
-                "annealing PT (S2pt)": -self.C1 * f["S2pt"],
-                "annealing CPT (S2cpt)": -self.C2 * f["S2cpt"] * anneal,
-                "distribution shift": _shift(f["S1cpt"], self.B, self.E, self.beta)
-                * replay_curve(r_cpt, self.k)}
+    terms_features = CPTReplayLaw.terms_features  # Eq. 8's terms with the factor below
+
+    def _shift_factor(self, r_cpt: Any, is_pt: Any) -> jax.Array:
+        """The normalised replay factor ``g(r_cpt)``, the same form on both validation sets."""
+        return replay_curve(r_cpt, self.k)
 
     def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
         """``CPTLaw``'s grid with ``a1 = 0.05`` and ``k`` in {-3, +3} (P1's two curvatures)."""
