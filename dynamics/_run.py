@@ -27,10 +27,22 @@ __all__ = ["Run", "RunError"]
 
 
 def _as_1d_float(name: str, value: Any, where: str) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RunError(f"{where}: {name} must be an array of numbers, got "
+                       f"{type(value).__name__}") from None
     if arr.ndim != 1:
         raise RunError(f"{where}: {name} must be one-dimensional, got shape {arr.shape}")
     return arr
+
+
+def _whole(value: Any, name: str, where: str) -> int:
+    """``value`` as an int; RunError naming the field for anything but a whole number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) or (
+            not float(value).is_integer()):
+        raise RunError(f"{where}: {name}={value!r} must be a whole number")
+    return int(value)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -112,17 +124,21 @@ class Run:
                 raise RunError(
                     f"{where}: loss[{i}] = {loss[i]} at step {steps[i]} (must be finite and > 0)"
                 )
-        w = int(self.warmup_steps)
+        w = _whole(self.warmup_steps, "warmup_steps", where)
         if w < 0 or w > lr.size:
             raise RunError(f"{where}: warmup_steps={self.warmup_steps} is outside 0..{lr.size}")
         ts = self.transfer_step
         if ts is not None:
-            ts = int(ts)
+            ts = _whole(ts, "transfer_step", where)
             if ts < 1 or ts >= lr.size:
                 raise RunError(
                     f"{where}: transfer_step={self.transfer_step} is outside 1..{lr.size - 1}"
                 )
         rr = self.replay_ratio
+        for fname, v in (("replay_ratio", rr), ("model_size", self.model_size)):
+            if v is not None and (isinstance(v, (bool, np.bool_))
+                                  or not isinstance(v, (int, float, np.number))):
+                raise RunError(f"{where}: {fname}={v!r} must be a number")
         if rr is not None and not (0.0 <= float(rr) <= 1.0 and math.isfinite(float(rr))):
             raise RunError(f"{where}: replay_ratio={rr} is outside [0, 1]")
         ms = self.model_size

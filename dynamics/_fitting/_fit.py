@@ -608,11 +608,14 @@ def fit(
     """
     t0 = time.perf_counter()
     runs = check_runs(runs, "fit")
-    if not (delta > 0 and math.isfinite(delta)):
-        raise FitError(f"fit: delta={delta} must be a positive number")
-    if int(max_iter) < 0:
-        raise FitError(f"fit: max_iter={max_iter} must be >= 0")
     from cptdyn._validate import check_int
+
+    for name, v, need in (("delta", delta, "a positive"), ("tol", tol, "a non-negative"),
+                          ("ftol", ftol, "a non-negative")):
+        ok = not isinstance(v, (bool, np.bool_)) and isinstance(v, (int, float, np.number))
+        if not ok or not math.isfinite(float(v)) or float(v) < 0 or (
+                name == "delta" and float(v) == 0):
+            raise FitError(f"fit: {name}={v!r} must be {need} number")
 
     n_random = check_int("fit", "n_random", n_random, lo=0, hi=100_000)
     seed = check_int("fit", "seed", seed, lo=0, hi=2**32 - 1)
