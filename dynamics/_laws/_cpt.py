@@ -95,6 +95,22 @@ def _split_features(
     return {"S1pt": c.S1pt, "S1cpt": c.S1cpt, "S2pt": c.S2pt, "S2cpt": c.S2cpt}
 
 
+def _eq8_terms(law: Any, f: Any) -> dict[str, jax.Array]:
+    """P1 Eq. 8's additive terms for a replay law; ``law._shift_factor(r_cpt, is_pt)`` is the
+    replay factor of the distribution shift (the one place the replay laws differ)."""
+    r_pt = f["r_pt"]
+    r_cpt = 1.0 - r_pt
+    is_pt = f["is_pt"] > 0.5
+    r_anneal_cpt = r_cpt if law.cpt_anneal_ratio == "r_cpt" else r_pt
+    anneal = jnp.exp(law.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
+    return {"L0": jnp.asarray(law.L0),
+            "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], law.A, law.alpha),
+            "annealing PT (S2pt)": -law.C1 * f["S2pt"],
+            "annealing CPT (S2cpt)": -law.C2 * f["S2cpt"] * anneal,
+            "distribution shift": _shift(f["S1cpt"], law.B, law.E, law.beta)
+            * law._shift_factor(r_cpt, is_pt)}
+
+
 def _role(role: str, dataset: Any, where: str) -> float:
     r = role
     if r == "auto":
@@ -292,17 +308,7 @@ class CPTReplayLaw(_CPTBase):
         return f
 
     def terms_features(self, f: Any) -> dict[str, jax.Array]:
-        r_pt = f["r_pt"]
-        r_cpt = 1.0 - r_pt
-        is_pt = f["is_pt"] > 0.5
-        r_anneal_cpt = r_cpt if self.cpt_anneal_ratio == "r_cpt" else r_pt
-        anneal = jnp.exp(self.a1 * jnp.where(is_pt, r_pt, r_anneal_cpt))
-        return {"L0": jnp.asarray(self.L0),
-                "power (S1)": power_decay(f["S1pt"] + f["S1cpt"], self.A, self.alpha),
-                "annealing PT (S2pt)": -self.C1 * f["S2pt"],
-                "annealing CPT (S2cpt)": -self.C2 * f["S2cpt"] * anneal,
-                "distribution shift": _shift(f["S1cpt"], self.B, self.E, self.beta)
-                * self._shift_factor(r_cpt, is_pt)}
+        return _eq8_terms(self, f)
 
     def _shift_factor(self, r_cpt: Any, is_pt: Any) -> jax.Array:
         """Eq. 8's replay factors: 1 - exp(-a2 r_cpt) on D_pt, exp(a2 r_cpt) - 1 on D_cpt."""
@@ -381,7 +387,8 @@ class CPTReplayCurveLaw(_CPTBase):
                 f"{name}: cpt_anneal_ratio={self.cpt_anneal_ratio!r} is not one of 'r_cpt', 'r_pt'"
             )
 
-    terms_features = CPTReplayLaw.terms_features  # Eq. 8's terms with the factor below
+    def terms_features(self, f: Any) -> dict[str, jax.Array]:
+        return _eq8_terms(self, f)  # Eq. 8's terms with the factor below
 
     def _shift_factor(self, r_cpt: Any, is_pt: Any) -> jax.Array:
         """The normalised replay factor ``g(r_cpt)``, the same form on both validation sets."""
