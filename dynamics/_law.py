@@ -256,6 +256,20 @@ def register_law(cls: type[Law]) -> type[Law]:
     return cls
 
 
+def laws_from_document(doc: Any) -> dict[str, Law]:
+    """``{validation set: Law}`` from a params document: one law (``law_from_dict``'s form, its
+    set from ``"dataset"``, default ``"val"``) or ``{"laws": {set: law document}}``. ValueError
+    naming the bad field."""
+    if isinstance(doc, Mapping) and "laws" in doc:
+        laws = doc["laws"]
+        if not isinstance(laws, Mapping) or not laws:
+            raise ValueError("field 'laws' must map validation sets to laws")
+        return {str(k): law_from_dict(v) for k, v in laws.items()}
+    if not isinstance(doc, Mapping):
+        raise ValueError("a params document is a JSON object")
+    return {str(doc.get("dataset", "val")): law_from_dict(doc)}
+
+
 def check_lr_array(lr: Any, where: str) -> None:
     """A concrete per-step LR array must be finite and non-negative (tracers pass): one-line
     ValueError naming the first bad update, so no law returns NaN for a bad schedule."""

@@ -133,17 +133,11 @@ def _load(paths: Sequence[str], args: argparse.Namespace) -> list[Any]:
 
 def load_params(path: str) -> dict[str, Any]:
     """``{dataset: Law}`` from a params file (one law, or ``{"laws": {dataset: law doc}}``)."""
-    from cptdyn.dynamics import law_from_dict
+    from cptdyn.dynamics._law import laws_from_document
 
     doc = read_json(path, "--params")
     try:
-        if isinstance(doc, Mapping) and "laws" in doc:
-            laws = doc["laws"]
-            if not isinstance(laws, Mapping) or not laws:
-                raise ValueError("field 'laws' must map validation sets to laws")
-            return {str(k): law_from_dict(v) for k, v in laws.items()}
-        return {str(doc.get("dataset", "val")) if isinstance(doc, Mapping) else "val":
-                law_from_dict(doc)}
+        return dict(laws_from_document(doc))
     except (ValueError, TypeError) as e:
         raise CLIError(f"--params {path!r}: {one_line(e)}") from None
 

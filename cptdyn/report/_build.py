@@ -462,17 +462,10 @@ def _fmt_knob(name: str, v: Any) -> str:
 # -------------------------------------------------------------------------------- documents
 def laws_from_doc(doc: Mapping[str, Any]) -> dict[str, Any]:
     """``{validation set: Law}`` from a params document (one law, or ``{"laws": {...}}``)."""
-    from cptdyn.dynamics import law_from_dict
+    from cptdyn.dynamics._law import laws_from_document
 
     try:
-        if isinstance(doc, Mapping) and "laws" in doc:
-            laws = doc["laws"]
-            if not isinstance(laws, Mapping) or not laws:
-                raise ValueError("field 'laws' must map validation sets to laws")
-            return {str(k): law_from_dict(v) for k, v in laws.items()}
-        if not isinstance(doc, Mapping):
-            raise ValueError("a params document is a JSON object")
-        return {str(doc.get("dataset", "val")): law_from_dict(doc)}
+        return dict(laws_from_document(doc))
     except (TypeError, ValueError) as e:
         raise ReportError(" ".join(str(e).split())) from None
 
