@@ -30,7 +30,13 @@ __all__ = [
     "STATUS_NAMES",
     "LBFGSResult",
     "adamw_early_stopped",
+    "BFGS_OUTPUTS",
     "bfgs",
+    "bfgs_init",
+    "bfgs_pool",
+    "bfgs_running",
+    "bfgs_trip_limit",
+    "bfgs_trips",
     "dot",
     "grid_starts",
     "huber",
@@ -76,22 +82,48 @@ def grid_starts(
     return grid[np.sort(rng.choice(len(grid), n_starts, replace=False))]
 
 
-def bfgs(
-    vg: Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]],
-    x0: jax.Array, n_pred: int,
-    max_iter: jax.Array, gtol: jax.Array, ftol: jax.Array, max_step: float = 2.0,
-) -> tuple[jax.Array, ...]:
-    """Dense BFGS (inverse Hessian) with a backtracking Armijo line search, for one start.
+_MAX_LS = 30  # line-search trials before the steepest-descent retry
 
-    ``vg(x) -> (f, grad, predictions)``. Written as one flat loop with exactly one evaluation per
-    trip (the first trip evaluates the start; later trips evaluate a line-search trial and, when
-    it is accepted, update the inverse Hessian and set the next direction). Under ``vmap`` the
-    starts thus never wait for each other's backtracking, and the objective is traced once.
-    """
-    n = x0.size
+
+def bfgs_trip_limit(max_iter: jax.Array | int) -> jax.Array | int:
+    """Loop trips :func:`bfgs` allows for ``max_iter`` iterations (every iteration may backtrack
+    ``_MAX_LS`` times and retry once)."""
+    return (max_iter + 1) * 2 * (_MAX_LS + 2)
+
+
+def bfgs_init(x0: jax.Array, n_pred: int) -> dict[str, jax.Array]:
+    """The state of :func:`bfgs` before its first trip, for one start (see :func:`bfgs_trips`)."""
     dt = x0.dtype
+    zero = jnp.zeros((), dt)
+    return {
+        "x": x0, "f": jnp.asarray(jnp.inf, dt), "g": jnp.zeros_like(x0),
+        "pred": jnp.zeros((n_pred,), dt), "h": jnp.eye(x0.size, dtype=dt),
+        "fresh": jnp.asarray(True), "p": jnp.zeros_like(x0), "gp": zero, "pmax": zero,
+        "a": zero, "ntrial": jnp.asarray(0), "status": jnp.asarray(RUNNING),
+        "it": jnp.asarray(0), "k": jnp.asarray(0),
+    }
+
+
+def bfgs_running(c: dict[str, Any], max_iter: Any) -> Any:
+    """Whether a :func:`bfgs` state still has trips to make (NumPy or JAX arrays)."""
+    running = (c["status"] == RUNNING) & (c["it"] < max_iter) & (
+        c["k"] < bfgs_trip_limit(max_iter))
+    return (c["k"] == 0) | running
+
+
+def bfgs_trips(
+    vg: Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]],
+    c: dict[str, jax.Array], k_stop: jax.Array,
+    max_iter: jax.Array, gtol: jax.Array, ftol: jax.Array, max_step: float = 2.0,
+) -> dict[str, jax.Array]:
+    """Continue a :func:`bfgs` state (:func:`bfgs_init`) until it stops or its trip counter
+    ``k`` reaches ``k_stop``. The trips are those of an uninterrupted run, so a run cut into
+    pieces ends in the same state: a pool of starts (:func:`bfgs_pool`) can stop between pieces,
+    put a finished start's slot to other work, and carry on."""
+    n = c["x"].size
+    dt = c["x"].dtype
     eye = jnp.eye(n, dtype=dt)
-    c1, max_ls, xtol = 1e-4, 30, 1e-10
+    c1, max_ls, xtol = _C1, _MAX_LS, 1e-10
 
     def direction(h: jax.Array, g: jax.Array) -> tuple[jax.Array, ...]:
         p = -h @ g
@@ -103,8 +135,7 @@ def bfgs(
         return p, gp, jnp.minimum(1.0, max_step / jnp.maximum(pmax, 1e-300)), pmax
 
     def cond(c: dict[str, jax.Array]) -> jax.Array:
-        running = (c["status"] == RUNNING) & (c["it"] < max_iter)
-        return (c["k"] == 0) | (running & (c["k"] < (max_iter + 1) * 2 * (max_ls + 2)))
+        return bfgs_running(c, max_iter) & (c["k"] < k_stop)
 
     def body(c: dict[str, jax.Array]) -> dict[str, jax.Array]:
         first = c["k"] == 0
@@ -164,16 +195,88 @@ def bfgs(
             "k": c["k"] + 1,
         }
 
-    zero = jnp.zeros((), dt)
-    c = {
-        "x": x0, "f": jnp.asarray(jnp.inf, dt), "g": jnp.zeros_like(x0),
-        "pred": jnp.zeros((n_pred,), dt), "h": eye, "fresh": jnp.asarray(True),
-        "p": jnp.zeros_like(x0), "gp": zero, "pmax": zero, "a": zero,
-        "ntrial": jnp.asarray(0), "status": jnp.asarray(RUNNING), "it": jnp.asarray(0),
-        "k": jnp.asarray(0),
-    }
-    c = jax.lax.while_loop(cond, body, c)
+    return jax.lax.while_loop(cond, body, c)
+
+
+def bfgs(
+    vg: Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]],
+    x0: jax.Array, n_pred: int,
+    max_iter: jax.Array, gtol: jax.Array, ftol: jax.Array, max_step: float = 2.0,
+) -> tuple[jax.Array, ...]:
+    """Dense BFGS (inverse Hessian) with a backtracking Armijo line search, for one start.
+
+    ``vg(x) -> (f, grad, predictions)``. Written as one flat loop with exactly one evaluation per
+    trip (the first trip evaluates the start; later trips evaluate a line-search trial and, when
+    it is accepted, update the inverse Hessian and set the next direction). Under ``vmap`` the
+    starts thus never wait for each other's backtracking, and the objective is traced once.
+    Returns ``x, f, g, pred, it, status``. :func:`bfgs_pool` runs many starts in a fixed number
+    of slots instead, so that no start waits for the slowest one.
+    """
+    c = bfgs_init(x0, n_pred)
+    c = bfgs_trips(vg, c, bfgs_trip_limit(max_iter), max_iter, gtol, ftol, max_step)
     return c["x"], c["f"], c["g"], c["pred"], c["it"], c["status"]
+
+
+#: the outputs of a BFGS run, in the order :func:`bfgs` returns them
+BFGS_OUTPUTS = ("x", "f", "g", "pred", "it", "status")
+
+
+def bfgs_pool(
+    trips: Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray], dict[str, Any]],
+    x0: np.ndarray, n_pred: int, max_iter: int, *, slots: int, piece: int = 16,
+) -> tuple[np.ndarray, ...]:
+    """BFGS from every row of ``x0``, through a fixed number of ``slots`` (one compiled program).
+
+    A vmapped loop over all starts runs until the slowest one stops: with 100 starts that need
+    40-100 iterations and one that needs 440, every start pays for 440. Here the starts wait in
+    a queue; ``slots`` of them run ``piece`` loop trips at a time, and after each piece every
+    finished start leaves its slot to the next in the queue. The results are those of
+    :func:`bfgs` on each row (the trips are the same, only cut into pieces).
+
+    Args:
+      trips: ``(state, rows, k_stop) -> state``: :func:`bfgs_trips` vmapped over ``slots`` rows
+        of ``state`` (a dict of arrays with a leading slot axis), ``rows`` the index of the
+        start each slot holds (for per-start data such as fold weights), ``k_stop`` per slot.
+      x0: ``(n_starts, n_par)`` starting points.
+      n_pred, max_iter: as :func:`bfgs`.
+      slots: rows per call (the batch of the compiled program).
+      piece: loop trips per call.
+
+    Returns:
+      ``x, f, g, pred, it, status`` with one row per start, as :func:`bfgs` gives them.
+    """
+    x0 = np.asarray(x0)
+    n_rows = x0.shape[0]
+    proto = {k: np.asarray(v) for k, v in bfgs_init(jnp.asarray(x0[0]), n_pred).items()}
+    out = {k: np.empty((n_rows, *v.shape), v.dtype) for k, v in proto.items() if k in BFGS_OUTPUTS}
+    if n_rows == 0:
+        return tuple(out[k] for k in BFGS_OUTPUTS)
+
+    def fresh(r: int) -> dict[str, np.ndarray]:
+        return {**proto, "x": x0[r]}
+
+    queue = list(range(n_rows))[::-1]  # pop() from the end = in row order
+    held = [queue.pop() for _ in range(min(slots, n_rows))]
+    held += [held[-1]] * (slots - len(held))  # spare slots repeat the last start
+    live = [True] * min(slots, n_rows) + [False] * (slots - min(slots, n_rows))
+    state = {k: np.stack([fresh(r)[k] for r in held]) for k in proto}
+    while any(live):
+        rows = np.asarray(held)
+        k_stop = np.where(live, state["k"] + piece, state["k"])  # idle slots make no trips
+        state = {k: np.array(v) for k, v in trips(state, rows, k_stop).items()}
+        going = np.asarray(bfgs_running(state, max_iter))
+        for j in range(slots):
+            if not live[j] or going[j]:
+                continue
+            for k in out:
+                out[k][held[j]] = state[k][j]
+            if queue:
+                held[j] = queue.pop()
+                for k, v in fresh(held[j]).items():
+                    state[k][j] = v
+            else:
+                live[j] = False
+    return tuple(out[k] for k in BFGS_OUTPUTS)
 
 
 def adamw_early_stopped(

@@ -114,12 +114,12 @@ rs = {r.name: r for r in load_runs(Path("data/MultiPowerLaw/loss_curve_repo/csv_
 runs = [rs[n] for n in ["cosine_24000", "constant_24000", "wsdcon_9"]]
 folds = cv_fold_masks(runs, 0.6)
 ws = [[m.astype(float) for m in tr] for _, _, tr, _ in folds]
-solve, used = _batch._solve_many, []
+solve, used = _batch._trips_many, []
 def spy(*a, **k):
     r = solve(*a, **k)
     used.append(n_devices_of(r))
     return r
-_batch._solve_many = spy
+_batch._trips_many = spy
 got = fit_many(MomentumLaw(), runs, ws, start_runs=[f[1] for f in folds], n_keep=4, n_random=4)
 json.dump({"n_local": len(jax.local_devices()), "used": used,
            "fits": [{"params": g.params, "objective": g.objective} for g in got]}, sys.stdout)

@@ -32,9 +32,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn._optim import FTOL, GTOL, LS_FAIL, RUNNING, STATUS_NAMES, bfgs, huber_np
+from cptdyn._optim import (
+    FTOL,
+    GTOL,
+    LS_FAIL,
+    RUNNING,
+    STATUS_NAMES,
+    bfgs_pool,
+    bfgs_trips,
+    huber_np,
+)
 from cptdyn._pytree import x64_context
-from cptdyn._shard import batch_mesh, shard_rows
+from cptdyn._shard import batch_mesh, padded_size, shard_rows
 
 from .._law import Constraint, Law
 from .._run import Run
@@ -62,19 +71,26 @@ from ._fit import (
 
 __all__ = ["fit_many", "predict_many"]
 
+#: rows of the compiled BFGS program (the starts queue for them; ``bfgs_pool``)
+_SLOTS = 8
+#: loop trips per call of that program (between two looks at which starts have finished)
+_PIECE = 16
+
 
 @partial(jax.jit, static_argnames=("names", "cons", "sizes"))
-def _solve_many(
-    template: Law, feats: Any, logobs: Any, prior: Any, raw0: jax.Array, w: jax.Array,
-    scale: jax.Array, delta: jax.Array, gtol: jax.Array, ftol: jax.Array, max_iter: jax.Array,
+def _trips_many(
+    template: Law, feats: Any, logobs: Any, prior: Any, state: dict[str, jax.Array],
+    w: jax.Array, scale: jax.Array, k_stop: jax.Array, delta: jax.Array, gtol: jax.Array,
+    ftol: jax.Array, max_iter: jax.Array,
     *, names: tuple[str, ...], cons: tuple[Constraint, ...], sizes: tuple[int, ...],
-) -> tuple[jax.Array, ...]:
-    """BFGS from every row of ``raw0`` with that row's weights ``w`` (concatenated over runs)
-    and normalisation ``scale``. ``max_iter = 0`` only evaluates the starts."""
-    n_pred = int(sum(sizes))
+) -> dict[str, jax.Array]:
+    """BFGS trips (``bfgs_trips``) of every slot of ``state``, with that slot's weights ``w``
+    (concatenated over runs) and normalisation ``scale``, up to its ``k_stop``. ``max_iter = 0``
+    only evaluates the starts (screening)."""
     cuts = np.cumsum(sizes)[:-1].tolist()
 
-    def one(x0: jax.Array, wi: jax.Array, si: jax.Array) -> tuple[jax.Array, ...]:
+    def one(c: dict[str, jax.Array], wi: jax.Array, si: jax.Array,
+            ki: jax.Array) -> dict[str, jax.Array]:
         parts = [wi] if len(sizes) == 1 else jnp.split(wi, cuts)
         objective = _make_objective(template, names, cons, feats, logobs, parts, delta, si, prior)
         vg = jax.value_and_grad(objective, has_aux=True)
@@ -84,9 +100,9 @@ def _solve_many(
             bad = ~jnp.isfinite(f) | ~jnp.all(jnp.isfinite(g))
             return jnp.where(bad, jnp.inf, f), jnp.where(bad, 0.0, g), pred
 
-        return bfgs(safe_vg, x0, n_pred=n_pred, max_iter=max_iter, gtol=gtol, ftol=ftol)
+        return bfgs_trips(safe_vg, c, ki, max_iter, gtol, ftol)
 
-    return jax.vmap(one)(raw0, w, scale)
+    return jax.vmap(one)(state, w, scale, k_stop)
 
 
 def fit_many(
@@ -191,7 +207,7 @@ def _run_batch(
     """Screening and BFGS of every problem through one executable; stores ``x, f, g, pred, it,
     status`` (rows of the problem's kept starts) and ``n_starts`` in each problem dict."""
     n_par = len(names)
-    batch = sum(pr["keep"] for pr in probs)
+    n_pred = int(sum(sizes))
     with x64_context():
         if stacked is not None:
             fe = [jax.tree_util.tree_map(_as_x64, stacked)]
@@ -203,35 +219,36 @@ def _run_batch(
         opts = (jnp.asarray(delta, jnp.float64), jnp.asarray(tol, jnp.float64),
                 jnp.asarray(ftol, jnp.float64))
         statics = {"names": tuple(names), "cons": tuple(cons), "sizes": sz}
-
         mesh = batch_mesh()
+        # one compiled program of `slots` rows for screening and BFGS: the starts queue for
+        # the slots (bfgs_pool), so none waits for the slowest; slots split over the devices
+        total = sum(pr["keep"] for pr in probs)
+        slots = padded_size(min(total, _SLOTS), mesh)
 
         def solve(x: np.ndarray, w: np.ndarray, s: np.ndarray, iters: int) -> list[np.ndarray]:
-            # rows split over the local devices (padded to a multiple of their count by
-            # repeating the last row, stripped below); plain arrays on one device
-            n = x.shape[0]
-            try:
-                r = _solve_many(*consts, shard_rows(x, mesh), shard_rows(w, mesh),
-                                shard_rows(s, mesh), opts[0], opts[1], opts[2],
-                                jnp.asarray(iters), **statics)
-            except (TypeError, ValueError) as e:  # shape errors of the law, at trace time
-                raise FitError(
-                    f"fit: law {law.NAME!r} cannot be evaluated on these runs: {first_line(e)}"
-                ) from e
-            return [np.asarray(a)[:n] for a in r]
+            def trips(state: dict[str, np.ndarray], rows: np.ndarray,
+                      k_stop: np.ndarray) -> dict[str, Any]:
+                try:
+                    return _trips_many(  # type: ignore[no-any-return]
+                        *consts, {k: shard_rows(v, mesh) for k, v in state.items()},
+                        shard_rows(w[rows], mesh), shard_rows(s[rows], mesh),
+                        shard_rows(k_stop, mesh), *opts, jnp.asarray(iters), **statics)
+                except (TypeError, ValueError) as e:  # shape errors of the law, at trace time
+                    raise FitError(f"fit: law {law.NAME!r} cannot be evaluated on these runs: "
+                                   f"{first_line(e)}") from e
 
-        # screening rows: every start of every problem that keeps fewer than it has
+            return list(bfgs_pool(trips, x, n_pred, iters, slots=slots,
+                                  piece=1 if iters == 0 else _PIECE))
+
+        # screening: the objective at every start of every problem that keeps fewer than it has
         scr = [(k, i) for k, pr in enumerate(probs) if pr["keep"] < pr["raw0"].shape[0]
                for i in range(pr["raw0"].shape[0])]
         f0: dict[tuple[int, int], float] = {}
-        for c in range(0, len(scr), batch):
-            rows = [scr[(c + j) % len(scr)] for j in range(batch)]  # padded by wrapping round
-            x = np.stack([probs[k]["raw0"][i] for k, i in rows])
-            w = np.stack([probs[k]["wcat"] for k, _ in rows])
-            s = np.array([probs[k]["scale"] for k, _ in rows])
-            fv = solve(x, w, s, 0)[1]
-            for j in range(min(batch, len(scr) - c)):
-                f0[rows[j]] = float(fv[j])
+        if scr:
+            fv = solve(np.stack([probs[k]["raw0"][i] for k, i in scr]),
+                       np.stack([probs[k]["wcat"] for k, _ in scr]),
+                       np.array([probs[k]["scale"] for k, _ in scr]), 0)[1]
+            f0 = {ki: float(v) for ki, v in zip(scr, fv, strict=True)}
         xs, ws, ss = [], [], []
         for k, pr in enumerate(probs):
             n = pr["raw0"].shape[0]
