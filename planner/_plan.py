@@ -348,7 +348,11 @@ class Problem:
         return t + (int(round(self.pt_base["total_steps"])) if self.cpt else 0)
 
     def objective_value(self, values: Mapping[str, Any], penalty: float = 1e4) -> jax.Array:
-        L = self.losses(values)
+        return self.objective_of(self.losses(values), penalty)
+
+    def objective_of(self, L: Mapping[str, jax.Array], penalty: float = 1e4) -> jax.Array:
+        """The objective from the output of :meth:`losses` (so a caller that needs both traces
+        the law once)."""
         o = self.objective
         if o.kind == "weighted":
             return o.weights[0] * L["pt"] + o.weights[1] * L["cpt"]

@@ -85,7 +85,8 @@ def sweep(
     with ctx:
         def one(row: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
             vals = {k: row[i] for i, k in enumerate(names)}
-            return prob.losses(vals), prob.objective_value(vals)
+            L = prob.losses(vals)  # traced once: the objective is computed from it
+            return L, prob.objective_of(L)
 
         mesh = batch_mesh()
         f = batch_jit(jax.vmap(one), mesh)
