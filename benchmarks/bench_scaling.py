@@ -14,8 +14,8 @@ Curves (issue 16):
 3. Simulation (``predict_lr`` at every step; annealing law and MPL) and ``plan`` (peak LR and
    decay fraction of a WSD schedule) vs schedule length 10^3 -> 10^6 steps.
 4. ``sweep`` vs number of configurations 10^3 -> 10^6 (WSD, annealing law, 5,000-step horizon):
-   every size in a fresh process (wall time incl. compilation, peak RSS growth from
-   ``getrusage``), against the plain Python loop of one jitted call per configuration (timed on a
+   every size in a fresh process (wall time incl. compilation, growth of the process's peak RSS
+   (``VmHWM``; ``ru_maxrss`` where /proc is missing) over the sweep call), against the plain Python loop of one jitted call per configuration (timed on a
    subsample, extrapolated: its compile time + N x the time per call) and against the previous
    default batch layout (chunks of 3e7 elements).
 5. ``plan_free_form`` (MPL 400M released parameters, 100 L-BFGS iterations) vs schedule length.
@@ -306,7 +306,20 @@ grid = {"peak_lr": np.geomspace(1e-4, 1e-3, a[0]), "decay_fraction": np.linspace
         "total_steps": np.linspace(H / 2, H, a[2])}
 import jax.numpy as _jnp
 _jnp.zeros(1).block_until_ready()  # backend up: RSS growth = the work only
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def peak_kb():
+    # VmHWM: this process's own peak RSS (ru_maxrss is inherited from the parent across exec)
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+rss0 = peak_kb()
 if mode == "sweep":
     df = sweep(law, tmpl, grid, chunk=None if chunk == "default" else int(chunk))
     out = {"wall": df.attrs["seconds"], "n": len(df), "chunk": df.attrs["chunk"],
@@ -329,7 +342,7 @@ else:  # the plain loop: one jitted call per configuration, on a subsample of n 
             f(c).block_until_ready()
         best = min(best, (time.perf_counter() - t) / n)
     out = {"compile": compile_s, "per_call": best, "n": n}
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss1 = peak_kb()
 out["rss_base_mb"] = rss0 / 1024
 out["peak_rss_growth_mb"] = (rss1 - rss0) / 1024
 print(json.dumps(out))
@@ -391,26 +404,31 @@ def bench_free_form(quick: bool) -> list[Curve]:
 
 # ------------------------------------------------------------------------------ driver
 NOTES = """
-Notes (read with the exponents above):
-- fit vs runs / observations: the compiled BFGS loop costs ~linear in the number of observations
-  (all runs stacked into one evaluation); the cold column adds a size-independent compilation
-  (~1.5-2.5 s), so its exponent is near 0. Above 512 observations per run ``fit`` bins the log
-  (256 log-spaced bins, weights = counts): the cost beyond that is flat by design; what remains is
-  the NumPy binning and the S1/S2 features over the full LR arrays.
-- MPL fit: its features are (observed step, LR change) pairs, so each run costs ~(observations)^2
-  with coarsen_lr; growth in runs is linear per iteration, and the iteration count varies.
-- select_law: linear in the number of laws, but each law's cost differs (the annealing law is
-  cheapest; FSL and MPL dominate). In runs it grows faster than linear: leave-one-run-out gives
-  one fold per run, each fold fits on n-1 runs, so work ~ n^2 (the folds are batched into one
-  vmapped program per law, so on 2 cores wall time follows the work).
-- simulate: linear in steps once compiled (every-step S1/S2 scans); below ~10^5 steps the
-  fixed dispatch cost dominates, so the warm exponent over 10^3..10^6 is below 1.
-- plan: ~constant compilation plus a grid + L-BFGS whose per-evaluation cost is linear in steps.
-- sweep: linear in configurations; the CPU batch is sized to keep each per-step intermediate
-  <= 4 MiB (``planner._sweep.default_chunk``); the previous 3e7-element chunks ran ~2x slower per
-  configuration. Peak memory is bounded by the chunk, not by N (the growth is the result table).
-- free-form: per evaluation linear in steps for MPL's quadrature; L-BFGS evaluations per
-  iteration roughly constant.
+Notes (read with the exponents above; an exponent < 1 over a range that starts at small sizes
+means fixed costs -- tracing, compilation, dispatch -- dominate there):
+- fit vs runs / observations: once compiled, the BFGS loop costs about linearly in the stacked
+  observations (iterations roughly constant); the cold column adds a size-independent
+  compilation. Above 512 observations per run ``fit`` bins the log (256 log-spaced bins, weights
+  = counts): the cost beyond that is flat by design; what remains grows with the binning and the
+  S1/S2 features over the full LR arrays (NumPy, linear in the log length).
+- MPL fit (coarsen_lr): its features are (observed step, LR change) pairs, ~obs^2/2 per run; an
+  exponent above 1 in runs with a steady iteration count is per-iteration cost growing faster
+  than the data (not investigated further here).
+- select_law: cost per law differs (the annealing law is cheapest; momentum-lam, MPL and FSL
+  dominate), so cost vs laws is not a power law. In runs the work is n leave-one-run-out folds
+  each fitting n-1 runs (~n^2), batched into one vmapped program per law; at 3..12 runs the
+  fixed per-law compilation still hides most of that growth.
+- simulate: linear in steps once compiled; below ~10^5 steps the fixed dispatch cost dominates.
+- plan: ~constant tracing + compilation per call plus a grid and L-BFGS whose evaluations are
+  linear in steps: visible only at 10^6 steps.
+- sweep: linear in configurations plus ~0.5 s of tracing + compilation. CPU batches are sized so
+  each per-step intermediate is <= 4 MiB (``planner._sweep.default_chunk``; the previous 3e7-
+  element chunks ran ~2x slower per configuration) and grids <= 1024 configurations run the
+  single-configuration program per configuration (as the plain loop, whose compile is cheaper
+  than the vmapped one's). Peak memory is bounded by the chunk, not by N (growth = compiler
+  memory + the result table).
+- free-form: per evaluation linear in steps for MPL's quadrature at >= 10^5 steps; the L-BFGS
+  evaluation count per iteration is steady.
 """
 
 
