@@ -41,6 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,7 @@ def bench_fit(quick: bool) -> list[Curve]:
     c = Curve("fit(MomentumLaw()) vs number of runs (200 observations per run)", "runs", cols)
     for n in (3, 10) if quick else (3, 10, 30, 100):
         runs = synthetic_runs(true_mom, n, 200)
-        res, cold, warm = timed(lambda runs=runs: fit(MomentumLaw(), runs), 2)
+        res, cold, warm = timed(partial(fit, MomentumLaw(), runs), 2)
         c.add(n, **{"cold s": cold, "warm s": warm,
                     "iterations": res.convergence.iterations,
                     "observations": sum(r.steps.size for r in runs)})
@@ -206,7 +207,7 @@ def bench_fit(quick: bool) -> list[Curve]:
               "are binned to 256 log-spaced bins by design)", "obs/run", cols)
     for n in (50, 1000) if quick else (50, 200, 1000, 5000):
         runs = synthetic_runs(true_mom, 3, n)
-        res, cold, warm = timed(lambda runs=runs: fit(MomentumLaw(), runs), 2)
+        res, cold, warm = timed(partial(fit, MomentumLaw(), runs), 2)
         c.add(n, **{"cold s": cold, "warm s": warm,
                     "iterations": res.convergence.iterations,
                     "observations": sum(r.steps.size for r in runs)})
@@ -215,7 +216,7 @@ def bench_fit(quick: bool) -> list[Curve]:
               "runs", cols)
     for n in (3, 6) if quick else (3, 10, 30):
         runs = synthetic_runs(true_mpl, n, 100)
-        res, cold, warm = timed(lambda runs=runs: fit(MPLLaw(), runs, coarsen_lr=True), 1)
+        res, cold, warm = timed(partial(fit, MPLLaw(), runs, coarsen_lr=True), 1)
         c.add(n, **{"cold s": cold, "warm s": warm,
                     "iterations": res.convergence.iterations,
                     "observations": sum(r.steps.size for r in runs)})
@@ -252,12 +253,23 @@ def bench_select(quick: bool) -> list[Curve]:
 
 
 # ------------------------------------------------------------------------------ 3. simulate/plan
-def bench_simulate(quick: bool) -> list[Curve]:
+def _predict(law: Any, lr: np.ndarray, warmup_steps: int) -> Any:
     import jax
+
+    return jax.block_until_ready(law.predict_lr(lr, warmup_steps=warmup_steps))
+
+
+def _plan_wsd(law: Any, tmpl: Any) -> Any:
+    from cptdyn.planner import Problem, plan
+
+    return plan(Problem.make(law, tmpl, ["peak_lr", "decay_fraction"],
+                             bounds={"peak_lr": (1e-4, 1e-3)}))
+
+
+def bench_simulate(quick: bool) -> list[Curve]:
 
     from cptdyn.dynamics import MomentumLaw, MPLLaw
     from cptdyn.dynamics.presets import P2_FIG2
-    from cptdyn.planner import Problem, plan
     from cptdyn.schedules import WSD
 
     mom = MomentumLaw(**P2_FIG2)
@@ -272,16 +284,14 @@ def bench_simulate(quick: bool) -> list[Curve]:
         for T in lengths:
             lr = np.asarray(WSD(T, 3e-4, 0.0, 0.2, "linear", warmup_steps=T // 100).array(),
                             np.float32)
-            _, cold, warm = timed(lambda lr=lr, T=T, law=law: jax.block_until_ready(
-                law.predict_lr(lr, warmup_steps=T // 100)), 3)
+            _, cold, warm = timed(partial(_predict, law, lr, T // 100), 3)
             c.add(T, **{"cold s": cold, "warm s": warm, "M steps/s": T / warm / 1e6})
         out.append(c)
     c = Curve("plan: peak LR + decay fraction of a WSD schedule, annealing law (compilation "
               "included in every call)", "steps", ["wall s", "tuned decay_fraction"])
     for T in lengths:
         tmpl = WSD(T, 3e-4, 0.0, 0.2, "linear", warmup_steps=T // 100)
-        p, wall, _ = timed(lambda tmpl=tmpl: plan(Problem.make(
-            mom, tmpl, ["peak_lr", "decay_fraction"], bounds={"peak_lr": (1e-4, 1e-3)})), 0)
+        p, wall, _ = timed(partial(_plan_wsd, mom, tmpl), 0)
         c.add(T, **{"wall s": wall, "tuned decay_fraction": round(p.tuned["decay_fraction"], 3)})
     out.append(c)
     return out
@@ -393,8 +403,8 @@ def bench_free_form(quick: bool) -> list[Curve]:
     c = Curve("plan_free_form (MPL 400M released, paper convention, 100 L-BFGS iterations, "
               "warmup 9%)", "steps", cols)
     for T in (1_000, 10_000) if quick else (1_000, 10_000, 100_000):
-        ff, wall, _ = timed(lambda T=T: plan_free_form(
-            law, total_steps=T, peak_lr=3e-4, warmup_steps=int(0.09 * T), max_iter=100), 0)
+        ff, wall, _ = timed(partial(plan_free_form, law, total_steps=T, peak_lr=3e-4,
+                                    warmup_steps=int(0.09 * T), max_iter=100), 0)
         solve = ff.seconds_optimize - ff.seconds_compile
         c.add(T, **{"wall s": wall, "compile s": ff.seconds_compile,
                     "evaluations": ff.n_evaluations,
