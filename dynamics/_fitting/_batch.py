@@ -181,9 +181,21 @@ def fit_many(
         wcat = np.concatenate(w)
         probs.append({"p": p, "w": w, "wcat": wcat, "raw0": raw0, "keep": keep,
                       "scale": 1.0 / (delta * delta * float(wcat.sum()))})
-    if probs:
-        _run_batch(law, runs, probs, feats, stacked, logobs, sizes, names, cons,
+    # identical problems (same weights and starts, e.g. a leave-one-run-out fold that is also
+    # a constant-vs-annealed fold) are solved once and share the result
+    first: dict[tuple[bytes, bytes, int], dict[str, Any]] = {}
+    same: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for pr in probs:
+        key = (pr["wcat"].tobytes(), pr["raw0"].tobytes(), int(pr["keep"]))
+        if key in first:
+            same.append((pr, first[key]))
+        else:
+            first[key] = pr
+    if first:
+        _run_batch(law, runs, list(first.values()), feats, stacked, logobs, sizes, names, cons,
                    (centre, inv_sd), delta, tol, ftol, max_iter)
+    for pr, src in same:
+        pr.update({k: src[k] for k in ("x", "f", "g", "pred", "it", "status")})
     for pr in probs:
         try:
             out[pr["p"]] = _result(law, runs, pr, logobs, names, cons, delta, n_random, n_keep,

@@ -82,3 +82,23 @@ def test_fsl_pairs_equal_dense(runs, block):
         np.testing.assert_allclose(fast, ref, rtol=1e-12)
     # constant LR after a peak-convention warmup: no decrement, no pair
     assert law.features(runs[1])["pk"].size == 0
+
+
+def test_identical_problems_are_solved_once(runs, monkeypatch):
+    # a leave-one-run-out fold that is also the constant-vs-annealed fold: same weights, same
+    # starts; solved once, both get the same result
+    from cptdyn.dynamics._fitting import _batch
+
+    seen = []
+    real = _batch._run_batch
+
+    def spy(law, runs_, probs, *a, **k):
+        seen.append(len(probs))
+        return real(law, runs_, probs, *a, **k)
+
+    monkeypatch.setattr(_batch, "_run_batch", spy)
+    ws = [[1.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 0.0, 1.0]]
+    got = fit_many(MomentumLaw(), runs, ws, n_keep=2, n_random=2)
+    assert seen == [2]
+    assert got[0].params == got[2].params and got[0].objective == got[2].objective
+    assert got[0].params != got[1].params
