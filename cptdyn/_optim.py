@@ -213,7 +213,7 @@ def bfgs(
     of slots instead, so that no start waits for the slowest one.
     """
     c = bfgs_init(x0, n_pred)
-    c = bfgs_trips(vg, c, bfgs_trip_limit(max_iter), max_iter, gtol, ftol, max_step)
+    c = bfgs_trips(vg, c, jnp.asarray(bfgs_trip_limit(max_iter)), max_iter, gtol, ftol, max_step)
     return c["x"], c["f"], c["g"], c["pred"], c["it"], c["status"]
 
 
