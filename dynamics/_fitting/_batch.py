@@ -122,6 +122,7 @@ def fit_many(
     coarsen_lr: bool = False,
     coarsen_warmup: int = 0,
     prior: Mapping[str, tuple[float, float]] | None = None,
+    predictions: list[list[np.ndarray] | None] | None = None,
 ) -> list[FitResult | FitError]:
     """``fit(law, runs, weights=ws, ...)`` for every ``ws`` in ``weight_sets``, in one batch.
 
@@ -133,6 +134,10 @@ def fit_many(
         those runs would; e.g. the truncated runs of a fit-short fold); None or a None entry:
         the runs with a positive weight in that problem.
       extra_starts: per problem, extra starting parameter dicts (``fit``'s ``starts``).
+      predictions: a list that receives, per problem, the fitted law's predictions at every
+        observed step of every run (one array per run; zero-weight observations included, on
+        the runs as fitted, i.e. block-averaged with ``coarsen_lr``), or None where the fit
+        failed: held-out predictions without a second compiled program.
 
     Returns:
       one ``FitResult`` per problem, or the ``FitError`` that ``fit`` would have raised. A
@@ -196,6 +201,14 @@ def fit_many(
                    (centre, inv_sd), delta, tol, ftol, max_iter)
     for pr, src in same:
         pr.update({k: src[k] for k in ("x", "f", "g", "pred", "it", "status")})
+    if predictions is not None:
+        predictions[:] = [None] * n_prob
+        cuts = np.cumsum(sizes)[:-1]
+        for pr in probs:
+            fin = np.isfinite(pr["f"])
+            if fin.any():
+                b = int(np.argmin(np.where(fin, pr["f"], np.inf)))
+                predictions[pr["p"]] = np.split(np.asarray(pr["pred"][b], np.float64), cuts)
     for pr in probs:
         try:
             out[pr["p"]] = _result(law, runs, pr, logobs, names, cons, delta, n_random, n_keep,

@@ -163,10 +163,14 @@ def _law_cv(
     """Held-out rows of every fold and the fit on all runs, as one batch (``fit_many``)."""
     probs = [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds]
     probs.append([fit_window(r, law).astype(np.float64) for r in runs])  # issue 12 window
-    fits = fit_many(law, runs, probs, start_runs=[f[1] for f in folds] + [None], **kw)
+    own: list[list[np.ndarray] | None] = []
+    fits = fit_many(law, runs, probs, start_runs=[f[1] for f in folds] + [None],
+                    predictions=own, **kw)
     ok = [i for i, f in enumerate(fits[:-1]) if isinstance(f, FitResult)]
     preds: dict[int, list[np.ndarray]] = {}
-    if ok:
+    if not kw.get("coarsen_lr"):  # the fits' own predictions are on the exact runs: no 2nd program
+        preds = {i: p for i in ok if (p := own[i]) is not None}
+    elif ok:
         try:
             got = predict_many([fits[i].law for i in ok], runs)  # type: ignore[union-attr]
             preds = dict(zip(ok, got, strict=True))

@@ -102,3 +102,15 @@ def test_identical_problems_are_solved_once(runs, monkeypatch):
     assert seen == [2]
     assert got[0].params == got[2].params and got[0].objective == got[2].objective
     assert got[0].params != got[1].params
+
+
+def test_predictions_out_equal_predict_many(runs):
+    # the fits' own final predictions (select_law's held-out predictions) = a fresh prediction
+    ws = [[1.0, 0.0, 1.0], None]
+    own: list = []
+    got = fit_many(MomentumLaw(), runs, ws, n_keep=2, n_random=2, predictions=own)
+    assert len(own) == 2
+    for res, pr in zip(got, own, strict=True):
+        ref = predict_many([res.law], runs)[0]
+        for a, b in zip(pr, ref, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
