@@ -169,7 +169,7 @@ def _law_cv(
     ok = [i for i, f in enumerate(fits[:-1]) if isinstance(f, FitResult)]
     preds: dict[int, list[np.ndarray]] = {}
     if not kw.get("coarsen_lr"):  # the fits' own predictions are on the exact runs: no 2nd program
-        preds = {i: p for i in ok if (p := own[i]) is not None}
+        preds = {i: pi for i in ok if (pi := own[i]) is not None}
     elif ok:
         try:
             got = predict_many([fits[i].law for i in ok], runs)  # type: ignore[union-attr]
