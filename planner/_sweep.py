@@ -85,62 +85,22 @@ def sweep(
     if str(jnp.dtype(dtype)) not in ("float32", "float64"):
         raise PlanError(f"sweep: dtype={dtype!r} must be float32 or float64")
     x64 = str(jnp.dtype(dtype)) == "float64"
-    ctx = x64_context() if x64 else _null()
-    with ctx:
+    with x64_context() if x64 else _null():
         def one(row: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
             vals = {k: row[i] for i, k in enumerate(names)}
             L = prob.losses(vals)  # traced once: the objective is computed from it
             return L, prob.objective_of(L)
 
         mesh = batch_mesh()
+        outs: list[dict[str, np.ndarray]] = []
+        objs: list[np.ndarray] = []
+        used = 0
         if chunk is None and n <= SMALL_GRID and int(mesh.size) == 1 and str(
                 mesh.devices.flat[0].platform) == "cpu":
-            outs1, objs1 = _one_by_one(one, combos, jnp.dtype(dtype))
-            chunk = 1
+            o1, ob1 = _one_by_one(one, combos, jnp.dtype(dtype))
+            outs, objs, used, chunk = [o1], [ob1], 1, 1
         else:
-            outs1 = None
-    if outs1 is not None:
-        df = pd.DataFrame(combos, columns=names)
-        for k, v in outs1.items():
-            df[f"loss_{k}"] = v
-        df["objective"] = objs1
-        df.attrs["seconds"] = time.perf_counter() - t0
-        df.attrs["objective"] = prob.objective.describe()
-        df.attrs["devices"] = 1
-        df.attrs["chunk"] = 1
-        return df
-    with x64_context() if x64 else _null():
-        f = batch_jit(jax.vmap(one), mesh)
-        if chunk is None:
-            steps = prob.horizon + (prob.end_step if prob.cpt else 0)
-            chunk = min(n, default_chunk(steps, len(prob.laws), "float64" if x64 else "float32",
-                                         mesh))
-        elif int(chunk) < 1:
-            raise PlanError(f"sweep: chunk={chunk} must be a positive number of configurations")
-        # every device gets the same number of rows; no chunk larger than the (padded) grid
-        chunk = padded_size(min(int(chunk), n), mesh)
-        outs: list[dict[str, np.ndarray]] = []
-        objs = []
-        used = 0
-        pending: list[tuple[Any, int]] = []
-        prog = start_task("sweep", total=-(-n // chunk))  # progress + Ctrl-C point per chunk
-
-        def collect() -> None:
-            nonlocal used
-            (L, o), keep = pending.pop(0)
-            used = max(used, n_devices_of((L, o)))
-            outs.append({k: np.asarray(v)[:keep] for k, v in L.items()})
-            objs.append(np.asarray(o)[:keep])
-            prog.advance()
-
-        for i in range(0, n, chunk):
-            part = combos[i:i + chunk]
-            # dispatch this chunk before reading the previous one back (device stays busy)
-            pending.append((f(shard_rows(part, mesh, chunk)), part.shape[0]))
-            if len(pending) > 1:
-                collect()
-        while pending:
-            collect()
+            used, chunk = _batched(one, combos, prob, mesh, chunk, x64, outs, objs)
     df = pd.DataFrame(combos, columns=names)
     for k in outs[0]:
         df[f"loss_{k}"] = np.concatenate([o[k] for o in outs])
@@ -150,6 +110,44 @@ def sweep(
     df.attrs["devices"] = used
     df.attrs["chunk"] = chunk
     return df
+
+
+def _batched(one: Any, combos: np.ndarray, prob: Problem, mesh: Any, chunk: int | None,
+             x64: bool, outs: list[dict[str, np.ndarray]], objs: list[np.ndarray]
+             ) -> tuple[int, int]:
+    """``one`` vmapped over chunks of ``combos`` split over the devices of ``mesh``; appends the
+    chunks' losses and objectives to ``outs`` / ``objs``; returns (devices used, chunk)."""
+    n = combos.shape[0]
+    f = batch_jit(jax.vmap(one), mesh)
+    if chunk is None:
+        steps = prob.horizon + (prob.end_step if prob.cpt else 0)
+        chunk = min(n, default_chunk(steps, len(prob.laws), "float64" if x64 else "float32",
+                                     mesh))
+    elif int(chunk) < 1:
+        raise PlanError(f"sweep: chunk={chunk} must be a positive number of configurations")
+    # every device gets the same number of rows; no chunk larger than the (padded) grid
+    chunk = padded_size(min(int(chunk), n), mesh)
+    used = 0
+    pending: list[tuple[Any, int]] = []
+    prog = start_task("sweep", total=-(-n // chunk))  # progress + Ctrl-C point per chunk
+
+    def collect() -> None:
+        nonlocal used
+        (L, o), keep = pending.pop(0)
+        used = max(used, n_devices_of((L, o)))
+        outs.append({k: np.asarray(v)[:keep] for k, v in L.items()})
+        objs.append(np.asarray(o)[:keep])
+        prog.advance()
+
+    for i in range(0, n, chunk):
+        part = combos[i:i + chunk]
+        # dispatch this chunk before reading the previous one back (device stays busy)
+        pending.append((f(shard_rows(part, mesh, chunk)), part.shape[0]))
+        if len(pending) > 1:
+            collect()
+    while pending:
+        collect()
+    return used, chunk
 
 
 #: Grids up to this many configurations run on CPU (one device) as one compiled
