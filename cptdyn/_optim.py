@@ -23,10 +23,12 @@ import numpy as np
 
 __all__ = [
     "RUNNING",
+    "CONVERGED",
     "GTOL",
     "FTOL",
     "LS_FAIL",
     "NONFINITE",
+    "SKIPPED",
     "STATUS_NAMES",
     "LBFGSResult",
     "adamw_early_stopped",
@@ -45,14 +47,17 @@ __all__ = [
 ]
 
 # BFGS status codes (per start).
-RUNNING, GTOL, FTOL, LS_FAIL, NONFINITE = 0, 1, 2, 3, 4
+RUNNING, GTOL, FTOL, LS_FAIL, NONFINITE, SKIPPED = 0, 1, 2, 3, 4, 5
 STATUS_NAMES = {
     RUNNING: "max_iter",
     GTOL: "gradient tolerance reached",
     FTOL: "objective stalled (relative decrease below ftol)",
     LS_FAIL: "no further decrease found (step below 1e-10)",
     NONFINITE: "non-finite objective at the start",
+    SKIPPED: "stopped: two other starts of the problem agreed on a lower minimum",
 }
+#: statuses of a start that stopped at a minimum (``bfgs_pool``'s agreement test uses them)
+CONVERGED = (GTOL, FTOL, LS_FAIL)
 
 _C1 = 1e-4  # Armijo constant
 _STORE = np.float32  # dtype of the L-BFGS correction pairs
@@ -102,6 +107,17 @@ def bfgs_init(x0: jax.Array, n_pred: int) -> dict[str, jax.Array]:
         "a": zero, "ntrial": jnp.asarray(0), "status": jnp.asarray(RUNNING),
         "it": jnp.asarray(0), "k": jnp.asarray(0),
     }
+
+
+def _init_np(x0: np.ndarray, n_pred: int) -> dict[str, np.ndarray]:
+    """:func:`bfgs_init` as host arrays (the dtypes from its abstract evaluation; no eager device
+    operations, which cost more than the pool's compiled calls on small problems)."""
+    shapes = jax.eval_shape(lambda x: bfgs_init(x, n_pred),
+                            jax.ShapeDtypeStruct(x0.shape, x0.dtype))
+    fill: dict[str, Any] = {"x": x0, "f": np.inf, "h": np.eye(x0.size), "fresh": True,
+                            "status": RUNNING}
+    return {k: np.array(np.broadcast_to(np.asarray(fill.get(k, 0)), v.shape), dtype=v.dtype)
+            for k, v in shapes.items()}
 
 
 def bfgs_running(c: dict[str, Any], max_iter: Any) -> Any:
@@ -224,6 +240,7 @@ BFGS_OUTPUTS = ("x", "f", "g", "pred", "it", "status")
 def bfgs_pool(
     trips: Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray], dict[str, Any]],
     x0: np.ndarray, n_pred: int, max_iter: int, *, slots: int, piece: int = 16,
+    groups: np.ndarray | None = None, agree_rtol: float | None = None,
 ) -> tuple[np.ndarray, ...]:
     """BFGS from every row of ``x0``, through a fixed number of ``slots`` (one compiled program).
 
@@ -233,6 +250,16 @@ def bfgs_pool(
     finished start leaves its slot to the next in the queue. The results are those of
     :func:`bfgs` on each row (the trips are the same, only cut into pieces).
 
+    Agreement stop (``groups`` and ``agree_rtol`` given): the rows of one group are restarts of
+    one problem. Once two of its rows have converged (:data:`CONVERGED`) to objectives within
+    ``agree_rtol`` of each other (relative; absolute below 1), and no finished row of the group
+    is lower, that minimum has been found twice: the group's rows still waiting in the queue
+    are not started and its running rows whose objective is already above that minimum are
+    stopped (status :data:`SKIPPED`; queued rows keep their start and ``f = inf``). A running
+    row that is already below it carries on. Restarts exist to find the lowest minimum; the
+    rows skipped are the slow ones (a start on a long, flat path), where the pool spent its
+    tail.
+
     Args:
       trips: ``(state, rows, k_stop) -> state``: :func:`bfgs_trips` vmapped over ``slots`` rows
         of ``state`` (a dict of arrays with a leading slot axis), ``rows`` the index of the
@@ -241,21 +268,57 @@ def bfgs_pool(
       n_pred, max_iter: as :func:`bfgs`.
       slots: rows per call (the batch of the compiled program).
       piece: loop trips per call.
+      groups: ``(n_starts,)`` problem index of every row (agreement stop only).
+      agree_rtol: relative tolerance of the agreement stop; None = run every row to its end.
 
     Returns:
       ``x, f, g, pred, it, status`` with one row per start, as :func:`bfgs` gives them.
     """
     x0 = np.asarray(x0)
     n_rows = x0.shape[0]
-    proto = {k: np.asarray(v) for k, v in bfgs_init(jnp.asarray(x0[0]), n_pred).items()}
+    proto = _init_np(x0[0], n_pred)
     out = {k: np.empty((n_rows, *v.shape), v.dtype) for k, v in proto.items() if k in BFGS_OUTPUTS}
     if n_rows == 0:
         return tuple(out[k] for k in BFGS_OUTPUTS)
+    stop = groups is not None and agree_rtol is not None
+    rtol = 0.0 if agree_rtol is None else float(agree_rtol)
+    grp = np.zeros(n_rows, np.int64) if groups is None else np.asarray(groups, np.int64)
+    done: dict[int, list[tuple[float, bool]]] = {}  # group -> (f, converged) of finished rows
+    agreed: dict[int, float] = {}  # group -> the minimum two of its rows agreed on
 
     def fresh(r: int) -> dict[str, np.ndarray]:
         return {**proto, "x": x0[r]}
 
+    def finish(r: int, row: dict[str, np.ndarray]) -> None:
+        for k in out:
+            out[k][r] = row[k]
+        if not stop:
+            return
+        g = int(grp[r])
+        fins = done.setdefault(g, [])
+        fins.append((float(row["f"]), int(row["status"]) in CONVERGED))
+        lowest = min(f for f, _ in fins)
+        conv = sorted(f for f, c in fins if c and math.isfinite(f))
+        for a, b in itertools.pairwise(conv):
+            if a <= lowest and b - a <= rtol * max(abs(a), abs(b), 1.0):
+                agreed[g] = a
+                break
+
+    def skip(r: int, row: dict[str, np.ndarray]) -> None:
+        for k in out:
+            out[k][r] = row[k]
+        out["status"][r] = SKIPPED
+
     queue = list(range(n_rows))[::-1]  # pop() from the end = in row order
+
+    def next_row() -> int | None:
+        while queue:
+            r = queue.pop()
+            if int(grp[r]) not in agreed:
+                return r
+            skip(r, {**fresh(r), "f": np.asarray(np.inf, proto["f"].dtype)})
+        return None
+
     held = [queue.pop() for _ in range(min(slots, n_rows))]
     held += [held[-1]] * (slots - len(held))  # spare slots repeat the last start
     live = [True] * min(slots, n_rows) + [False] * (slots - min(slots, n_rows))
@@ -265,17 +328,24 @@ def bfgs_pool(
         k_stop = np.where(live, state["k"] + piece, state["k"])  # idle slots make no trips
         state = {k: np.array(v) for k, v in trips(state, rows, k_stop).items()}
         going = np.asarray(bfgs_running(state, max_iter))
+        ended = []
         for j in range(slots):
-            if not live[j] or going[j]:
-                continue
-            for k in out:
-                out[k][held[j]] = state[k][j]
-            if queue:
-                held[j] = queue.pop()
-                for k, v in fresh(held[j]).items():
-                    state[k][j] = v
-            else:
+            if live[j] and not going[j]:
+                finish(held[j], {k: state[k][j] for k in out})
+                ended.append(j)
+        for j in range(slots):  # rows made pointless by an agreement of their group
+            g = int(grp[held[j]])
+            if live[j] and j not in ended and g in agreed and float(state["f"][j]) > agreed[g]:
+                skip(held[j], {k: state[k][j] for k in out})
+                ended.append(j)
+        for j in ended:
+            nxt = next_row()
+            if nxt is None:
                 live[j] = False
+                continue
+            held[j] = nxt
+            for k, v in fresh(nxt).items():
+                state[k][j] = v
     return tuple(out[k] for k in BFGS_OUTPUTS)
 
 

@@ -39,3 +39,70 @@ def test_pool_equals_uninterrupted_bfgs():
     assert not np.any(ref[5] == RUNNING)
     for a, b in zip(ref, got, strict=True):
         np.testing.assert_array_equal(np.asarray(b), a)
+
+
+def _vg_two_minima(x):
+    # f(z) = (z0^2 - 1)^2 + 0.3 z0 + z1^2: a lower minimum near z0 = -1, a higher one near z0 = +1
+    def f(z):
+        return (z[0] ** 2 - 1.0) ** 2 + 0.3 * z[0] + z[1] ** 2
+
+    val, g = jax.value_and_grad(f)(x)
+    return val, g, x[:1]
+
+
+def _pool(x0, **kw):
+    args = (jnp.asarray(200), jnp.asarray(1e-10), jnp.asarray(1e-15))
+    trips = jax.jit(jax.vmap(lambda c, k: bfgs_trips(_vg_two_minima, c, k, *args)))
+    return bfgs_pool(lambda s, rows, k: trips(s, jnp.asarray(k)), x0, 1, 200, slots=2, piece=3, **kw)
+
+
+def test_agreement_stop_skips_restarts_and_keeps_each_groups_best():
+    """Two problems (groups) of 6 restarts each: once two restarts of a group agree on a minimum
+    with none lower, that group's queued restarts are skipped (SKIPPED, f = inf), and the best
+    of every group is the one running all restarts finds."""
+    from cptdyn._optim import CONVERGED, SKIPPED
+
+    # group 0: its first two starts go to the lower minimum (z0 ~ -1) -> the rest are skipped;
+    # group 1: its first two starts find the higher one, a later start finds the lower one
+    x0 = np.array([[-1.2, 0.5], [-0.8, -0.3], [1.5, 1.0], [0.7, 0.2], [-2.0, 1.0], [1.1, 0.0],
+                   [1.2, 0.5], [0.8, -0.3], [-1.5, 1.0], [-0.7, 0.2], [2.0, 1.0], [-1.1, 0.0]])
+    groups = np.repeat([0, 1], 6)
+    with x64_context():
+        full = _pool(x0)
+        got = _pool(x0, groups=groups, agree_rtol=1e-8)
+    f_full, f_got, st = np.asarray(full[1]), np.asarray(got[1]), np.asarray(got[5])
+    assert np.all(np.isin(np.asarray(full[5]), CONVERGED))
+    assert np.sum(st == SKIPPED) >= 3  # group 0's queued restarts never ran
+    assert np.all(np.isinf(f_got[(st == SKIPPED) & (np.asarray(got[4]) == 0)]))
+    for g in (0, 1):
+        rows = groups == g
+        assert f_got[rows].min() == f_full[rows].min()  # same best row, bit for bit
+    # group 1's lower minimum was only found by a later restart: it was not stopped early
+    assert f_got[groups == 1].min() < -0.2
+
+
+def test_agreement_stop_off_runs_every_row():
+    x0 = np.array([[-1.2, 0.5], [-0.8, -0.3], [1.5, 1.0], [0.7, 0.2]])
+    with x64_context():
+        a = _pool(x0)
+        b = _pool(x0, groups=np.zeros(4, int), agree_rtol=None)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+
+
+def test_host_init_equals_bfgs_init():
+    from cptdyn._optim import _init_np, bfgs_init
+
+    for x64 in (True, False):
+        x = np.array([0.5, -1.0, 2.0], np.float64 if x64 else np.float32)
+        if x64:
+            with x64_context():
+                ref = bfgs_init(jnp.asarray(x), 4)
+                got = _init_np(x, 4)
+        else:
+            ref = bfgs_init(jnp.asarray(x), 4)
+            got = _init_np(x, 4)
+        assert set(ref) == set(got)
+        for k in ref:
+            assert got[k].dtype == ref[k].dtype, k
+            np.testing.assert_array_equal(got[k], np.asarray(ref[k]), err_msg=k)

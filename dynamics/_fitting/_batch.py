@@ -75,6 +75,9 @@ __all__ = ["fit_many", "predict_many"]
 _SLOTS = 8
 #: loop trips per call of that program (between two looks at which starts have finished)
 _PIECE = 16
+#: restarts of a problem stop once two have converged to objectives this close (relative);
+#: ``bfgs_pool``'s agreement stop
+AGREE_RTOL = 1e-8
 
 
 @partial(jax.jit, static_argnames=("names", "cons", "sizes"))
@@ -123,6 +126,7 @@ def fit_many(
     coarsen_warmup: int = 0,
     prior: Mapping[str, tuple[float, float]] | None = None,
     predictions: list[list[np.ndarray] | None] | None = None,
+    agree_rtol: float | None = AGREE_RTOL,
 ) -> list[FitResult | FitError]:
     """``fit(law, runs, weights=ws, ...)`` for every ``ws`` in ``weight_sets``, in one batch.
 
@@ -138,6 +142,10 @@ def fit_many(
         observed step of every run (one array per run; zero-weight observations included, on
         the runs as fitted, i.e. block-averaged with ``coarsen_lr``), or None where the fit
         failed: held-out predictions without a second compiled program.
+      agree_rtol: a problem's remaining restarts stop once two of them have converged to
+        objectives within this relative tolerance, with none lower (``bfgs_pool``'s agreement
+        stop; skipped starts have status ``SKIPPED``); None runs every kept start to its end,
+        as ``fit`` does.
 
     Returns:
       one ``FitResult`` per problem, or the ``FitError`` that ``fit`` would have raised. A
@@ -198,7 +206,7 @@ def fit_many(
             first[key] = pr
     if first:
         _run_batch(law, runs, list(first.values()), feats, stacked, logobs, sizes, names, cons,
-                   (centre, inv_sd), delta, tol, ftol, max_iter)
+                   (centre, inv_sd), delta, tol, ftol, max_iter, agree_rtol)
     for pr, src in same:
         pr.update({k: src[k] for k in ("x", "f", "g", "pred", "it", "status")})
     if predictions is not None:
@@ -227,7 +235,7 @@ def _run_batch(
     law: Law, runs: Sequence[Run], probs: list[dict[str, Any]], feats: list[Any],
     stacked: Any, logobs: list[np.ndarray], sizes: tuple[int, ...], names: list[str],
     cons: list[Constraint], prior: tuple[np.ndarray, np.ndarray], delta: float, tol: float,
-    ftol: float, max_iter: int,
+    ftol: float, max_iter: int, agree_rtol: float | None = None,
 ) -> None:
     """Screening and BFGS of every problem through one executable; stores ``x, f, g, pred, it,
     status`` (rows of the problem's kept starts) and ``n_starts`` in each problem dict."""
@@ -250,20 +258,27 @@ def _run_batch(
         total = sum(pr["keep"] for pr in probs)
         slots = padded_size(min(total, _SLOTS), mesh)
 
-        def solve(x: np.ndarray, w: np.ndarray, s: np.ndarray, iters: int) -> list[np.ndarray]:
+        # one device: host arrays go to the compiled program as they are (its own transfer is
+        # cheaper than an eager jnp.asarray per array and call)
+        place = (lambda a: a) if mesh.size == 1 else (lambda a: shard_rows(a, mesh))
+
+        def solve(x: np.ndarray, w: np.ndarray, s: np.ndarray, iters: int,
+                  groups: np.ndarray | None = None) -> list[np.ndarray]:
+            n_it = np.asarray(iters)
+
             def trips(state: dict[str, np.ndarray], rows: np.ndarray,
                       k_stop: np.ndarray) -> dict[str, Any]:
                 try:
                     return _trips_many(  # type: ignore[no-any-return]
-                        *consts, {k: shard_rows(v, mesh) for k, v in state.items()},
-                        shard_rows(w[rows], mesh), shard_rows(s[rows], mesh),
-                        shard_rows(k_stop, mesh), *opts, jnp.asarray(iters), **statics)
+                        *consts, {k: place(v) for k, v in state.items()}, place(w[rows]),
+                        place(s[rows]), place(k_stop), *opts, n_it, **statics)
                 except (TypeError, ValueError) as e:  # shape errors of the law, at trace time
                     raise FitError(f"fit: law {law.NAME!r} cannot be evaluated on these runs: "
                                    f"{first_line(e)}") from e
 
             return list(bfgs_pool(trips, x, n_pred, iters, slots=slots,
-                                  piece=1 if iters == 0 else _PIECE))
+                                  piece=1 if iters == 0 else _PIECE, groups=groups,
+                                  agree_rtol=None if groups is None else agree_rtol))
 
         # screening: the objective at every start of every problem that keeps fewer than it has
         scr = [(k, i) for k, pr in enumerate(probs) if pr["keep"] < pr["raw0"].shape[0]
@@ -285,8 +300,10 @@ def _run_batch(
             xs.append(pr["raw0"][order])
             ws.append(np.broadcast_to(pr["wcat"], (order.size, pr["wcat"].size)))
             ss.append(np.full(order.size, pr["scale"]))
+        groups = np.concatenate([np.full(len(xk), k) for k, xk in enumerate(xs)])
         x, f, g, pred, it, status = solve(np.concatenate(xs).reshape(-1, n_par),
-                                          np.concatenate(ws), np.concatenate(ss), int(max_iter))
+                                          np.concatenate(ws), np.concatenate(ss), int(max_iter),
+                                          groups)
     o = 0
     for pr in probs:
         k = pr["keep"]

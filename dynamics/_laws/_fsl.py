@@ -101,19 +101,26 @@ class FSLLaw(AreaLaw):
         return {"d": d, "Ti": Ti, "Tk": Tk}
 
     def features(self, run: Run) -> Any:
-        """Fitting features: ``lr_features`` of the run reduced to the (observed step, block)
-        pairs that contribute (``_pair_features``)."""
-        f = super().features(run)
-        return _pair_features(f)
+        """Fitting features: ``lr_features`` of the run (computed in NumPy, float64: the same
+        values to rounding, without eager device operations) reduced to the (observed step,
+        block) pairs that contribute (``_pair_features``)."""
+        lr = np.asarray(run.lr, np.float64)
+        if lr.ndim != 1 or lr.size == 0:
+            return _pair_features(super().features(run))
+        w = context_warmup(type(self).__name__, run.warmup_steps)
+        return _pair_features(_lr_features_np(lr, np.asarray(run.steps), w, self.warmup,
+                                              int(self.block_size)))
 
     def stack_features(self, feats: Sequence[Any]) -> Any:
         if not all("pk" in f for f in feats):
             return None
         out = {k: np.concatenate([np.asarray(f[k], np.float64) for f in feats])
-               for k in ("d", "Ti", "Tk", "pd", "pTi")}
-        ko = np.cumsum([0] + [np.asarray(f["Tk"]).size for f in feats[:-1]])
-        out["pk"] = np.concatenate([np.asarray(f["pk"], np.int64) + o
-                                    for f, o in zip(feats, ko, strict=True)]).astype(np.int32)
+               for k in ("d", "Ti", "Tk", "bd", "bTi")}
+        for idx, size_of in (("pk", "Tk"), ("pb", "bd")):
+            offs = np.cumsum([0] + [np.asarray(f[size_of]).size for f in feats[:-1]])
+            out[idx] = np.concatenate([np.asarray(f[idx], np.int64) + o
+                                       for f, o in zip(feats, offs, strict=True)]
+                                      ).astype(np.int32)
         return out
 
     def predict_features(self, f: Any) -> jax.Array:
@@ -128,13 +135,15 @@ class FSLLaw(AreaLaw):
         """The LR-decrease sum of the ansatz at the observed steps."""
         if "pk" in f:  # (observed step, contributing block) pairs
             Tk = jnp.asarray(f["Tk"])
-            pTi = jnp.asarray(f["pTi"], Tk.dtype)
+            bTi = jnp.asarray(f["bTi"], Tk.dtype)
             pk = jnp.asarray(f["pk"]).astype(jnp.int32)
-            gap = jnp.take(Tk, pk) - pTi
-            pos = pTi > 0
-            tpow = jnp.where(pos, jnp.where(pos, pTi, 1.0) ** (-self.s), 0.0)
+            pb = jnp.asarray(f["pb"]).astype(jnp.int32)
+            pos = bTi > 0
+            tpow = jnp.where(pos, jnp.where(pos, bTi, 1.0) ** (-self.s), 0.0)
+            amp = jnp.asarray(f["bd"], Tk.dtype) * (self.c3 + tpow)  # once per block
+            gap = jnp.take(Tk, pk) - jnp.take(bTi, pb)
             sat = -jnp.expm1(-self.gamma * jnp.log1p(self.c4 * gap))
-            contrib = jnp.asarray(f["pd"], Tk.dtype) * (self.c3 + tpow) * sat
+            contrib = jnp.take(amp, pb) * sat
             return jax.ops.segment_sum(contrib, pk, num_segments=Tk.shape[0])
         d = jnp.asarray(f["d"])
         Ti = jnp.asarray(f["Ti"])
@@ -180,17 +189,44 @@ class FSLLaw(AreaLaw):
 
 
 
+def _lr_features_np(lr: np.ndarray, steps: np.ndarray, warmup_steps: int, warmup: str,
+                    block_size: int) -> dict[str, np.ndarray]:
+    """``FSLLaw.lr_features`` of one run in NumPy (float64 cumulative sums; the JAX version's
+    compensated sums agree to rounding)."""
+    x = lr
+    T = x.size
+    W = min(max(int(warmup_steps), 0), T)
+    if warmup == "as-run" or W == 0:
+        eta0 = x[0]
+    else:  # "peak": the warmup updates count as the peak LR
+        eta0 = x[min(W, T - 1)]
+        x = np.where(np.arange(T) < W, eta0, x)
+    Ti = np.cumsum(x)  # T after each update
+    d = np.concatenate([[eta0], x[:-1]]) - x
+    Tk = np.concatenate([[0.0], Ti])[np.rint(steps).astype(np.int64)]
+    if block_size > 1:
+        nb = -(-T // block_size)
+        pad = nb * block_size - T
+        d = np.pad(d, (0, pad)).reshape(nb, block_size).sum(-1)
+        Ti = np.pad(Ti, (0, pad), mode="edge").reshape(nb, block_size)[:, -1]
+    return {"d": d, "Ti": Ti, "Tk": Tk}
+
+
 def _pair_features(f: Any) -> Any:
     """The terms of ``predict_features`` that are not exactly zero, as (observed step k, block
     i) pairs: ``d_i != 0`` and ``T(i) < T(k)`` (otherwise the saturation factor is exactly 0).
     Same values, summed in another order; for a cosine run about half of the dense
-    (observed steps x blocks) array, for constant or WSD runs far less. 1-D features only."""
+    (observed steps x blocks) array, for constant or WSD runs far less. 1-D features only.
+
+    Keys added: ``pk`` (observed step of each pair), ``pb`` (index of its block among the
+    contributing blocks), ``bd``, ``bTi`` (decrement and ``T`` of the contributing blocks): the
+    block's amplitude ``d_i (c3 + T(i)^-s)`` is computed once per block, not once per pair."""
     d, Ti, Tk = (np.asarray(f[k], np.float64) for k in ("d", "Ti", "Tk"))
     if d.ndim != 1 or Tk.ndim != 1:
         return f
     nz = np.flatnonzero(d != 0)
     if Tk.size * nz.size > _MAX_PAIRS:  # bound memory: the chunked dense evaluation instead
         return f
-    pk, pi = np.nonzero(Tk[:, None] > Ti[None, nz])
-    pi = nz[pi]
-    return {"d": d, "Ti": Ti, "Tk": Tk, "pk": pk.astype(np.int32), "pd": d[pi], "pTi": Ti[pi]}
+    pk, pb = np.nonzero(Tk[:, None] > Ti[None, nz])
+    return {"d": d, "Ti": Ti, "Tk": Tk, "pk": pk.astype(np.int32), "pb": pb.astype(np.int32),
+            "bd": d[nz], "bTi": Ti[nz]}

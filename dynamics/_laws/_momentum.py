@@ -54,9 +54,11 @@ LAM_BOUNDS = (0.9, 0.9999)
 # Between observed steps s' < s (Delta = s - s', h(Delta + c) = h(c) + lam^c h(Delta)):
 #   S2(s) = S2(s') + h(Delta) M(s') + sum_{s'<=u<s} d[u] h(s - u)
 #   M(s)  = lam^Delta M(s') + sum_{s'<=u<s} d[u] lam^(s - u)
-# The in-between sums are independent per update (one exp and one expm1 each, then a segment
-# sum), and a scan over the observations carries (S2, M): no sequential pass over the updates,
-# and no lam-dependent array of the run's full length beyond the last observed step.
+# The in-between sums are independent per update (lam^n and h(n) with n the distance to the next
+# observed step, then a segment sum), and a scan over the observations carries (S2, M): no
+# sequential pass over the updates, and no lam-dependent array of the run's full length beyond
+# the last observed step. n only takes the values 1..max gap between observed steps, so lam^n and
+# expm1(n log lam) are computed once per value (a table, ``ntab``) and gathered per update (``ni``).
 
 
 def _lam_obs_features(x: np.ndarray, eta0: float, steps: Any) -> dict[str, np.ndarray] | None:
@@ -73,11 +75,13 @@ def _lam_obs_features(x: np.ndarray, eta0: float, steps: Any) -> dict[str, np.nd
     d = prev - x[:last]
     u = np.arange(last)
     blk = np.searchsorted(s, u, side="right")
+    gap = np.diff(np.concatenate([[0], s]))
     return {
         "d": d,
-        "n": (s[blk] - u).astype(np.float64),
+        "ni": (s[blk] - u - 1).astype(np.int32),  # n - 1 (index into ntab)
+        "ntab": np.arange(1, int(gap.max()) + 1, dtype=np.float64),
         "blk": blk.astype(np.int32),
-        "gap": np.diff(np.concatenate([[0], s])).astype(np.float64),
+        "gi": (gap - 1).astype(np.int32),
         "reset": np.concatenate([[1.0], np.zeros(s.size - 1)]),
         "S1": np.cumsum(x)[s - 1],
     }
@@ -86,7 +90,8 @@ def _lam_obs_features(x: np.ndarray, eta0: float, steps: Any) -> dict[str, np.nd
 def _lam_obs_stack(feats: Sequence[Any]) -> dict[str, np.ndarray]:
     """Several runs' recurrence features end to end (the carry restarts at each run)."""
     out = {k: np.concatenate([np.asarray(f[k]) for f in feats])
-           for k in ("d", "n", "gap", "reset", "S1")}
+           for k in ("d", "ni", "gi", "reset", "S1")}
+    out["ntab"] = max((np.asarray(f["ntab"]) for f in feats), key=len)  # 1..largest gap
     offs = np.cumsum([0] + [np.asarray(f["S1"]).size for f in feats[:-1]])
     out["blk"] = np.concatenate(
         [np.asarray(f["blk"], np.int64) + o for f, o in zip(feats, offs, strict=True)]
@@ -101,14 +106,16 @@ def _lam_obs_s2(lam: Any, f: Any) -> jax.Array:
     lam = jnp.asarray(lam, dt)
     ll = jnp.log(lam)
     om = 1.0 - lam
-    n = jnp.asarray(f["n"], dt)
+    ntab = jnp.asarray(f["ntab"], dt)
+    pw, em = jnp.exp(ntab * ll), -jnp.expm1(ntab * ll)  # lam^n, 1 - lam^n for n = 1..max gap
+    ni = jnp.asarray(f["ni"]).astype(jnp.int32)
+    gi = jnp.asarray(f["gi"]).astype(jnp.int32)
     blk = jnp.asarray(f["blk"]).astype(jnp.int32)
-    gap = jnp.asarray(f["gap"], dt)
-    k = gap.shape[0]
-    b_m = jax.ops.segment_sum(d * jnp.exp(n * ll), blk, num_segments=k)
-    b_s = jax.ops.segment_sum(d * -jnp.expm1(n * ll), blk, num_segments=k) / om
-    dec = jnp.exp(gap * ll)
-    hg = -jnp.expm1(gap * ll) / om
+    k = gi.shape[0]
+    b_m = jax.ops.segment_sum(d * jnp.take(pw, ni), blk, num_segments=k)
+    b_s = jax.ops.segment_sum(d * jnp.take(em, ni), blk, num_segments=k) / om
+    dec = jnp.take(pw, gi)
+    hg = jnp.take(em, gi) / om
     keep = 1.0 - jnp.asarray(f["reset"], dt)
 
     def body(c: tuple[jax.Array, jax.Array], xs: tuple[jax.Array, ...]

@@ -120,8 +120,10 @@ def test_protocol():
     run = Run("cos", lr, steps, simulate(law, lr, steps, warmup_steps=W), warmup_steps=W)
     with x64_context():
         f = law.features(run)
-    assert set(f) == {"d", "Ti", "Tk", "pk", "pd", "pTi"}  # + contributing (step, block) pairs
-    assert all(f[k].dtype == np.float64 for k in ("d", "Ti", "Tk", "pd", "pTi"))
+    # + the contributing (observed step, block) pairs and those blocks' decrements and T
+    assert set(f) == {"d", "Ti", "Tk", "pk", "pb", "bd", "bTi"}
+    assert all(f[k].dtype == np.float64 for k in ("d", "Ti", "Tk", "bd", "bTi"))
+    assert np.all(f["bd"] != 0) and f["pk"].size == f["pb"].size
     grid = law.init_grid([run])
     assert len(grid) == 16
     for g in grid:
@@ -141,3 +143,19 @@ def test_protocol():
 def test_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         FSLLaw(**kwargs)
+
+
+@pytest.mark.parametrize("warmup", ["peak", "as-run"])
+@pytest.mark.parametrize("block_size", [1, 64])
+def test_numpy_fitting_features_equal_jax_lr_features(warmup, block_size):
+    """``features`` (NumPy, for fitting) and ``lr_features`` (JAX, differentiable) agree."""
+    from cptdyn.dynamics._laws._fsl import _lr_features_np
+
+    law = FSLLaw(**PARAMS, warmup=warmup, block_size=block_size)
+    lr = cosine_lr()
+    steps = np.arange(100, T + 1, 100)
+    with x64_context():
+        ref = law.lr_features(jnp.asarray(lr, jnp.float64), steps, warmup_steps=W)
+    got = _lr_features_np(np.asarray(lr, np.float64), steps, W, warmup, block_size)
+    for k in ("d", "Ti", "Tk"):
+        np.testing.assert_allclose(got[k], np.asarray(ref[k]), rtol=1e-12, atol=1e-18, err_msg=k)

@@ -124,7 +124,7 @@ def test_fitted_lambda_variant():
         # fitting features: the observed-step recurrence for S2(lam), for any lam
         run = Run("cos", lr, STEPS, LOSS_COSINE, warmup_steps=W)
         f = lamlaw.features(run)
-        assert set(f) == {"d", "n", "blk", "gap", "reset", "S1"}
+        assert set(f) == {"d", "ni", "ntab", "blk", "gi", "reset", "S1"}
         assert f["d"].shape == (int(STEPS[-1]),)
         f64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), f)  # as _fit does
 
