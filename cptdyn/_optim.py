@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._progress import checkpoint
+
 __all__ = [
     "RUNNING",
     "CONVERGED",
@@ -324,6 +326,7 @@ def bfgs_pool(
     live = [True] * min(slots, n_rows) + [False] * (slots - min(slots, n_rows))
     state = {k: np.stack([fresh(r)[k] for r in held]) for k in proto}
     while any(live):
+        checkpoint()  # Ctrl-C point between pieces (also in worker threads)
         rows = np.asarray(held)
         k_stop = np.where(live, state["k"] + piece, state["k"])  # idle slots make no trips
         state = {k: np.array(v) for k, v in trips(state, rows, k_stop).items()}

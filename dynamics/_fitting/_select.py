@@ -25,8 +25,11 @@ Candidates default to ``DEFAULT_CANDIDATES`` (the laws that need nothing but (LR
 
 from __future__ import annotations
 
+import contextvars
 import math
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -240,6 +243,14 @@ def extrapolation_fold_masks(
     return out
 
 
+def _n_workers(workers: int | None, n_laws: int) -> int:
+    if workers is None:
+        return max(1, min(n_laws, os.cpu_count() or 1))
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise FitError(f"select_law: workers={workers!r} must be a positive integer")
+    return min(workers, max(n_laws, 1))
+
+
 def select_law(
     runs: Sequence[Run],
     candidates: Sequence[str | Law] | None = None,
@@ -249,6 +260,7 @@ def select_law(
     fit_options: Mapping[str, Mapping[str, Any]] | None = None,
     rule: str = "one-se",
     verbose: bool = False,
+    workers: int | None = None,
 ) -> tuple[FitResult, list[dict[str, Any]]]:
     """Choose a law by cross-validation on ``runs`` (module docstring) and fit it on all runs.
 
@@ -261,6 +273,8 @@ def select_law(
       fit_options: ``{law name: fit kwargs}`` overriding ``law_fit_options``.
       rule: ``"one-se"`` (default) or ``"min"`` (module docstring, step 3).
       verbose: print one line per law.
+      workers: laws fitted at once, in threads (default: one per CPU core, at most one per
+        law). The result does not depend on it; 1 fits them one after the other.
 
     Returns:
       ``(result, table)``: the chosen law refitted on all runs, and one row per candidate with
@@ -278,12 +292,14 @@ def select_law(
         raise FitError(f"select_law: fspl_fraction={fspl_fraction} must be in [0.1, 0.95]")
     if rule not in RULES:
         raise FitError(f"select_law: rule={rule!r} is not one of {', '.join(map(repr, RULES))}")
+    n_workers = _n_workers(workers, len(candidates))
     folds = cv_fold_masks(runs, fspl_fraction) + extrapolation_fold_masks(runs)
     table: list[dict[str, Any]] = []
     fitted: dict[int, FitResult] = {}
     # progress per law and fold, and a Ctrl-C point between fits (closes itself at the end)
     prog = start_task("law selection", total=len(candidates) * (len(folds) + 1))
-    for ci, cand in enumerate(candidates):
+
+    def prepare(cand: str | Law) -> tuple[Law, list[Any], dict[str, Any]]:
         law = law_template(cand)
         kw = law_fit_options(law)
         kw.update((fit_options or {}).get(law.NAME, {}))
@@ -295,7 +311,35 @@ def select_law(
         if "prior" not in kw:
             k = math.sqrt(prior_strength([w.astype(float) for w in win], len(runs)))
             kw["prior"] = {p: (c, sd / k) for p, (c, sd) in default_prior(law, runs).items()}
-        rows, err, full_fit = _law_cv(law, runs, law_folds, kw)
+        return law, law_folds, kw
+
+    prepared = [prepare(c) for c in candidates]
+    outs: list[tuple[list[dict[str, Any]], str, FitResult | FitError]] = []
+
+    def done(law: Law) -> None:
+        prog.advance(len(folds) + 1, note=f"{law.NAME}: {len(folds)} folds and all runs")
+
+    if n_workers > 1:
+        # the laws are independent problems: fitted side by side in threads (XLA runs outside
+        # the GIL), each in a copy of this context (progress reporter, x64 flag); Ctrl-C stops
+        # them at their next checkpoint
+        with ThreadPoolExecutor(n_workers, thread_name_prefix="select_law") as ex:
+            futs = [ex.submit(contextvars.copy_context().run, _law_cv, law, runs, lf, kw)
+                    for law, lf, kw in prepared]
+            try:
+                for (law, _, _), fut in zip(prepared, futs, strict=True):
+                    outs.append(fut.result())
+                    done(law)
+            except BaseException:
+                for fut in futs:
+                    fut.cancel()
+                raise
+    else:
+        for law, lf, kw in prepared:
+            outs.append(_law_cv(law, runs, lf, kw))
+            done(law)
+    for ci, ((law, _, _), out) in enumerate(zip(prepared, outs, strict=True)):
+        rows, err, full_fit = out
         score = cv_score(rows)
         ok = [r for r in rows if not r.get("failed")]
         row: dict[str, Any] = {
@@ -320,7 +364,6 @@ def select_law(
         else:
             row["cv_score"] = math.inf
             row["error"] = row["error"] or str(full_fit).splitlines()[0]
-        prog.advance(len(folds) + 1, note=f"{law.NAME}: {len(folds)} folds and all runs")
         table.append(row)
         if verbose:
             print(f"  {law.NAME:<14} cv_score {row['cv_score']:.5f}  "

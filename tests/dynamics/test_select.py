@@ -171,3 +171,16 @@ def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys, monkeypatch):
     assert main(["simulate", "--params", str(wide), "--schedule", str(spec), "--out",
                  str(tmp_path / "x.csv")]) == 2
     assert "model_error=-1.0" in capsys.readouterr().err
+
+
+def test_laws_fitted_in_threads_give_the_same_table():
+    """``workers`` only changes how the laws share the CPU: same scores, fits and choice."""
+    runs = synthetic_runs(noise=0.003)
+    cands = ("momentum", "momentum-lam")
+    res1, t1 = select_law(runs, candidates=cands, workers=1)
+    res2, t2 = select_law(runs, candidates=cands, workers=2)
+    assert res1.law.NAME == res2.law.NAME and res1.params == res2.params
+    for a, b in zip(t1, t2, strict=True):
+        assert a["cv_score"] == b["cv_score"] and a["chosen"] == b["chosen"]
+    with pytest.raises(FitError, match="workers=0"):
+        select_law(runs, candidates=cands, workers=0)
