@@ -25,10 +25,17 @@ lies in the law's 90% band (``cptdyn.dynamics.prediction_band`` when available).
 and ``H``: whether the predicted best linear-cooldown fraction per horizon is within one grid
 step of the real best.
 
+``--prior lodo`` (leave one dataset out): the same protocols, but the priors of ``momentum`` and
+``mpl`` are learned (``learn_prior``, empirical Bayes) on the *other* shipped dataset instead of
+taken from the papers: for the 124M-sweep protocols (X, O, H) from the MPL dataset's three
+sizes (each size's three training curves one group); for the MPL protocol from the 124M sweep
+(one group per peak LR 5e-4 / 1e-3 / 2e-3: its shortest cosine-to-0 run, its constant run cut
+at 25k and its shortest 20%-WSD run). Rows are labelled ``momentum+lodo`` / ``mpl+lodo``.
+
 Laws: ``momentum``, ``mpl`` (converged fit, LR coarsened as the CLI does), ``mpl-ref``
 (``fit_mpl_reference``, repository warmup convention as the CLI default) and ``auto``
 (``select_law``). Run: ``python benchmarks/bench_generalisation.py [--quick] [--json OUT]
-[--laws momentum mpl ...] [--protocols X O H MPL]``.
+[--laws momentum mpl ...] [--protocols X O H MPL] [--prior published|lodo]``.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from cptdyn.dynamics import (  # noqa: E402
     MPLLaw,
     fit,
     fit_mpl_reference,
+    learn_prior,
     load_cooldown_sweep,
     load_runs,
     select_law,
@@ -144,21 +152,63 @@ def _template(name: str) -> Any:
     return (MomentumLaw if name == "momentum" else MPLLaw)(**default_options(name))
 
 
-def fitter(name: str) -> Callable[[list[Any]], Any]:
-    """The law as a user gets it from the command line (same defaults as ``cptdyn fit``)."""
+def _fit_kw(name: str, law: Any) -> dict[str, Any]:
+    kw: dict[str, Any] = {"seed": 0}
+    if name == "mpl":
+        kw["coarsen_lr"] = True
+        if getattr(law, "warmup", None) == "repo":
+            kw["coarsen_warmup"] = 50
+    return kw
+
+
+def fitter(name: str, prior: Any = None) -> Callable[[list[Any]], Any]:
+    """The law as a user gets it from the command line (same defaults as ``cptdyn fit``);
+    ``prior``: a ``LearnedPrior`` instead of the published one (``--prior lodo``)."""
     if name in ("momentum", "mpl"):
         law = _template(name)
-        kw: dict[str, Any] = {"seed": 0}
-        if name == "mpl":
-            kw["coarsen_lr"] = True
-            if getattr(law, "warmup", None) == "repo":
-                kw["coarsen_warmup"] = 50
+        kw = _fit_kw(name, law)
+        if prior is not None:
+            return lambda runs: fit(law, runs, prior=prior(law, runs), **kw).law
         return lambda runs: fit(law, runs, **kw).law
     if name == "mpl-ref":
         return lambda runs: fit_mpl_reference(runs, warmup="repo").law
     if name == "auto":
         return lambda runs: select_law(runs, seed=0)[0].law
     raise SystemExit(f"unknown law {name!r}")
+
+
+def lodo_priors(name: str, sweep: list[Any]) -> dict[str, Any]:
+    """``{"sweep": prior learned on the MPL dataset, "mpl": prior learned on the sweep}``."""
+    law = _template(name)
+    kw = _fit_kw(name, law)
+
+    def fit_fn(lw: Any, rs: Any) -> Any:
+        return fit(lw, rs, **kw)
+
+    mpl_groups = [[load_runs(MPL_DIR / f"csv_{s}" / f"{n}.csv")[0] for n in MPL_TRAIN]
+                  for s in (25, 100, 400)]
+    sweep_groups = []
+    for p in (5e-4, 1e-3, 2e-3):
+        rs = [r for r in sweep if math.isclose(_peak(r), p)]
+        cz = [r for r in rs if str(r.meta["prefix"]).startswith("cos-zero")]
+        const = [r for r in rs if _kind(r) == "const"]
+        w2 = [r for r in rs if _kind(r) == "wsd" and _frac(r) == 0.2]
+        g = []
+        if cz:
+            g.append(min(cz, key=lambda r: r.total_steps))
+        if const:
+            g.append(const[0].truncated(25000))
+        if w2:
+            g.append(min(w2, key=lambda r: r.total_steps))
+        sweep_groups.append(g)
+    out = {"sweep": learn_prior(law, mpl_groups, fit_fn),
+           "mpl": learn_prior(law, sweep_groups, fit_fn)}
+    for k, lp in out.items():
+        learned_on = "MPL dataset (25M/100M/400M)" if k == "sweep" else "124M sweep (3 peaks)"
+        print(f"  {name} prior learned on the {learned_on}: " + ", ".join(
+            f"{p}~{c:.4g} (sd {lp.sds[p]:.3g}; groups {', '.join(f'{v:.3g}' for v in lp.values[p])})"
+            for p, c in lp.centres.items()), flush=True)
+    return out
 
 
 def _predict(law: Any, run: Any) -> np.ndarray:
@@ -169,9 +219,11 @@ def band_fn() -> Callable[..., Any] | None:
     return getattr(dyn, "prediction_band", None)
 
 
-def score(law: Any, train: list[Any], test: list[Any], whole: bool) -> dict[str, Any]:
+def score(law: Any, train: list[Any], test: list[Any], whole: bool,
+          prior: Any = None) -> dict[str, Any]:
     rows = []
     band = band_fn()
+    bkw = {} if prior is None else {"prior": prior(law, train)}
     for r in test:
         try:
             p = _predict(law, r)
@@ -189,7 +241,7 @@ def score(law: Any, train: list[Any], test: list[Any], whole: bool) -> dict[str,
                "prede": float(np.mean(np.abs(p[keep] - y[keep]) / y[keep]))}
         if band is not None:
             try:
-                lo, hi = band(law, train, r, level=LEVEL)
+                lo, hi = band(law, train, r, level=LEVEL, **bkw)
                 row["covered"] = bool(lo[-1] <= y[-1] <= hi[-1])
                 row["halfwidth"] = float(0.5 * (hi[-1] - lo[-1]))
             except Exception as e:  # noqa: BLE001
@@ -237,26 +289,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--protocols", nargs="+", default=["X", "O", "H", "MPL"],
                     choices=["X", "O", "H", "MPL"])
     ap.add_argument("--json", help="write every row and summary to this file")
+    ap.add_argument("--prior", choices=["published", "lodo"], default="published",
+                    help="lodo: priors learned on the other shipped dataset (docstring)")
     args = ap.parse_args(argv)
+    if args.prior == "lodo" and not set(args.laws) <= {"momentum", "mpl"}:
+        raise SystemExit("--prior lodo: only the laws momentum and mpl have learnable priors")
     peaks = [1e-3] if args.quick else [5e-4, 1e-3, 2e-3]
     pairs = [(2e-3, 1e-3)] if args.quick else [(2e-3, 1e-3), (1e-3, 5e-4)]
     sizes = [100] if args.quick else [25, 100, 400]
     print(f"uptime: {os.popen('uptime').read().strip()}")
     t_all = time.perf_counter()
-    todo = cases(sweep_runs(), args.protocols, peaks, pairs)
+    sweep = sweep_runs()
+    todo = cases(sweep, args.protocols, peaks, pairs)
     if "MPL" in args.protocols:
         for s in sizes:
             d = MPL_DIR / f"csv_{s}"
             todo.append((f"MPL {s}M", [load_runs(d / f"{n}.csv")[0] for n in MPL_TRAIN],
                          [load_runs(d / f"{n}.csv")[0] for n in MPL_TEST]))
     doc: dict[str, Any] = {"cases": {}, "summary": {}}
-    for law_name in args.laws:
-        fn = fitter(law_name)
+    for base in args.laws:
+        priors: dict[str, Any] = {}
+        law_name = base
+        if args.prior == "lodo":
+            priors = lodo_priors(base, sweep)
+            law_name = f"{base}+lodo"
         for cname, train, test in todo:
+            lp = priors.get("mpl" if cname.startswith("MPL") else "sweep")
+            fn = fitter(base, lp)
             t0 = time.perf_counter()
             try:
                 law = fn(train)
-                res = score(law, train, test, whole=cname.startswith("MPL"))
+                res = score(law, train, test, whole=cname.startswith("MPL"), prior=lp)
             except (FitError, ValueError, FloatingPointError) as e:
                 res = {"rows": [{"run": r.name, "error": "fit: " + str(e).splitlines()[0][:100]}
                                 for r in test]}

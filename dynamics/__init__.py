@@ -56,7 +56,9 @@ from ._fitting._metrics import r2 as r2
 from ._fitting._metrics import rmse as rmse
 from ._fitting._metrics import worst_e as worst_e
 from ._fitting._mpl_reference import fit_mpl_reference as fit_mpl_reference
+from ._fitting._priors import LearnedPrior as LearnedPrior
 from ._fitting._priors import default_prior as default_prior
+from ._fitting._priors import learn_prior as learn_prior
 from ._fitting._select import DEFAULT_CANDIDATES as DEFAULT_CANDIDATES
 from ._fitting._select import cv_score as cv_score
 from ._fitting._select import format_table as format_selection_table  # noqa: F401
@@ -160,6 +162,8 @@ __all__ = [
     "select_law",
     "bootstrap_samples",
     "default_prior",
+    "learn_prior",
+    "LearnedPrior",
     "prediction_band",
     "bootstrap_weights",
     "interval_samples",

@@ -24,6 +24,16 @@ Centres and widths (empirical Bayes across published fits of different sizes and
 
 ``L0`` and ``A`` get no prior: the data pin them down (the level and the slope of the curve).
 
+Learned priors (``learn_prior``): the same parameters, with centres and widths learned from your
+own earlier runs instead of the papers. Each group of runs (one model: a size, a dataset, a
+codebase) is fitted with the published prior; the fitted values are put on the prior's scale
+(``B * peak`` and ``C * peak / (1 - lam)``, the anneal gain; MPL ``C / (peak / 3e-4)^(0.6 - 1)``;
+exponents as they are) and in its unconstrained space (log / logit). Centre: their mean. Width:
+the spread a new group is expected to have, ``sqrt((1 + 1/G) * s^2)`` with ``s`` the standard
+deviation over the ``G`` groups, no narrower than ``LEARNED_SD_FLOOR`` times the published width
+(three groups cannot show that the spread is small) and the published width itself with fewer
+than two groups.
+
 Strength: residuals of a loss law are correlated along a curve (misspecification, not noise),
 so a run carries far fewer independent observations than points. The prior counts as much as
 ``PRIOR_OBS_PER_RUN`` independent observations per run would at the Huber scale: the penalty is
@@ -34,8 +44,9 @@ single constant run) near the published values; with many long runs the data dom
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +55,7 @@ from .._law import Law
 from .._run import Run
 
 __all__ = ["PRIOR_OBS_PER_RUN", "DEFAULT_WARMUP", "default_prior", "prior_strength", "fit_window",
-           "default_options"]
+           "default_options", "learn_prior", "LearnedPrior", "LEARNED_SD_FLOOR"]
 
 #: Default warmup convention of the laws when fitted by ``cptdyn fit`` / ``select_law``: the LR
 #: path starts from 0, so the warmup *increase* enters the annealing term with the opposite sign
@@ -75,6 +86,9 @@ MODEL_ERROR_PER_EFOLD = 0.01
 
 #: MPL released fits were made at this peak LR (Luo et al. 2025).
 _MPL_PEAK = 3e-4
+
+#: a learned prior is no narrower than this fraction of the published width (``learn_prior``).
+LEARNED_SD_FLOOR = 0.5
 
 
 def _peak(runs: Sequence[Run]) -> float:
@@ -138,3 +152,94 @@ def fit_window(run: Run, law: Law | None = None) -> np.ndarray:
 
 def describe(prior: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}~({float(c):.4g}, sd {float(s):.3g})" for k, (c, s) in prior.items())
+
+
+def _prior_scale(law: Law, name: str, peak: float) -> float:
+    """``value = scale * normalised value`` for the prior on ``name`` (module docstring)."""
+    if law.NAME == "mpl" and name == "C":
+        return (peak / _MPL_PEAK) ** (0.6 - 1.0)
+    if law.NAME == "mpl" and name == "B":
+        return 1.0 / peak
+    if law.NAME in ("momentum", "momentum-lam") and name == "C":
+        lam = float(getattr(law, "lam", 0.999))
+        return (1.0 - lam if 0.0 <= lam < 1.0 else 1e-3) / peak
+    return 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedPrior:
+    """A prior learned from groups of earlier runs (``learn_prior``); call it like
+    ``default_prior``: ``prior(law, runs) -> {name: (centre, sd)}``, the centre put on the scale
+    of ``runs``' peak LR. Pass the result as ``fit(..., prior=...)``.
+
+    Attributes:
+      law: the law's name.
+      centres: ``{name: centre}`` on the normalised scale (anneal gain ``B * peak`` in nats, ...).
+      sds: ``{name: sd}`` in the unconstrained space.
+      values: ``{name: [normalised fitted value per group]}`` (what the prior was learned from).
+    """
+
+    law: str
+    centres: Mapping[str, float]
+    sds: Mapping[str, float]
+    values: Mapping[str, tuple[float, ...]]
+
+    def __call__(self, law: Law, runs: Sequence[Run]) -> dict[str, tuple[float, float]]:
+        if law.NAME != self.law:
+            raise ValueError(f"LearnedPrior: learned for law {self.law!r}, not {law.NAME!r}")
+        peak = _peak(runs)
+        return {k: (c * _prior_scale(law, k, peak), float(self.sds[k]))
+                for k, c in self.centres.items()}
+
+
+def learn_prior(law: Law, groups: Sequence[Sequence[Run]],
+                fit_fn: Callable[[Law, Sequence[Run]], Any] | None = None) -> LearnedPrior:
+    """Empirical-Bayes prior for ``law`` from ``groups`` of runs (module docstring).
+
+    Args:
+      law: the template (its static options, e.g. the warmup convention, are kept).
+      groups: one list of runs per earlier model (each fitted on its own).
+      fit_fn: ``(law, runs) -> FitResult``; default ``fit(law, runs)`` with the published prior.
+    Raises:
+      ValueError: no groups, or the law has no parameter with a prior.
+    """
+    if not groups:
+        raise ValueError("learn_prior: groups is empty (give one list of runs per earlier model)")
+    if fit_fn is None:
+        from ._fit import fit
+
+        def fit_fn(lw: Law, rs: Sequence[Run]) -> Any:
+            return fit(lw, rs)
+
+    names = list(default_prior(law, groups[0]))
+    if not names:
+        raise ValueError(f"learn_prior: law {law.NAME!r} has no parameter with a prior")
+    raws: dict[str, list[float]] = {k: [] for k in names}
+    vals: dict[str, list[float]] = {k: [] for k in names}
+    for g in groups:
+        res = fit_fn(law, list(g))
+        peak = _peak(g)
+        for k in names:
+            v = float(res.params[k]) / _prior_scale(law, k, peak)
+            vals[k].append(v)
+            raws[k].append(float(law.PARAMS[k].to_raw(v)))
+    published = default_prior(law, groups[0])
+    centres, sds = {}, {}
+    n = len(groups)
+    for k in names:
+        r = np.asarray(raws[k])
+        c = law.PARAMS[k]
+        m = float(r.mean())
+        if c.kind == "positive":
+            centres[k] = math.exp(m)
+        elif c.kind == "interval":
+            centres[k] = c.lo + (c.hi - c.lo) / (1.0 + math.exp(-m))
+        else:
+            centres[k] = m
+        sd0 = published[k][1]
+        if n < 2:
+            sds[k] = sd0
+        else:
+            sds[k] = max(math.sqrt((1.0 + 1.0 / n) * float(r.var(ddof=1))),
+                         LEARNED_SD_FLOOR * sd0)
+    return LearnedPrior(law.NAME, centres, sds, {k: tuple(v) for k, v in vals.items()})
