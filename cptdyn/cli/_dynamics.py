@@ -199,11 +199,55 @@ def _cv_relative_error(scores: Sequence[Mapping[str, Any]], runs: Sequence[Any])
     return rel if math.isfinite(rel) else 0.0
 
 
+def _learn_prior(law: Any, args: argparse.Namespace, kw: dict[str, Any]) -> Any:
+    """The prior learned from ``--prior-from`` (one group of runs per argument, its files
+    separated by commas; ``learn_prior``)."""
+    from cptdyn.dynamics import FitError, fit, learn_prior
+
+    groups = [_load([f for f in arg.split(",") if f], args) for arg in args.prior_from]
+    try:
+        lp = learn_prior(law, groups, lambda lw, rs: fit(lw, rs, **kw))
+    except (FitError, ValueError) as e:
+        raise CLIError(f"--prior-from: {str(e).splitlines()[0]}") from None
+    parts = [f"{k} centre {c:.4g} (sd {lp.sds[k]:.3g}; per model "
+             + ", ".join(f"{v:.3g}" for v in lp.values[k]) + ")" for k, c in lp.centres.items()]
+    sys.stdout.write(f"{law.NAME} prior learned from {len(groups)} earlier models (--prior-from): "
+                     + ", ".join(parts) + " [B, and the annealing law's C: anneal gain in nats]\n")
+    return lp
+
+
+def _learn_auto_priors(args: argparse.Namespace) -> dict[str, Any]:
+    """``--law auto --prior-from``: a learned prior for every candidate law that has one."""
+    from cptdyn.dynamics import DEFAULT_CANDIDATES, law_fit_options, law_template
+
+    out = {}
+    for name in DEFAULT_CANDIDATES:
+        law = law_template(name)
+        kw = {k: v for k, v in law_fit_options(law).items() if k != "n_keep"}
+        kw["seed"] = args.seed
+        try:
+            out[name] = _learn_prior(law, args, kw)
+        except CLIError as e:
+            if "has no parameter with a prior" not in str(e):
+                raise
+    return out
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from cptdyn.dynamics import fit
 
+    prior_files = [f for a in (getattr(args, "prior_from", None) or []) for f in a.split(",")]
     check_outputs({"--out": args.out, "--report": args.report},
-                  [*args.runs, getattr(args, "run_schedule", None)])
+                  [*args.runs, getattr(args, "run_schedule", None), *prior_files])
+    procedure = getattr(args, "procedure", "converged")
+    if procedure == "mpl-reference" and args.law != "mpl":
+        raise CLIError(f"--procedure mpl-reference: applies to --law mpl only, not {args.law}")
+    learned: Any = None  # --prior-from: a LearnedPrior (one law) or {law name: LearnedPrior}
+    if getattr(args, "prior_from", None):
+        if args.law not in ("momentum", "momentum-lam", "mpl", "auto") \
+                or procedure != "converged" or getattr(args, "prior", "default") == "none":
+            raise CLIError("--prior-from: applies to --law momentum|momentum-lam|mpl|auto with "
+                           "the default procedure and prior")
     runs = _load(args.runs, args)
     groups = _by_dataset(runs)
     results: dict[str, Any] = {}
@@ -220,8 +264,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
                              ">= 3 runs + fit-short/predict-long at 60%; score = mean held-out "
                              "(PredE + |final error|/final) / 2; rule "
                              f"{args.rule}: {_RULE_TEXT[args.rule]})\n")
+            if getattr(args, "prior_from", None) and learned is None:
+                learned = _learn_auto_priors(args)
             try:
-                results[ds], sel_table = select_law(rs, seed=args.seed, rule=args.rule)
+                results[ds], sel_table = select_law(rs, seed=args.seed, rule=args.rule,
+                                                    priors=learned)
                 model_error[ds] = _cv_relative_error(sel_table, rs)
                 selection[ds] = list(sel_table)
                 n_s = 8 if getattr(args, "samples", None) is None else int(args.samples)
@@ -232,9 +279,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
             except FitError as e:
                 raise CLIError(str(e).splitlines()[0]) from None
             sys.stdout.write(format_table(sel_table))
-    procedure = getattr(args, "procedure", "converged")
-    if procedure == "mpl-reference" and args.law != "mpl":
-        raise CLIError(f"--procedure mpl-reference: applies to --law mpl only, not {args.law}")
     for ds, rs in groups.items():
         if args.law == "auto":
             break
@@ -258,6 +302,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if getattr(args, "prior", "default") == "none":  # the plain minimum, every observation
             kw["prior"] = None
             kw["skip_warmup"] = False
+        elif learned is not None or getattr(args, "prior_from", None):
+            if learned is None:
+                learned = _learn_prior(law, args, kw)
+            kw["prior"] = learned(law, rs)
         results[ds] = fit(law, rs, **kw)
     rows = []
     for ds, res in results.items():
@@ -789,6 +837,11 @@ def add_commands(sub: Any) -> None:
                    "terms, warmup-from-zero conventions (README 'Fitting that generalises'); "
                    "none = the plain minimum of the objective over every observation (with "
                    "--warmup-convention peak|paper: the fit before issue 12)")
+    f.add_argument("--prior-from", nargs="+", metavar="FILES",
+                   help="learn the prior from earlier models' runs instead of the published "
+                   "values: one argument per earlier model, its run files joined by commas "
+                   "(same column options); each model fitted on its own; centre = mean, width "
+                   "= their spread (README 'Learned priors')")
     f.add_argument("--n-random", type=int, help="random starts around the grid")
     f.add_argument("--coarsen", action=argparse.BooleanOptionalAction, default=None,
                    help="fit on LRs averaged between observed steps (the LR area at every "

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextvars
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -261,6 +261,8 @@ def select_law(
     rule: str = "one-se",
     verbose: bool = False,
     workers: int | None = None,
+    priors: Mapping[str, Callable[[Law, Sequence[Run]], Mapping[str, tuple[float, float]]]]
+    | None = None,
 ) -> tuple[FitResult, list[dict[str, Any]]]:
     """Choose a law by cross-validation on ``runs`` (module docstring) and fit it on all runs.
 
@@ -275,6 +277,9 @@ def select_law(
       verbose: print one line per law.
       workers: laws fitted at once, in threads (default: one per CPU core, at most one per
         law). The result does not depend on it; 1 fits them one after the other.
+      priors: ``{law name: prior(law, runs) -> {param: (centre, sd)}}`` in place of
+        ``default_prior`` for those laws (e.g. ``learn_prior`` results); scaled by the prior
+        strength the same way. ``fit_options[name]["prior"]`` still overrides both, unscaled.
 
     Returns:
       ``(result, table)``: the chosen law refitted on all runs, and one row per candidate with
@@ -310,7 +315,9 @@ def select_law(
                      for n, tr_runs, tr, te in folds]
         if "prior" not in kw:
             k = math.sqrt(prior_strength([w.astype(float) for w in win], len(runs)))
-            kw["prior"] = {p: (c, sd / k) for p, (c, sd) in default_prior(law, runs).items()}
+            prior_fn = (priors or {}).get(law.NAME, default_prior)
+            kw["prior"] = {p: (float(c), float(sd) / k)
+                           for p, (c, sd) in prior_fn(law, runs).items()}
         return law, law_folds, kw
 
     prepared = [prepare(c) for c in candidates]

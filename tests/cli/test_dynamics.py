@@ -222,3 +222,27 @@ def test_fit_procedure_applies_to_mpl_only(capsys):
                        capsys)
     assert rc == 2 and out == ""
     assert err.count("\n") == 1 and "--procedure mpl-reference" in err
+
+
+def test_fit_prior_from_earlier_models(tmp_path, capsys):
+    """`--prior-from`: a one-run fit (the 100M constant run, which cannot show the cooldown gain)
+    with the prior learned from the 25M and 400M models' training runs predicts the 100M 72k
+    cosine run's final loss far better than with the published prior (MPL release data,
+    data/MultiPowerLaw)."""
+    groups = [",".join(str(DATA / f"csv_{s}" / f"{n}.csv")
+                       for n in ("cosine_24000", "constant_24000", "wsdcon_9")) for s in (25, 400)]
+    one = str(DATA / "csv_100" / "constant_24000.csv")
+    target = str(DATA / "csv_100" / "cosine_72000.csv")
+    finals = {}
+    for name, extra in (("learned", ["--prior-from", *groups]), ("published", [])):
+        out_p = tmp_path / f"{name}.json"
+        rc, out, _ = run(["fit", one, "--law", "momentum", *extra, "--out", out_p], capsys)
+        assert rc == 0
+        assert ("momentum prior learned from 2 earlier models" in out) == (name == "learned")
+        rc, out, _ = run(["evaluate", "--params", out_p, target, "--json"], capsys)
+        assert rc == 0
+        finals[name] = abs(json.loads(out)["runs"][0]["final_error"])
+    assert finals["learned"] < 0.01 < finals["published"], finals
+    rc, _, err = run(["fit", one, "--law", "mpl", "--procedure", "mpl-reference",
+                      "--prior-from", *groups], capsys)
+    assert rc != 0 and "--prior-from: applies to" in err and err.count("\n") == 1

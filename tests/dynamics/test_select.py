@@ -184,3 +184,20 @@ def test_laws_fitted_in_threads_give_the_same_table():
         assert a["cv_score"] == b["cv_score"] and a["chosen"] == b["chosen"]
     with pytest.raises(FitError, match="workers=0"):
         select_law(runs, candidates=cands, workers=0)
+
+
+def test_priors_replace_the_default_prior_per_law():
+    """``priors={name: fn}``: ``fn(law, runs)`` stands in for ``default_prior`` for that law (a
+    learned prior); scaled by the prior strength like the default."""
+    runs = synthetic_runs(("constant",))  # one constant run: the anneal amplitude is the prior's
+    seen = []
+
+    def far(law, rs):
+        seen.append((law.NAME, len(rs)))
+        return {"C": (5.0, 0.01)}  # a tight prior far from the truth (0.5)
+
+    res, table = select_law(runs, candidates=("momentum",), priors={"momentum": far})
+    assert ("momentum", 1) in seen
+    assert res.params["C"] == pytest.approx(5.0, rel=0.05)
+    res0, _ = select_law(runs, candidates=("momentum",))
+    assert abs(res0.params["C"] - 5.0) > 1.0
