@@ -260,7 +260,9 @@ def bfgs_pool(
     stopped (status :data:`SKIPPED`; queued rows keep their start and ``f = inf``). A running
     row that is already below it carries on. Restarts exist to find the lowest minimum; the
     rows skipped are the slow ones (a start on a long, flat path), where the pool spent its
-    tail.
+    tail. With the stop on, the queue takes the groups round-robin (each group's first row,
+    then each group's second, ...), so that a group's later restarts are still waiting when
+    its first ones agree.
 
     Args:
       trips: ``(state, rows, k_stop) -> state``: :func:`bfgs_trips` vmapped over ``slots`` rows
@@ -311,7 +313,17 @@ def bfgs_pool(
             out[k][r] = row[k]
         out["status"][r] = SKIPPED
 
-    queue = list(range(n_rows))[::-1]  # pop() from the end = in row order
+    if stop:
+        # round-robin over the groups (every group's first row, then every group's second, ...):
+        # a group's later restarts wait in the queue while its first ones run, so an agreement
+        # skips them instead of stopping them half-way
+        rank = np.zeros(n_rows, np.int64)
+        for g in np.unique(grp):
+            rank[grp == g] = np.arange(int(np.sum(grp == g)))
+        order = np.lexsort((np.arange(n_rows), rank)).tolist()
+    else:
+        order = list(range(n_rows))
+    queue = order[::-1]  # pop() from the end = in that order
 
     def next_row() -> int | None:
         while queue:
