@@ -15,6 +15,11 @@ Protocols on the shipped data (scored on the predicted runs only; nothing here i
   peak 1e-4 which has no 15k run), predict the runs of the longer horizons (2-3x).
 * ``MPL`` the MPL protocol (25M / 100M / 400M; train cosine-24k + constant-24k + wsdcon-9, predict
   the six others, including the 72k runs).
+* ``LAB`` the CPT lab's pre-training runs (``benchmarks/cptlab/results/cptlab-v1``: one 0.45M
+  byte-level model, 900 updates, warmup 60, the last 180 updates at the peak 2e-3 (``pt-lp100``),
+  decayed to 0.3x (``pt-lp30``) or to 0 (``pt-lp0``); PT validation loss): ``LAB const->decay``
+  fit the constant run, predict the two decays; ``LAB ends->mid`` fit the constant run and the
+  decay to 0, predict the decay to 0.3x.
 
 Peaks: 5e-4, 1e-3, 2e-3 (``--quick``: 1e-3). Every run is used as loaded, warmup included: what
 to do with the warmup is the fitting procedure's business (the stated rule lives in ``fit``).
@@ -35,7 +40,7 @@ at 25k and its shortest 20%-WSD run). Rows are labelled ``momentum+lodo`` / ``mp
 Laws: ``momentum``, ``mpl`` (converged fit, LR coarsened as the CLI does), ``mpl-ref``
 (``fit_mpl_reference``, repository warmup convention as the CLI default) and ``auto``
 (``select_law``). Run: ``python benchmarks/bench_generalisation.py [--quick] [--json OUT]
-[--laws momentum mpl ...] [--protocols X O H MPL] [--prior published|lodo]``.
+[--laws momentum mpl ...] [--protocols X O H MPL LAB] [--prior published|lodo]``.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from cptdyn.dynamics import (  # noqa: E402
 DATA = ROOT / "data"
 MPL_DIR = DATA / "MultiPowerLaw" / "loss_curve_repo"
 SWEEP_DIR = DATA / "lr-scheduling"
+LAB_DIR = ROOT / "benchmarks" / "cptlab" / "results" / "cptlab-v1" / "runs"
 MPL_TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
 MPL_TEST = ["constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000",
             "wsdcon_3", "wsdcon_18"]
@@ -102,6 +108,14 @@ def _frac(r: Any) -> float | None:
 
 def sweep_runs() -> list[Any]:
     return [r for r in load_cooldown_sweep(SWEEP_DIR) if _peak(r) < 4e-3]  # 5e-3 diverged
+
+
+def lab_cases() -> list[tuple[str, list[Any], list[Any]]]:
+    """The ``LAB`` protocol (module docstring): the CPT lab's three pre-training runs."""
+    pt = {n: load_runs(LAB_DIR / f"pt-{n}.csv.gz", loss_col="loss_pt", warmup_steps=60)[0]
+          for n in ("lp100", "lp30", "lp0")}
+    return [("LAB const->decay", [pt["lp100"]], [pt["lp30"], pt["lp0"]]),
+            ("LAB ends->mid", [pt["lp100"], pt["lp0"]], [pt["lp30"]])]
 
 
 def cases(runs: list[Any], protocols: Sequence[str], peaks: Sequence[float],
@@ -286,8 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one peak LR, one pair, 100M MPL only")
     ap.add_argument("--laws", nargs="+", default=LAWS, choices=LAWS)
-    ap.add_argument("--protocols", nargs="+", default=["X", "O", "H", "MPL"],
-                    choices=["X", "O", "H", "MPL"])
+    ap.add_argument("--protocols", nargs="+", default=["X", "O", "H", "MPL", "LAB"],
+                    choices=["X", "O", "H", "MPL", "LAB"])
     ap.add_argument("--json", help="write every row and summary to this file")
     ap.add_argument("--prior", choices=["published", "lodo"], default="published",
                     help="lodo: priors learned on the other shipped dataset (docstring)")
@@ -306,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             d = MPL_DIR / f"csv_{s}"
             todo.append((f"MPL {s}M", [load_runs(d / f"{n}.csv")[0] for n in MPL_TRAIN],
                          [load_runs(d / f"{n}.csv")[0] for n in MPL_TEST]))
+    if "LAB" in args.protocols:
+        todo += lab_cases()
     doc: dict[str, Any] = {"cases": {}, "summary": {}}
     for base in args.laws:
         priors: dict[str, Any] = {}
@@ -314,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             priors = lodo_priors(base, sweep)
             law_name = f"{base}+lodo"
         for cname, train, test in todo:
+            # LAB: another model again; the prior learned on the MPL dataset (the sweep's)
             lp = priors.get("mpl" if cname.startswith("MPL") else "sweep")
             fn = fitter(base, lp)
             t0 = time.perf_counter()
@@ -339,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nSummary per protocol (median over cases of the per-case median |final error|; "
           "max over cases of max |fe|; median PredE; 90% coverage over all predicted finals; "
           "failed runs)")
-    groups = ["X", "O", "H", "MPL"]
+    groups = ["X", "O", "H", "MPL", "LAB"]
     print(f"{'law':<9} " + " ".join(f"{g:>34}" for g in groups if g in args.protocols))
     for law_name, cs in doc["cases"].items():
         cells = []
