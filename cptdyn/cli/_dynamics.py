@@ -204,7 +204,13 @@ def _learn_prior(law: Any, args: argparse.Namespace, kw: dict[str, Any]) -> Any:
     separated by commas; ``learn_prior``)."""
     from cptdyn.dynamics import FitError, fit, learn_prior
 
-    groups = [_load([f for f in arg.split(",") if f], args) for arg in args.prior_from]
+    groups = []
+    for arg in args.prior_from:
+        files = [f for f in arg.split(",") if f]
+        if not files:
+            raise CLIError(f"--prior-from {arg!r}: no run files (one argument per earlier "
+                           "model, its files joined by commas)")
+        groups.append(_load(files, args))
     try:
         lp = learn_prior(law, groups, lambda lw, rs: fit(lw, rs, **kw))
     except (FitError, ValueError) as e:
