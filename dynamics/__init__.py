@@ -45,6 +45,7 @@ from ._fitting._fit import evaluate as evaluate
 from ._fitting._fit import fit as fit
 from ._fitting._fit import fit_short_predict_long as fit_short_predict_long
 from ._fitting._fit import leave_one_schedule_out as leave_one_schedule_out
+from ._fitting._learn import learn_prior as learn_prior
 from ._fitting._metrics import METRIC_NAMES as METRIC_NAMES
 from ._fitting._metrics import curve_metrics as curve_metrics
 from ._fitting._metrics import final_error as final_error
@@ -58,7 +59,6 @@ from ._fitting._metrics import worst_e as worst_e
 from ._fitting._mpl_reference import fit_mpl_reference as fit_mpl_reference
 from ._fitting._priors import LearnedPrior as LearnedPrior
 from ._fitting._priors import default_prior as default_prior
-from ._fitting._priors import learn_prior as learn_prior
 from ._fitting._select import DEFAULT_CANDIDATES as DEFAULT_CANDIDATES
 from ._fitting._select import cv_score as cv_score
 from ._fitting._select import format_table as format_selection_table  # noqa: F401
