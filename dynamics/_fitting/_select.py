@@ -17,7 +17,9 @@ Rule (``select_law``), identical for every dataset:
    the held-out curves (sd / sqrt(n)); among the laws scoring within one SE of it, choose the one
    with the fewest fitted parameters (then the lower score, then the earlier candidate). With few
    training runs the CV estimate is noisy, and a law with more parameters must beat a simpler one
-   by more than that noise to be chosen. ``rule="min"``: the lowest score wins. The chosen law is
+   by more than that noise to be chosen. With a single held-out curve (one training run: only
+   the fit-short fold) the SE is unknown (infinite), so the law with the fewest parameters is
+   chosen. ``rule="min"``: the lowest score wins. The chosen law is
    then refitted on all the runs (the returned ``FitResult``).
 
 Candidates default to ``DEFAULT_CANDIDATES`` (the laws that need nothing but (LR, loss) runs).
@@ -111,7 +113,9 @@ def _choose(table: Sequence[Mapping[str, Any]], ok: Sequence[bool], rule: str) -
     if rule == "min":
         return best
     se = float(table[best].get("cv_score_se", math.inf))
-    limit = scores[best] + (se if math.isfinite(se) else 0.0)
+    # one held-out curve (a single run): the CV cannot measure its own noise, so no law has
+    # shown that it beats a simpler one by more than that noise: every fitted law is "within"
+    limit = scores[best] + se
     within = [i for i, s in enumerate(scores) if math.isfinite(s) and s <= limit]
     return min(within, key=lambda i: (int(table[i]["n_params"]), scores[i], i))
 

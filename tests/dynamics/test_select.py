@@ -90,6 +90,11 @@ def test_one_se_rule_prefers_fewer_parameters_within_noise():
     # equal parameter counts: the lower score
     t2 = [row("a", 4, 0.0030, 0.001), row("b", 4, 0.0029, 0.001)]
     assert _choose(t2, [True, True], "one-se") == 1
+    # one held-out curve (a single training run): the SE is unknown (inf), nothing has shown
+    # that it beats a simpler law by more than the noise -> the fewest parameters
+    t3 = [row("simple", 4, 0.0030, math.inf), row("rich", 7, 0.0010, math.inf)]
+    assert _choose(t3, [True, True], "one-se") == 0
+    assert _choose(t3, [True, True], "min") == 1
     rows = [{"pred_e": 0.002, "final_error": e, "final_obs": 3.0} for e in (0.0, 0.03, 0.06)]
     vals = [0.5 * (0.002 + abs(e) / 3.0) for e in (0.0, 0.03, 0.06)]
     assert cv_score_se(rows) == pytest.approx(np.std(vals, ddof=1) / math.sqrt(3))
