@@ -199,18 +199,22 @@ def _cv_relative_error(scores: Sequence[Mapping[str, Any]], runs: Sequence[Any])
     return rel if math.isfinite(rel) else 0.0
 
 
-def _learn_prior(law: Any, args: argparse.Namespace, kw: dict[str, Any]) -> Any:
-    """The prior learned from ``--prior-from`` (one group of runs per argument, its files
-    separated by commas; ``learn_prior``)."""
-    from cptdyn.dynamics import FitError, fit, learn_prior
-
-    groups = []
-    for arg in args.prior_from:
+def _prior_file_groups(args: argparse.Namespace) -> list[list[str]]:
+    """``--prior-from``: one list of run files per earlier model (its argument split at commas)."""
+    out = []
+    for arg in getattr(args, "prior_from", None) or []:
         files = [f for f in arg.split(",") if f]
         if not files:
             raise CLIError(f"--prior-from {arg!r}: no run files (one argument per earlier "
                            "model, its files joined by commas)")
-        groups.append(_load(files, args))
+        out.append(files)
+    return out
+
+
+def _learn_prior(law: Any, groups: list[list[Any]], kw: dict[str, Any]) -> Any:
+    """``learn_prior`` of ``law`` from the ``--prior-from`` groups, printed."""
+    from cptdyn.dynamics import FitError, fit, learn_prior
+
     try:
         lp = learn_prior(law, groups, lambda lw, rs: fit(lw, rs, **kw))
     except (FitError, ValueError) as e:
@@ -222,39 +226,37 @@ def _learn_prior(law: Any, args: argparse.Namespace, kw: dict[str, Any]) -> Any:
     return lp
 
 
-def _learn_auto_priors(args: argparse.Namespace) -> dict[str, Any]:
+def _learn_auto_priors(groups: list[list[Any]], seed: int) -> dict[str, Any]:
     """``--law auto --prior-from``: a learned prior for every candidate law that has one."""
-    from cptdyn.dynamics import DEFAULT_CANDIDATES, law_fit_options, law_template
+    from cptdyn.dynamics import DEFAULT_CANDIDATES, default_prior, law_fit_options, law_template
 
     out = {}
     for name in DEFAULT_CANDIDATES:
         law = law_template(name)
-        kw = {k: v for k, v in law_fit_options(law).items() if k != "n_keep"}
-        kw["seed"] = args.seed
-        try:
-            out[name] = _learn_prior(law, args, kw)
-        except CLIError as e:
-            if "has no parameter with a prior" not in str(e):
-                raise
+        if default_prior(law, groups[0]):
+            kw = {k: v for k, v in law_fit_options(law).items() if k != "n_keep"}
+            out[name] = _learn_prior(law, groups, {**kw, "seed": seed})
     return out
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from cptdyn.dynamics import fit
 
-    prior_files = [f for a in (getattr(args, "prior_from", None) or []) for f in a.split(",")]
+    prior_files = _prior_file_groups(args)
     check_outputs({"--out": args.out, "--report": args.report},
-                  [*args.runs, getattr(args, "run_schedule", None), *prior_files])
+                  [*args.runs, getattr(args, "run_schedule", None),
+                   *(f for g in prior_files for f in g)])
     procedure = getattr(args, "procedure", "converged")
     if procedure == "mpl-reference" and args.law != "mpl":
         raise CLIError(f"--procedure mpl-reference: applies to --law mpl only, not {args.law}")
     learned: Any = None  # --prior-from: a LearnedPrior (one law) or {law name: LearnedPrior}
-    if getattr(args, "prior_from", None):
+    if prior_files:
         if args.law not in ("momentum", "momentum-lam", "mpl", "auto") \
                 or procedure != "converged" or getattr(args, "prior", "default") == "none":
             raise CLIError("--prior-from: applies to --law momentum|momentum-lam|mpl|auto with "
                            "the default procedure and prior")
     runs = _load(args.runs, args)
+    prior_groups = [_load(files, args) for files in prior_files]  # earlier models (--prior-from)
     groups = _by_dataset(runs)
     results: dict[str, Any] = {}
     samples: dict[str, Any] = {}
@@ -270,8 +272,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                              ">= 3 runs + fit-short/predict-long at 60%; score = mean held-out "
                              "(PredE + |final error|/final) / 2; rule "
                              f"{args.rule}: {_RULE_TEXT[args.rule]})\n")
-            if getattr(args, "prior_from", None) and learned is None:
-                learned = _learn_auto_priors(args)
+            if prior_groups and learned is None:
+                learned = _learn_auto_priors(prior_groups, args.seed)
             try:
                 results[ds], sel_table = select_law(rs, seed=args.seed, rule=args.rule,
                                                     priors=learned)
@@ -308,9 +310,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if getattr(args, "prior", "default") == "none":  # the plain minimum, every observation
             kw["prior"] = None
             kw["skip_warmup"] = False
-        elif learned is not None or getattr(args, "prior_from", None):
+        elif prior_groups:
             if learned is None:
-                learned = _learn_prior(law, args, kw)
+                learned = _learn_prior(law, prior_groups, kw)
             kw["prior"] = learned(law, rs)
         results[ds] = fit(law, rs, **kw)
     rows = []

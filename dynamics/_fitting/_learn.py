@@ -7,12 +7,15 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
+
+from cptdyn._pytree import x64_context
 
 from .._law import Law
 from .._run import Run
 from ._fit import fit
-from ._priors import LEARNED_SD_FLOOR, LearnedPrior, _peak, _prior_scale, default_prior
+from ._priors import LEARNED_SD_FLOOR, LearnedPrior, _peak, _published, _to_normalised
 
 __all__ = ["learn_prior"]
 
@@ -34,35 +37,24 @@ def learn_prior(law: Law, groups: Sequence[Sequence[Run]],
         def fit_fn(lw: Law, rs: Sequence[Run]) -> Any:
             return fit(lw, rs)
 
-    names = list(default_prior(law, groups[0]))
-    if not names:
+    published = _published(law)
+    if not published:
         raise ValueError(f"learn_prior: law {law.NAME!r} has no parameter with a prior")
-    raws: dict[str, list[float]] = {k: [] for k in names}
-    vals: dict[str, list[float]] = {k: [] for k in names}
+    raws: dict[str, list[float]] = {k: [] for k in published}
+    vals: dict[str, list[float]] = {k: [] for k in published}
     for g in groups:
         res = fit_fn(law, list(g))
         peak = _peak(g)
-        for k in names:
-            v = float(res.params[k]) / _prior_scale(law, k, peak)
+        for k in published:
+            v = _to_normalised(law, k, float(res.params[k]), peak)
             vals[k].append(v)
             raws[k].append(float(law.PARAMS[k].to_raw(v)))
-    published = default_prior(law, groups[0])
-    centres, sds = {}, {}
     n = len(groups)
-    for k in names:
+    centres, sds = {}, {}
+    for k, (_, sd0) in published.items():
         r = np.asarray(raws[k])
-        c = law.PARAMS[k]
-        m = float(r.mean())
-        if c.kind == "positive":
-            centres[k] = math.exp(m)
-        elif c.kind == "interval":
-            centres[k] = c.lo + (c.hi - c.lo) / (1.0 + math.exp(-m))
-        else:
-            centres[k] = m
-        sd0 = published[k][1]
-        if n < 2:
-            sds[k] = sd0
-        else:
-            sds[k] = max(math.sqrt((1.0 + 1.0 / n) * float(r.var(ddof=1))),
-                         LEARNED_SD_FLOOR * sd0)
+        with x64_context():  # the mean in the unconstrained space, back to a value
+            centres[k] = float(law.PARAMS[k].from_raw(jnp.asarray(r.mean(), jnp.float64)))
+        sds[k] = sd0 if n < 2 else max(math.sqrt((1.0 + 1.0 / n) * float(r.var(ddof=1))),
+                                       LEARNED_SD_FLOOR * sd0)
     return LearnedPrior(law.NAME, centres, sds, {k: tuple(v) for k, v in vals.items()})

@@ -97,25 +97,63 @@ def _peak(runs: Sequence[Run]) -> float:
     return p if p > 0 and math.isfinite(p) else 1e-3
 
 
-def default_prior(law: Law, runs: Sequence[Run]) -> dict[str, tuple[float, float]]:
-    """``{parameter: (centre value, sd in the unconstrained space)}`` for ``law`` fitted to
-    ``runs`` (module docstring). Parameters the law does not have are left out."""
+def _published(law: Law) -> dict[str, tuple[float, float]]:
+    """The published prior of ``law`` (module docstring) on the normalised scale of
+    ``_to_value``: ``{parameter: (centre, sd in the unconstrained space)}``."""
     names = set(law.PARAMS)
-    peak = _peak(runs)
     out: dict[str, tuple[float, float]] = {}
     if "alpha" in names and law.PARAMS["alpha"].kind == "positive":
         out["alpha"] = (0.5, 0.25)
     if law.NAME == "mpl":
         out["beta"] = (0.6, 0.75)
         out["gamma"] = (0.6, 0.5)
-        out["C"] = (2.0 * (peak / _MPL_PEAK) ** (0.6 - 1.0), 1.5)
-        out["B"] = (ANNEAL_GAIN / peak, 1.0)
+        out["C"] = (2.0, 1.5)
+        out["B"] = (ANNEAL_GAIN, 1.0)
     elif law.NAME in ("momentum", "momentum-lam"):
-        lam = float(getattr(law, "lam", 0.999))
-        if not 0.0 <= lam < 1.0:
-            lam = 0.999
-        out["C"] = (ANNEAL_GAIN * (1.0 - lam) / peak, 1.0)
+        out["C"] = (ANNEAL_GAIN, 1.0)
     return {k: v for k, v in out.items() if k in names}
+
+
+def _lam(law: Law) -> float:
+    lam = float(getattr(law, "lam", 0.999))
+    return lam if 0.0 <= lam < 1.0 else 0.999
+
+
+def _to_value(law: Law, name: str, c: float, peak: float) -> float:
+    """A parameter value from its normalised prior scale: the anneal gain in nats to MPL ``B``
+    (``gain / peak``) or the annealing law's ``C`` (``gain (1 - lam) / peak``), MPL ``C`` at
+    the 3e-4 of the released fits to the run's peak LR; exponents as they are."""
+    if law.NAME == "mpl" and name == "C":
+        return c * (peak / _MPL_PEAK) ** (0.6 - 1.0)
+    if law.NAME == "mpl" and name == "B":
+        return c / peak
+    if law.NAME in ("momentum", "momentum-lam") and name == "C":
+        return c * (1.0 - _lam(law)) / peak
+    return c
+
+
+def _to_normalised(law: Law, name: str, v: float, peak: float) -> float:
+    """The inverse of ``_to_value``."""
+    if law.NAME == "mpl" and name == "C":
+        return v / (peak / _MPL_PEAK) ** (0.6 - 1.0)
+    if law.NAME == "mpl" and name == "B":
+        return v * peak
+    if law.NAME in ("momentum", "momentum-lam") and name == "C":
+        return v * peak / (1.0 - _lam(law))
+    return v
+
+
+def _at_peak(law: Law, table: Mapping[str, tuple[float, float]],
+             runs: Sequence[Run]) -> dict[str, tuple[float, float]]:
+    """A normalised ``{name: (centre, sd)}`` table put on the scale of ``runs``' peak LR."""
+    peak = _peak(runs)
+    return {k: (_to_value(law, k, float(c), peak), float(sd)) for k, (c, sd) in table.items()}
+
+
+def default_prior(law: Law, runs: Sequence[Run]) -> dict[str, tuple[float, float]]:
+    """``{parameter: (centre value, sd in the unconstrained space)}`` for ``law`` fitted to
+    ``runs`` (module docstring). Parameters the law does not have are left out."""
+    return _at_peak(law, _published(law), runs)
 
 
 def default_options(name: str) -> dict[str, Any]:
@@ -154,18 +192,6 @@ def describe(prior: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}~({float(c):.4g}, sd {float(s):.3g})" for k, (c, s) in prior.items())
 
 
-def _prior_scale(law: Law, name: str, peak: float) -> float:
-    """``value = scale * normalised value`` for the prior on ``name`` (module docstring)."""
-    if law.NAME == "mpl" and name == "C":
-        return (peak / _MPL_PEAK) ** (0.6 - 1.0)
-    if law.NAME == "mpl" and name == "B":
-        return 1.0 / peak
-    if law.NAME in ("momentum", "momentum-lam") and name == "C":
-        lam = float(getattr(law, "lam", 0.999))
-        return (1.0 - lam if 0.0 <= lam < 1.0 else 1e-3) / peak
-    return 1.0
-
-
 @dataclasses.dataclass(frozen=True)
 class LearnedPrior:
     """A prior learned from groups of earlier runs (``learn_prior``); call it like
@@ -187,6 +213,4 @@ class LearnedPrior:
     def __call__(self, law: Law, runs: Sequence[Run]) -> dict[str, tuple[float, float]]:
         if law.NAME != self.law:
             raise ValueError(f"LearnedPrior: learned for law {self.law!r}, not {law.NAME!r}")
-        peak = _peak(runs)
-        return {k: (c * _prior_scale(law, k, peak), float(self.sds[k]))
-                for k, c in self.centres.items()}
+        return _at_peak(law, {k: (c, self.sds[k]) for k, c in self.centres.items()}, runs)
