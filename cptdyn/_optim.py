@@ -41,6 +41,8 @@ __all__ = [
     "bfgs_running",
     "bfgs_trip_limit",
     "bfgs_trips",
+    "lm_trips",
+    "spd_solve",
     "dot",
     "grid_starts",
     "huber",
@@ -208,6 +210,112 @@ def bfgs_trips(
             "pmax": pick(pmax_acc, pmax_rt, c["pmax"]),
             "a": pick(a_acc, a_rt, a_bt),
             "ntrial": jnp.where(acc | retry, 0, ntrial),
+            "status": jnp.where(acc, st_acc, st_rej),
+            "it": c["it"] + (acc & ~first).astype(c["it"].dtype),
+            "k": c["k"] + 1,
+        }
+
+    return jax.lax.while_loop(cond, body, c)
+
+
+def spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a^-1 b`` for a small symmetric positive-definite ``a`` (Cholesky, unrolled at trace
+    time: no LAPACK call, so the programs that use it need no run-time set-up). Pivots are
+    floored at a tiny positive value; a singular ``a`` gives large but finite entries."""
+    n = a.shape[0]
+    tiny = jnp.asarray(1e-300 if a.dtype == jnp.float64 else 1e-30, a.dtype)
+    low: list[list[Any]] = [[None] * n for _ in range(n)]
+    for j in range(n):
+        d = jnp.sqrt(jnp.maximum(a[j, j] - sum((low[j][k] ** 2 for k in range(j)), 0.0), tiny))
+        low[j][j] = d
+        for i in range(j + 1, n):
+            low[i][j] = (a[i, j] - sum((low[i][k] * low[j][k] for k in range(j)), 0.0)) / d
+    y: list[Any] = []
+    for i in range(n):
+        y.append((b[i] - sum((low[i][k] * y[k] for k in range(i)), 0.0)) / low[i][i])
+    x: list[Any] = [None] * n
+    for i in reversed(range(n)):
+        x[i] = (y[i] - sum((low[k][i] * x[k] for k in range(i + 1, n)), 0.0)) / low[i][i]
+    return jnp.stack(x)
+
+
+def lm_trips(
+    vgh: Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array, jax.Array]],
+    c: dict[str, jax.Array], k_stop: jax.Array,
+    max_iter: jax.Array, gtol: jax.Array, ftol: jax.Array, max_step: float = 2.0,
+    value: Callable[[jax.Array], tuple[jax.Array, jax.Array]] | None = None,
+) -> dict[str, jax.Array]:
+    """Levenberg-Marquardt trips on the state of :func:`bfgs_init` (same keys, statuses and
+    trip protocol as :func:`bfgs_trips`, so :func:`bfgs_pool` runs it unchanged).
+
+    ``vgh(x) -> (f, grad, H, predictions)`` with ``H`` a positive semi-definite model of the
+    Hessian (Gauss-Newton; for a Huber loss the iteratively-reweighted one, which majorises it).
+    One evaluation per trip: the first evaluates the start; each later one a trial
+    ``x + p``, with ``p`` solving ``(H + mu diag(H)) p = -grad``. A trial is accepted when the
+    objective falls (gain ratio > 1e-4 of the model's decrease); ``mu`` then shrinks (Nielsen's
+    rule), else it grows and a new ``p`` is solved from the stored ``H`` without an evaluation
+    being wasted on the same point. State use: ``h`` = H at ``x``, ``a`` = mu, ``gp`` = nu
+    (Nielsen's growth factor), ``p`` = the step being tried, ``pmax`` = the model decrease.
+    ``value(x) -> (f, predictions)``: with ``max_iter == 0`` (screening: only the objective at
+    the starts) the evaluation uses it instead of ``vgh`` (no Jacobian; ``max_iter`` must then
+    be the same for every start, as it is under ``vmap`` when not mapped)."""
+    xtol = 1e-10
+
+    def step(h: jax.Array, g: jax.Array, mu: jax.Array) -> tuple[jax.Array, jax.Array]:
+        d = jnp.maximum(jnp.diag(h), 1e-12 * jnp.maximum(jnp.max(jnp.diag(h)), 1e-300))
+        a = h + mu * jnp.diag(d)
+        p = spd_solve(a, -g)
+        bad = ~jnp.all(jnp.isfinite(p))
+        p = jnp.where(bad, -g / jnp.maximum(mu * d, 1e-300), p)
+        pmax = jnp.max(jnp.abs(p))
+        p = p * jnp.minimum(1.0, max_step / jnp.maximum(pmax, 1e-300))
+        dec = -(g @ p + 0.5 * p @ (h @ p))  # the model's predicted decrease
+        return p, dec
+
+    def cond(c: dict[str, jax.Array]) -> jax.Array:
+        return bfgs_running(c, max_iter) & (c["k"] < k_stop)
+
+    def body(c: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        first = c["k"] == 0
+        x, f, g, h, p = c["x"], c["f"], c["g"], c["h"], c["p"]
+        xt = jnp.where(first, x, x + p)
+        if value is None:
+            ft, gt, ht, pt = vgh(xt)
+        else:
+            def value_only(z: jax.Array) -> tuple[jax.Array, ...]:
+                fz, pz = value(z)
+                return fz, jnp.zeros_like(g), jnp.zeros_like(h), pz
+
+            ft, gt, ht, pt = jax.lax.cond(max_iter == 0, value_only, vgh, xt)
+        dec = c["pmax"]
+        rho = (f - ft) / jnp.maximum(dec, 1e-300)
+        acc = jnp.isfinite(ft) & (first | ((ft < f) & (rho > 1e-4)))
+        # mu multiplies diag(H) (Marquardt's scaling: invariant to each parameter's scale)
+        mu_acc = jnp.where(first, 1e-3,
+                           c["a"] * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3))
+        p_acc, dec_acc = step(ht, gt, mu_acc)
+        rel = jnp.where(
+            first, jnp.inf, (f - ft) / jnp.maximum(jnp.maximum(jnp.abs(f), jnp.abs(ft)), 1.0)
+        )
+        st_acc = jnp.select([jnp.max(jnp.abs(gt)) <= gtol, rel <= ftol], [GTOL, FTOL], RUNNING)
+        # rejected: more damping, a new step from the stored H and gradient
+        mu_rej = c["a"] * c["gp"]
+        p_rej, dec_rej = step(h, g, mu_rej)
+        tiny = (jnp.max(jnp.abs(p_rej)) <= xtol * (1.0 + jnp.max(jnp.abs(x)))) | (
+            mu_rej > 1e20) | (c["ntrial"] + 1 > 60)
+        st_rej = jnp.where(first, NONFINITE, jnp.where(tiny, LS_FAIL, RUNNING))
+        return {
+            "x": jnp.where(acc, xt, x),
+            "f": jnp.where(acc, ft, f),
+            "g": jnp.where(acc, gt, g),
+            "pred": jnp.where(acc, pt, c["pred"]),
+            "h": jnp.where(acc, ht, h),
+            "fresh": c["fresh"],
+            "p": jnp.where(acc, p_acc, p_rej),
+            "gp": jnp.where(acc, 2.0, 2.0 * c["gp"]),
+            "pmax": jnp.where(acc, dec_acc, dec_rej),
+            "a": jnp.where(acc, mu_acc, mu_rej),
+            "ntrial": jnp.where(acc, 0, c["ntrial"] + 1),
             "status": jnp.where(acc, st_acc, st_rej),
             "it": c["it"] + (acc & ~first).astype(c["it"].dtype),
             "k": c["k"] + 1,

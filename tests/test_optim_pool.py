@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cptdyn._optim import RUNNING, bfgs, bfgs_pool, bfgs_trips
+from cptdyn._optim import RUNNING, bfgs, bfgs_init, bfgs_pool, bfgs_trips
 from cptdyn._pytree import x64_context
 
 
@@ -106,3 +106,40 @@ def test_host_init_equals_bfgs_init():
         for k in ref:
             assert got[k].dtype == ref[k].dtype, k
             np.testing.assert_array_equal(got[k], np.asarray(ref[k]), err_msg=k)
+
+
+def _vgh_rosenbrock(x):
+    # Rosenbrock as residuals r = (10 (z1 - z0^2), 1 - z0), f = 0.5 |r|^2: Gauss-Newton H = J^T J
+    def res(z):
+        return jnp.stack([10.0 * (z[1] - z[0] ** 2), 1.0 - z[0]])
+
+    r = res(x)
+    j = jax.jacfwd(res)(x)
+    return 0.5 * r @ r, j.T @ r, j.T @ j, x
+
+
+def test_lm_trips_solves_least_squares_and_runs_in_the_pool():
+    from cptdyn._optim import CONVERGED, lm_trips
+
+    x0 = np.array([[-1.2, 1.0], [3.0, -2.0], [0.0, 0.0], [-2.0, 4.0], [1.5, 0.5]])
+    with x64_context():
+        args = (jnp.asarray(200), jnp.asarray(1e-12), jnp.asarray(1e-15))
+        trips = jax.jit(jax.vmap(lambda c, k: lm_trips(_vgh_rosenbrock, c, k, *args)))
+        x, f, g, pred, it, status = bfgs_pool(lambda s, rows, k: trips(s, jnp.asarray(k)),
+                                              x0, 2, 200, slots=2, piece=4)
+    np.testing.assert_allclose(x, 1.0, atol=1e-6)  # the minimum (1, 1), f = 0
+    assert np.all(f < 1e-12) and all(int(s) in CONVERGED for s in status)
+    np.testing.assert_allclose(pred, x)  # predictions of the accepted point
+    assert int(np.max(it)) < 40  # Gauss-Newton on a zero-residual problem: a few steps
+
+
+def test_lm_trips_non_finite_start():
+    from cptdyn._optim import NONFINITE, lm_trips
+
+    def vgh(x):
+        return jnp.inf, jnp.zeros_like(x), jnp.zeros((2, 2)), x
+
+    with x64_context():
+        args = (jnp.asarray(50), jnp.asarray(1e-9), jnp.asarray(1e-12))
+        c = lm_trips(vgh, bfgs_init(jnp.zeros(2), 2), jnp.asarray(10_000), *args)
+    assert int(c["status"]) == NONFINITE

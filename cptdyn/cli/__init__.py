@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _enable_compilation_cache() -> None:
     """Keep compiled XLA programs between command-line runs (JAX's persistent cache), so that a
-    second `cptdyn fit/plan/simulate` skips most compilation. Folder: ``$CPTDYN_CACHE_DIR`` or
+    second `cptdyn fit/plan/simulate` skips most compilation; the fitting programs are also kept
+    whole (``cptdyn._programs``: no tracing either). Folder: ``$CPTDYN_CACHE_DIR`` or
     ``~/.cache/cptdyn/jax``; ``CPTDYN_NO_CACHE=1`` turns it off. Failures are ignored. Called once
     a command is about to run (``--help``/``--version`` never import JAX)."""
     if os.environ.get("CPTDYN_NO_CACHE"):
@@ -73,6 +74,9 @@ def _enable_compilation_cache() -> None:
         os.makedirs(path, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", path)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+        from cptdyn import _programs
+
+        _programs.set_folder(os.path.join(path, "programs"))  # the fitting programs, traced
     except Exception:  # noqa: BLE001 - a cache is an optimisation, never an error
         pass
 

@@ -46,14 +46,18 @@ import numpy as np
 
 from cptdyn._errors import FitError
 from cptdyn._optim import (
+    BFGS_OUTPUTS,
     FTOL,
     GTOL,
     LS_FAIL,
     RUNNING,
     STATUS_NAMES,
     bfgs,
+    bfgs_init,
+    bfgs_trip_limit,
     huber,
     huber_np,
+    lm_trips,
 )
 from cptdyn._progress import task
 from cptdyn._pytree import x64_context
@@ -407,19 +411,76 @@ def _make_objective(
     return objective
 
 
-@partial(jax.jit, static_argnames=("names", "cons"))
+#: the optimisers of ``fit`` and ``fit_many`` (``method``)
+METHODS = ("bfgs", "lm")
+
+
+def _make_gauss_newton(
+    template: Law, names: Sequence[str], cons: Sequence[Constraint],
+    feats: Sequence[Any], logobs: Sequence[jax.Array], weights: Sequence[jax.Array],
+    delta: jax.Array, scale: jax.Array, prior: tuple[jax.Array, jax.Array],
+) -> Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array, jax.Array]]:
+    """``raw -> (objective, gradient, H, predictions)`` of :func:`_make_objective`'s objective,
+    with ``H`` its iteratively-reweighted Gauss-Newton Hessian: ``J^T diag(w psi(r)/r) J`` for
+    the Huber terms (the weight that majorises the Huber loss at the current residual) plus the
+    prior's exact Hessian. Residuals and their Jacobian come from one forward-mode pass."""
+    centre, inv_sd = prior
+
+    def residuals(raw: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        law = _law_from_raw(template, names, cons, raw)
+        rs, preds = [], []
+        for f, y, w in zip(feats, logobs, weights, strict=True):
+            pred = jnp.reshape(law.predict_features(f), (-1,)).astype(raw.dtype)
+            on = w > 0
+            rs.append(jnp.where(on, jnp.log(jnp.where(on, pred, 1.0)) - y, 0.0))
+            preds.append(pred)
+        r = jnp.concatenate(rs)
+        return r, (r, jnp.concatenate(preds))
+
+    wcat = jnp.concatenate(list(weights))
+    jac = jax.jacfwd(residuals, has_aux=True)
+
+    def vgh(raw: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        j, (r, pred) = jac(raw)
+        a = jnp.abs(r)
+        dev = raw - centre
+        pen = delta * delta * inv_sd * inv_sd
+        f = jnp.sum(wcat * huber(r, delta)) + 0.5 * jnp.sum(pen * dev * dev)
+        psi = jnp.clip(r, -delta, delta)
+        g = j.T @ (wcat * psi) + pen * dev
+        om = wcat * jnp.where(a <= delta, 1.0, delta / jnp.maximum(a, 1e-300))
+        h = (j * om[:, None]).T @ j + jnp.diag(pen)
+        bad = ~jnp.isfinite(f) | ~jnp.all(jnp.isfinite(g)) | ~jnp.all(jnp.isfinite(h))
+        return (jnp.where(bad, jnp.inf, f * scale), jnp.where(bad, 0.0, g * scale),
+                jnp.where(bad, 0.0, h * scale), pred)
+
+    return vgh
+
+
+@partial(jax.jit, static_argnames=("names", "cons", "method"))
 def _solve(
     template: Law, feats: Any, logobs: Any, weights: Any, prior: Any, raw0: jax.Array,
     delta: jax.Array, scale: jax.Array, gtol: jax.Array, ftol: jax.Array, max_iter: jax.Array,
-    *, names: tuple[str, ...], cons: tuple[Constraint, ...],
+    *, names: tuple[str, ...], cons: tuple[Constraint, ...], method: str = "bfgs",
 ) -> tuple[jax.Array, ...]:
-    """BFGS from every row of ``raw0`` at once (vmap). ``max_iter = 0`` only evaluates the starts
-    (screening reuses the same executable: one compilation per fit)."""
+    """BFGS (``method="lm"``: Levenberg-Marquardt) from every row of ``raw0`` at once (vmap).
+    ``max_iter = 0`` only evaluates the starts (screening reuses the same executable: one
+    compilation per fit)."""
+    n_pred = sum(int(y.shape[0]) for y in logobs)
+    if method == "lm":
+        vgh = _make_gauss_newton(template, names, cons, feats, logobs, weights, delta, scale,
+                                 prior)
+
+        def lm_one(x: jax.Array) -> tuple[jax.Array, ...]:
+            c = lm_trips(vgh, bfgs_init(x, n_pred), jnp.asarray(bfgs_trip_limit(max_iter)),
+                         max_iter, gtol, ftol)
+            return tuple(c[k] for k in BFGS_OUTPUTS)
+
+        return jax.vmap(lm_one)(raw0)  # type: ignore[no-any-return]
     objective = _make_objective(
         template, names, cons, feats, logobs, weights, delta, scale, prior
     )
     vg = jax.value_and_grad(objective, has_aux=True)
-    n_pred = sum(int(y.shape[0]) for y in logobs)
 
     def safe_vg(x):
         (f, pred), g = vg(x)
@@ -562,6 +623,7 @@ def fit(
     prior: Mapping[str, tuple[float, float]] | str | None = "default",
     skip_warmup: bool = True,
     max_obs: int | None = MAX_OBS,
+    method: str = "bfgs",
 ) -> FitResult:
     """Fit the parameters of ``law`` (shared by all runs) to observed runs.
 
@@ -599,6 +661,13 @@ def fit(
       max_obs: a run with more observations than this (a per-step training-loss log) is
         binned first (``bin_observations``: log-spaced step bins, mean loss per bin, weight =
         count), so that the fit time does not grow with the number of points; None: never.
+      method: ``"bfgs"`` (default) or ``"lm"``: Levenberg-Marquardt on the same objective
+        (iteratively reweighted Gauss-Newton Hessian of the Huber loss plus the prior's,
+        Marquardt's damping; one forward-mode Jacobian per trial). The same minima in 5-10x
+        fewer iterations on the annealing law, the MPL and the FSL; slower where the forward
+        pass is a long recurrence (the fitted-lambda law). Its damped steps decrease the
+        objective less per iteration near a minimum: give it ``ftol=1e-12`` for BFGS's
+        accuracy (as ``select_law`` does).
 
     Returns:
       ``FitResult``.
@@ -617,6 +686,8 @@ def fit(
                 name == "delta" and float(v) == 0):
             raise FitError(f"fit: {name}={v!r} must be {need} number")
 
+    if method not in METHODS:
+        raise FitError(f"fit: method={method!r} is not one of {', '.join(map(repr, METHODS))}")
     n_random = check_int("fit", "n_random", n_random, lo=0, hi=100_000)
     seed = check_int("fit", "seed", seed, lo=0, hi=2**32 - 1)
     max_iter = check_int("fit", "max_iter", max_iter, lo=0, hi=1_000_000)
@@ -662,7 +733,7 @@ def fit(
             jnp.asarray(delta, jnp.float64), jnp.asarray(scale, jnp.float64),
             jnp.asarray(tol, jnp.float64), jnp.asarray(ftol, jnp.float64),
         )
-        statics = {"names": tuple(names), "cons": tuple(cons)}
+        statics = {"names": tuple(names), "cons": tuple(cons), "method": method}
 
         def solve(batch: np.ndarray, iters: int) -> list[np.ndarray]:
             try:
@@ -746,7 +817,7 @@ def fit(
             "coarsen_lr": bool(coarsen_lr), "coarsen_warmup": int(coarsen_warmup),
             "prior": {k: list(v) for k, v in (prior or {}).items()},
             "prior_strength": float(strength), "skip_warmup": bool(skip_warmup),
-            "max_obs": max_obs,
+            "max_obs": max_obs, "method": method,
         },
     )
 

@@ -114,3 +114,63 @@ def test_predictions_out_equal_predict_many(runs):
         ref = predict_many([res.law], runs)[0]
         for a, b in zip(pr, ref, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("law_name", ["momentum", "mpl", "fsl"])
+def test_levenberg_marquardt_reaches_bfgs_minimum(runs, law_name):
+    """``method="lm"`` minimises the same objective as BFGS: on every fold of ``select_law``'s
+    batch and the full fit, its best objective is never higher (2e-6 relative) and mostly the
+    same minimum (LM may find a lower one from the same starts), in far fewer iterations."""
+    from cptdyn.dynamics import law_fit_options, law_template
+
+    law = law_template(law_name)
+    kw = {k: v for k, v in law_fit_options(law).items() if k not in ("method", "ftol")}
+    folds = cv_fold_masks(runs, 0.6)
+    ws = [[m.astype(float) for m in tr] for _, _, tr, _ in folds] + [None]
+    starts = [f[1] for f in folds] + [None]
+    ref = fit_many(law, runs, ws, start_runs=starts, **kw)
+    got = fit_many(law, runs, ws, start_runs=starts, method="lm", ftol=1e-12, **kw)
+    it_ref = it_got = same = 0
+    for a, b in zip(ref, got, strict=True):
+        assert not isinstance(a, Exception) and not isinstance(b, Exception)
+        assert b.objective <= a.objective * (1 + 2e-6)
+        same += b.objective == pytest.approx(a.objective, rel=2e-6)
+        assert b.settings["method"] == "lm" and a.settings["method"] == "bfgs"
+        it_ref += a.convergence.iterations
+        it_got += b.convergence.iterations
+    assert same >= 1
+    assert it_got < 0.5 * it_ref
+
+
+def test_fit_method_lm_and_bad_method(runs):
+    ref = fit(MomentumLaw(), runs)
+    got = fit(MomentumLaw(), runs, method="lm", ftol=1e-12)
+    assert got.objective == pytest.approx(ref.objective, rel=1e-6)
+    for k, v in ref.params.items():
+        assert got.params[k] == pytest.approx(v, rel=1e-4), k
+    assert got.convergence.converged
+    from cptdyn.dynamics import FitError
+
+    with pytest.raises(FitError, match="method='newton' is not one of 'bfgs', 'lm'"):
+        fit(MomentumLaw(), runs, method="newton")
+    with pytest.raises(FitError, match="method='newton'"):
+        fit_many(MomentumLaw(), runs, [None], method="newton")
+
+
+def test_select_law_lm_keeps_bfgs_scores_and_choice(runs):
+    """``select_law`` fits the annealing law and the MPL with LM (``law_fit_options``); with
+    BFGS instead (``fit_options``) its CV scores are the same to 1e-5 and it makes the same
+    choice (MPL data, the 100M training curves)."""
+    from cptdyn.dynamics import law_fit_options, select_law
+
+    cands = ["momentum", "mpl"]
+    assert all(law_fit_options(c)["method"] == "lm" for c in cands)
+    bfgs = {c: {"method": "bfgs", "ftol": 1e-10} for c in cands}
+    res_lm, tab_lm = select_law(runs, cands, workers=1)
+    res_bf, tab_bf = select_law(runs, cands, workers=1, fit_options=bfgs)
+    for a, b in zip(tab_lm, tab_bf, strict=True):
+        assert a["cv_score"] == pytest.approx(b["cv_score"], rel=1e-5), a["law"]
+        assert a["chosen"] == b["chosen"]
+    assert res_lm.law.NAME == res_bf.law.NAME
+    for k, v in res_bf.params.items():
+        assert res_lm.params[k] == pytest.approx(v, rel=1e-4), k
