@@ -171,8 +171,14 @@ def _split_const(v: float, dtype: Any) -> tuple[jax.Array, jax.Array]:
     return jnp.asarray(hi), jnp.asarray(lo)
 
 
-def _as_float(lr: Any) -> jax.Array:
-    x = jnp.asarray(lr)
+def _as_float(lr: Any) -> Any:
+    x: Any
+    if isinstance(lr, (jax.Array, jax.core.Tracer)):
+        x = jnp.asarray(lr)
+    else:  # host data stays on the host (the NumPy path needs no device copy), in the dtype
+        # JAX would give it (float64 only under x64)
+        x = np.asarray(lr)
+        x = x.astype(jax.dtypes.canonicalize_dtype(x.dtype), copy=False)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     if x.ndim < 1 or x.shape[-1] < 1:

@@ -78,6 +78,21 @@ class Constraint:
             return jnp.exp(raw)
         return self.lo + (self.hi - self.lo) * jax.nn.sigmoid(raw)
 
+    def value_of(self, raw: float) -> float:
+        """``from_raw`` of one number in plain Python floats (no JAX operation: reading a fitted
+        vector back costs no compilation)."""
+        r = float(raw)
+        if self.kind == "real":
+            return r
+        if self.kind == "positive":
+            return math.exp(r) if r < 709.0 else math.inf
+        if r >= 0:
+            sig = 1.0 / (1.0 + math.exp(-r))
+        else:
+            e = math.exp(r)
+            sig = e / (1.0 + e)
+        return self.lo + (self.hi - self.lo) * sig
+
     def to_raw(self, value: Any) -> Any:
         v = np.asarray(value, dtype=np.float64)
         if self.kind == "real":

@@ -62,13 +62,13 @@ from ._fit import (
     _as_x64,
     _constraints,
     _features,
-    _law_from_raw,
     _make_gauss_newton,
     _make_objective,
     _prior_arrays,
     _run_weights,
     _stack,
     _starts,
+    _values_from_raw,
     aggregate_rows,
     block_average_lr,
     check_runs,
@@ -357,9 +357,7 @@ def _result(
         )
     b = int(np.argmin(np.where(finite, f, np.inf)))
     raw_best = x[b]
-    with x64_context():
-        fitted = _law_from_raw(law, names, cons, jnp.asarray(raw_best))
-        values = {k: float(v) for k, v in fitted.params().items()}
+    values = _values_from_raw(names, cons, raw_best)
     bad = [k for k, v in values.items() if not math.isfinite(v)]
     if bad:
         raise FitError(f"fit: law {law.NAME!r}: fitted parameter {bad[0]} is not finite")

@@ -296,6 +296,13 @@ def _law_from_raw(
     return template.with_params(**values)
 
 
+def _values_from_raw(
+    names: Sequence[str], cons: Sequence[Constraint], raw: np.ndarray
+) -> dict[str, float]:
+    """Parameter values of an unconstrained vector, in Python floats (no JAX operation)."""
+    return {k: c.value_of(raw[i]) for i, (k, c) in enumerate(zip(names, cons, strict=True))}
+
+
 def _raw_from_params(
     p: Mapping[str, Any], names: Sequence[str], cons: Sequence[Constraint]
 ) -> np.ndarray | None:
@@ -496,11 +503,12 @@ def _solve(
 
 
 def _as_x64(a: Any) -> Any:
-    """Feature leaf -> device array; floating leaves in float64, others keep their dtype."""
+    """Feature leaf -> host array; floating leaves in float64, others keep their dtype (the
+    compiled programs take host arrays as they are: no eager device operation per leaf)."""
     a = np.asarray(a)
     if np.issubdtype(a.dtype, np.floating):
-        return jnp.asarray(a, jnp.float64)
-    return jnp.asarray(a)
+        return np.asarray(a, np.float64)
+    return a
 
 
 def _features(law: Law, runs: Sequence[Run], what: str) -> list[Any]:
@@ -767,9 +775,7 @@ def fit(
         )
     b = int(np.argmin(np.where(finite, f, np.inf)))
     raw_best = x[b]
-    with x64_context():
-        fitted = _law_from_raw(law, names, cons, jnp.asarray(raw_best))
-        values = {k: float(v) for k, v in fitted.params().items()}
+    values = _values_from_raw(names, cons, raw_best)
     bad = [k for k, v in values.items() if not math.isfinite(v)]
     if bad:
         raise FitError(f"fit: law {law.NAME!r}: fitted parameter {bad[0]} is not finite")

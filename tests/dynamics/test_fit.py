@@ -345,3 +345,23 @@ def test_fit_short_predict_long(toy_runs):
         assert r["param.alpha"] == pytest.approx(TRUE_TOY["alpha"], rel=0.1)
     with pytest.raises(FitError, match="no observation at or before step 10"):
         fit_short_predict_long(ToyPower(), runs, 10)
+
+
+def test_constraint_value_of_equals_from_raw():
+    """Fitted vectors are read back in Python floats (``Constraint.value_of``, no JAX operation):
+    the values of the JAX transform ``from_raw`` the optimiser used, to rounding (XLA's logistic
+    and ``1 / (1 + exp(-r))`` differ by a few ulps)."""
+    import math
+
+    from cptdyn.dynamics._law import interval, real
+
+    for c in (positive(), interval(0.9, 0.9999), interval(-2.0, 3.0), real()):
+        for r in (-800.0, -36.7, -1.3, -1e-9, 0.0, 2.7, 35.0, 700.0):
+            with x64_context():
+                ref = float(c.from_raw(jnp.asarray(r, jnp.float64)))
+            got = c.value_of(r)
+            if math.isinf(ref):
+                assert math.isinf(got)
+            else:
+                assert got == pytest.approx(ref, rel=1e-14, abs=1e-300)
+    assert math.isinf(positive().value_of(800.0))  # overflow: not finite, as exp gives
