@@ -380,7 +380,8 @@ def bfgs_pool(
       n_pred, max_iter: as :func:`bfgs`.
       slots: rows per call (the batch of the compiled program).
       piece: loop trips per call.
-      groups: ``(n_starts,)`` problem index of every row (agreement stop only).
+      groups: ``(n_starts,)`` problem index of every row (agreement stop only); a negative
+        index: a problem whose rows all run to their end (never stopped by an agreement).
       agree_rtol: relative tolerance of the agreement stop; None = run every row to its end.
 
     Returns:
@@ -407,6 +408,8 @@ def bfgs_pool(
         if not stop:
             return
         g = int(grp[r])
+        if g < 0:  # a problem exempt from the agreement stop
+            return
         fins = done.setdefault(g, [])
         fins.append((float(row["f"]), int(row["status"]) in CONVERGED))
         lowest = min(f for f, _ in fins)

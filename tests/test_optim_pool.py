@@ -81,6 +81,21 @@ def test_agreement_stop_skips_restarts_and_keeps_each_groups_best():
     assert f_got[groups == 1].min() < -0.2
 
 
+def test_negative_group_is_exempt_from_the_agreement_stop():
+    """A problem given a negative group index runs every restart to its end (``fit_many``'s
+    ``every_start``, used for the fit ``select_law`` returns), while the others still stop."""
+    from cptdyn._optim import SKIPPED
+
+    x0 = np.array([[-1.2, 0.5], [-0.8, -0.3], [1.5, 1.0], [0.7, 0.2], [-2.0, 1.0], [1.1, 0.0]] * 2)
+    with x64_context():
+        full = _pool(x0)
+        got = _pool(x0, groups=np.repeat([0, -2], 6), agree_rtol=1e-8)
+    st = np.asarray(got[5])
+    assert np.sum(st[:6] == SKIPPED) >= 3 and not np.any(st[6:] == SKIPPED)
+    for u, v in zip(full, got, strict=True):  # the exempt rows: exactly as without the stop
+        np.testing.assert_array_equal(np.asarray(u)[6:], np.asarray(v)[6:])
+
+
 def test_agreement_stop_off_runs_every_row():
     x0 = np.array([[-1.2, 0.5], [-0.8, -0.3], [1.5, 1.0], [0.7, 0.2]])
     with x64_context():

@@ -145,6 +145,7 @@ def fit_many(
     predictions: list[list[np.ndarray] | None] | None = None,
     agree_rtol: float | None = AGREE_RTOL,
     method: str = "bfgs",
+    every_start: Sequence[bool] | None = None,
 ) -> list[FitResult | FitError]:
     """``fit(law, runs, weights=ws, ...)`` for every ``ws`` in ``weight_sets``, in one batch.
 
@@ -164,6 +165,9 @@ def fit_many(
         objectives within this relative tolerance, with none lower (``bfgs_pool``'s agreement
         stop; skipped starts have status ``SKIPPED``); None runs every kept start to its end,
         as ``fit`` does.
+      every_start: per problem, True: all its kept starts run to their end whatever
+        ``agree_rtol`` (as ``fit`` does; ``select_law`` asks it for the fit on all runs, the
+        one it returns: two starts can agree on a point that a third start beats).
       method: ``"bfgs"`` (``fit``'s optimiser) or ``"lm"``: Levenberg-Marquardt
         (``cptdyn._optim.lm_trips``) on the same objective, with the iteratively reweighted
         Gauss-Newton Hessian of the Huber loss plus the prior's (``_fit._make_gauss_newton``)
@@ -187,6 +191,8 @@ def fit_many(
         raise FitError(f"fit_many: method={method!r} is not one of "
                        f"{', '.join(map(repr, METHODS))}")
     n_prob = len(weight_sets)
+    if every_start is not None and len(every_start) != n_prob:
+        raise FitError(f"fit_many: {len(every_start)} every_start flags for {n_prob} problems")
     if n_prob == 0:
         return []
     if start_runs is not None and len(start_runs) != n_prob:
@@ -221,13 +227,14 @@ def fit_many(
         keep = n_starts if n_keep is None else max(1, min(int(n_keep), n_starts))
         wcat = np.concatenate(w)
         probs.append({"p": p, "w": w, "wcat": wcat, "raw0": raw0, "keep": keep,
-                      "scale": 1.0 / (delta * delta * float(wcat.sum()))})
+                      "scale": 1.0 / (delta * delta * float(wcat.sum())),
+                      "every": bool(every_start[p]) if every_start is not None else False})
     # identical problems (same weights and starts, e.g. a leave-one-run-out fold that is also
     # a constant-vs-annealed fold) are solved once and share the result
-    first: dict[tuple[bytes, bytes, int], dict[str, Any]] = {}
+    first: dict[tuple[bytes, bytes, int, bool], dict[str, Any]] = {}
     same: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for pr in probs:
-        key = (pr["wcat"].tobytes(), pr["raw0"].tobytes(), int(pr["keep"]))
+        key = (pr["wcat"].tobytes(), pr["raw0"].tobytes(), int(pr["keep"]), pr["every"])
         if key in first:
             same.append((pr, first[key]))
         else:
@@ -329,7 +336,8 @@ def _run_batch(
             xs.append(pr["raw0"][order])
             ws.append(np.broadcast_to(pr["wcat"], (order.size, pr["wcat"].size)))
             ss.append(np.full(order.size, pr["scale"]))
-        groups = np.concatenate([np.full(len(xk), k) for k, xk in enumerate(xs)])
+        groups = np.concatenate([np.full(len(xk), -1 - k if probs[k]["every"] else k)
+                                 for k, xk in enumerate(xs)])
         x, f, g, pred, it, status = solve(np.concatenate(xs).reshape(-1, n_par),
                                           np.concatenate(ws), np.concatenate(ss), int(max_iter),
                                           groups)

@@ -59,8 +59,8 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("momentum", "momentum-lam", "mpl", "fsl")
 #: needs for BFGS's accuracy: 5-10x fewer iterations on these laws, the same minima
 _LM = {"method": "lm", "ftol": 1e-12}
 #: per-law fit options used by the selection (speed: MPL on block-averaged LR, fewer starts
-#: optimised, LM where a forward-mode Jacobian is cheap; the fitted-lambda law's recurrence over
-#: observations is not, so it keeps BFGS).
+#: optimised, LM where a forward-mode Jacobian is cheap). The fitted-lambda law keeps BFGS (its
+#: forward-mode Jacobian, a recurrence over the observations, costs 6x a gradient).
 _FIT_OPTIONS: dict[str, dict[str, Any]] = {
     "momentum": dict(_LM),
     "momentum-lam": {"n_keep": 4},
@@ -177,8 +177,9 @@ def _law_cv(
     probs = [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds]
     probs.append([fit_window(r, law).astype(np.float64) for r in runs])  # issue 12 window
     own: list[list[np.ndarray] | None] = []
+    # the fit on all runs is the one returned: every kept start runs (no agreement stop)
     fits = fit_many(law, runs, probs, start_runs=[f[1] for f in folds] + [None],
-                    predictions=own, **kw)
+                    predictions=own, every_start=[False] * len(folds) + [True], **kw)
     ok = [i for i, f in enumerate(fits[:-1]) if isinstance(f, FitResult)]
     preds: dict[int, list[np.ndarray]] = {}
     if not kw.get("coarsen_lr"):  # the fits' own predictions are on the exact runs: no 2nd program

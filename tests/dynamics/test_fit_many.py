@@ -174,3 +174,15 @@ def test_select_law_lm_keeps_bfgs_scores_and_choice(runs):
     assert res_lm.law.NAME == res_bf.law.NAME
     for k, v in res_bf.params.items():
         assert res_lm.params[k] == pytest.approx(v, rel=1e-4), k
+
+
+def test_every_start_runs_all_kept_starts(runs):
+    from cptdyn.dynamics import FitError
+
+    law = MomentumLaw()
+    (a,) = fit_many(law, runs, [None], n_keep=8)
+    (b,) = fit_many(law, runs, [None], n_keep=8, every_start=[True])
+    assert len(b.start_objectives) == 8 and all(np.isfinite(b.start_objectives))
+    assert b.objective <= a.objective * (1 + 1e-12)
+    with pytest.raises(FitError, match="2 every_start flags for 1 problems"):
+        fit_many(law, runs, [None], every_start=[True, False])
