@@ -3,6 +3,9 @@
 * :func:`bfgs`: dense BFGS with a backtracking Armijo line search for one start, written as one
   flat ``lax.while_loop`` so that ``vmap`` runs many starts without waiting for each other (law
   fits, the mixture-law fits). Status codes :data:`STATUS_NAMES`.
+* :func:`lm_trips`: Levenberg-Marquardt on the same state, statuses and trip protocol as
+  :func:`bfgs_trips` (a Gauss-Newton Hessian instead of BFGS's estimate; :func:`spd_solve`, an
+  unrolled Cholesky, solves its step), so :func:`bfgs_pool` runs either.
 * :func:`adamw_early_stopped`: AdamW with the early stopping of the Multi-Power Law authors'
   fitting procedure (``fit_mpl_reference``).
 * :func:`lbfgs`: unconstrained L-BFGS in NumPy around a compiled objective (the free-form

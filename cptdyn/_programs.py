@@ -228,7 +228,7 @@ def call(fn: Callable[..., Any], *args: Any, **statics: Any) -> Any:
             path = _folder / f"{hashlib.sha256((_global_key() + key).encode()).hexdigest()}.exe"
             if path.exists():
                 try:
-                    with _load_lock:
+                    with _load_lock:  # one at a time: loading is not documented thread-safe
                         exe = _load(path)
                     loaded = True
                 except Exception:  # noqa: BLE001 - a damaged or foreign file: build it again

@@ -158,3 +158,18 @@ def test_lm_trips_non_finite_start():
         args = (jnp.asarray(50), jnp.asarray(1e-9), jnp.asarray(1e-12))
         c = lm_trips(vgh, bfgs_init(jnp.zeros(2), 2), jnp.asarray(10_000), *args)
     assert int(c["status"]) == NONFINITE
+
+
+def test_spd_solve_matches_numpy():
+    from cptdyn._optim import spd_solve
+
+    rng = np.random.default_rng(1)
+    with x64_context():
+        for n in (1, 2, 5, 7):
+            m = rng.normal(size=(n, n))
+            a = m @ m.T + 0.1 * np.eye(n)
+            b = rng.normal(size=n)
+            got = np.asarray(spd_solve(jnp.asarray(a), jnp.asarray(b)))
+            np.testing.assert_allclose(got, np.linalg.solve(a, b), rtol=1e-10, atol=1e-12)
+        # singular: finite, no NaN (the LM step then falls back on its damping)
+        assert np.all(np.isfinite(np.asarray(spd_solve(jnp.zeros((3, 3)), jnp.ones(3)))))
