@@ -72,6 +72,7 @@ from ._fit import (
     aggregate_rows,
     block_average_lr,
     check_runs,
+    finite_value,
     first_line,
     run_row,
 )
@@ -107,12 +108,7 @@ def _trips_many(
         if method == "lm":
             vgh = _make_gauss_newton(template, names, cons, feats, logobs, parts, delta, si,
                                      prior)
-
-            def value(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-                f, pred = objective(x)
-                return jnp.where(jnp.isfinite(f), f, jnp.inf), pred
-
-            return lm_trips(vgh, c, ki, max_iter, gtol, ftol, value=value)
+            return lm_trips(vgh, c, ki, max_iter, gtol, ftol, value=finite_value(objective))
         vg = jax.value_and_grad(objective, has_aux=True)
 
         def safe_vg(x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:

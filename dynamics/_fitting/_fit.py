@@ -418,6 +418,18 @@ def _make_objective(
     return objective
 
 
+def finite_value(
+    objective: Callable[[jax.Array], tuple[jax.Array, jax.Array]],
+) -> Callable[[jax.Array], tuple[jax.Array, jax.Array]]:
+    """``objective`` with a non-finite value as ``+inf`` (``lm_trips``' value-only screening)."""
+
+    def value(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        f, pred = objective(x)
+        return jnp.where(jnp.isfinite(f), f, jnp.inf), pred
+
+    return value
+
+
 #: the optimisers of ``fit`` and ``fit_many`` (``method``)
 METHODS = ("bfgs", "lm")
 
@@ -474,19 +486,19 @@ def _solve(
     ``max_iter = 0`` only evaluates the starts (screening reuses the same executable: one
     compilation per fit)."""
     n_pred = sum(int(y.shape[0]) for y in logobs)
+    objective = _make_objective(
+        template, names, cons, feats, logobs, weights, delta, scale, prior
+    )
     if method == "lm":
         vgh = _make_gauss_newton(template, names, cons, feats, logobs, weights, delta, scale,
                                  prior)
 
         def lm_one(x: jax.Array) -> tuple[jax.Array, ...]:
             c = lm_trips(vgh, bfgs_init(x, n_pred), jnp.asarray(bfgs_trip_limit(max_iter)),
-                         max_iter, gtol, ftol)
+                         max_iter, gtol, ftol, value=finite_value(objective))
             return tuple(c[k] for k in BFGS_OUTPUTS)
 
         return jax.vmap(lm_one)(raw0)  # type: ignore[no-any-return]
-    objective = _make_objective(
-        template, names, cons, feats, logobs, weights, delta, scale, prior
-    )
     vg = jax.value_and_grad(objective, has_aux=True)
 
     def safe_vg(x):
