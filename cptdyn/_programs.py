@@ -29,6 +29,7 @@ untrusted source).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -42,7 +43,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["MAX_FILES", "call", "folder", "set_folder"]
+__all__ = ["MAX_FILES", "call", "folder", "program", "set_folder"]
 
 #: programs kept in the folder (least recently used removed beyond this)
 MAX_FILES = 256
@@ -217,42 +218,68 @@ class _NoPersistentCache:
 def call(fn: Callable[..., Any], *args: Any, **statics: Any) -> Any:
     """``fn(*args, **statics)`` for a ``jax.jit`` function ``fn`` whose keyword arguments are
     all static: through the stored executable when the store is on (module docstring)."""
+    return program(fn, *args, **statics)(*args)
+
+
+def program(fn: Callable[..., Any], *args: Any, **statics: Any) -> Callable[..., Any]:
+    """The program that runs ``fn(*args, **statics)``, found (loaded or compiled) once: call
+    it with the dynamic arguments, ``args`` or others of the same shapes, as often as needed
+    (a loop of calls pays for the lookup once). ``functools.partial(fn, **statics)`` when the
+    store is off."""
+    plain = functools.partial(fn, **statics)
     if _folder is None or jax.device_count() != 1:
-        return fn(*args, **statics)
-    loaded = False
+        return plain
     try:
         key = _call_key(fn, args, statics)
         with _lock:
             exe = _memory.get(key)
+        if exe is not None:
+            return _Program(plain, exe, key, None)
+        path = _folder / f"{hashlib.sha256((_global_key() + key).encode()).hexdigest()}.exe"
+        if path.exists():
+            try:
+                with _load_lock:  # one at a time: loading is not documented thread-safe
+                    exe = _load(path)
+            except Exception:  # noqa: BLE001 - a damaged or foreign file: build it again
+                exe = None
+        loaded = exe is not None
         if exe is None:
-            path = _folder / f"{hashlib.sha256((_global_key() + key).encode()).hexdigest()}.exe"
-            if path.exists():
+            with _NoPersistentCache() as fresh:
+                exe = fn.lower(*args, **statics).compile()  # type: ignore[attr-defined]
+            if fresh.ok:
                 try:
-                    with _load_lock:  # one at a time: loading is not documented thread-safe
-                        exe = _load(path)
-                    loaded = True
-                except Exception:  # noqa: BLE001 - a damaged or foreign file: build it again
-                    exe = None
-            if exe is None:
-                with _NoPersistentCache() as fresh:
-                    exe = fn.lower(*args, **statics).compile()  # type: ignore[attr-defined]
-                if fresh.ok:
-                    try:
-                        _save(path, exe)
-                    except Exception:  # noqa: BLE001 - a store is an optimisation, not an error
-                        pass
-            with _lock:
-                _memory[key] = exe
+                    _save(path, exe)
+                except Exception:  # noqa: BLE001 - a store is an optimisation, not an error
+                    pass
+        with _lock:
+            _memory[key] = exe
     except (TypeError, ValueError):  # errors of the function itself, at trace time
-        return fn(*args, **statics)
-    try:
-        out = exe(*args)
-        if loaded:  # the first run of a loaded program: any failure falls back, file removed
-            jax.block_until_ready(out)
-        return out
-    except Exception:  # noqa: BLE001 - arguments that do not match, a program that cannot run
-        if loaded:
-            with _lock:
-                _memory.pop(key, None)
-            path.unlink(missing_ok=True)
-        return fn(*args, **statics)
+        return plain
+    return _Program(plain, exe, key, path if loaded else None)
+
+
+class _Program:
+    """A stored or compiled executable with ``jax.jit``'s call as the fallback. The first run
+    of a program loaded from a file is checked: if it fails, the file is removed and ``jax.jit``
+    runs it from then on; arguments that do not match the executable run through ``jax.jit``."""
+
+    def __init__(self, plain: Callable[..., Any], exe: Any, key: str,
+                 unchecked: Path | None) -> None:
+        self.plain, self.exe, self.key, self.unchecked = plain, exe, key, unchecked
+
+    def __call__(self, *args: Any) -> Any:
+        if self.exe is None:
+            return self.plain(*args)
+        try:
+            out = self.exe(*args)
+            if self.unchecked is not None:
+                jax.block_until_ready(out)
+                self.unchecked = None
+            return out
+        except Exception:  # noqa: BLE001 - arguments that do not match, a program that fails
+            if self.unchecked is not None:
+                with _lock:
+                    _memory.pop(self.key, None)
+                self.unchecked.unlink(missing_ok=True)
+                self.unchecked, self.exe = None, None
+            return self.plain(*args)

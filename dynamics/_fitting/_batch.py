@@ -294,16 +294,20 @@ def _run_batch(
         # cheaper than an eager jnp.asarray per array and call)
         place = (lambda a: a) if mesh.size == 1 else (lambda a: shard_rows(a, mesh))
 
+        prog: list[Any] = []
+
         def solve(x: np.ndarray, w: np.ndarray, s: np.ndarray, iters: int,
                   groups: np.ndarray | None = None) -> list[np.ndarray]:
             n_it = np.asarray(iters)
 
             def trips(state: dict[str, np.ndarray], rows: np.ndarray,
                       k_stop: np.ndarray) -> dict[str, Any]:
+                args = (*consts, {k: place(v) for k, v in state.items()}, place(w[rows]),
+                        place(s[rows]), place(k_stop), *opts, n_it)
                 try:
-                    return programs.call(  # type: ignore[no-any-return]
-                        _trips_many, *consts, {k: place(v) for k, v in state.items()},
-                        place(w[rows]), place(s[rows]), place(k_stop), *opts, n_it, **statics)
+                    if not prog:  # screening and BFGS: one program, looked up once
+                        prog.append(programs.program(_trips_many, *args, **statics))
+                    return prog[0](*args)  # type: ignore[no-any-return]
                 except (TypeError, ValueError) as e:  # shape errors of the law, at trace time
                     raise FitError(f"fit: law {law.NAME!r} cannot be evaluated on these runs: "
                                    f"{first_line(e)}") from e

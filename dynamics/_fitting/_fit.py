@@ -387,6 +387,23 @@ def _starts(
 # the compiled solver
 
 
+def _residuals(
+    template: Law, names: Sequence[str], cons: Sequence[Constraint],
+    feats: Sequence[Any], logobs: Sequence[jax.Array], weights: Sequence[jax.Array],
+    raw: jax.Array,
+) -> list[tuple[jax.Array, jax.Array]]:
+    """Per run: (log-loss residuals, predictions) of the law at ``raw``. Zero-weight
+    observations (folds and bootstrap refits of ``fit_many`` as weights) get residual 0: they
+    count exactly nothing, even where the law predicts nonsense there."""
+    law = _law_from_raw(template, names, cons, raw)
+    out = []
+    for f, y, w in zip(feats, logobs, weights, strict=True):
+        pred = jnp.reshape(law.predict_features(f), (-1,)).astype(raw.dtype)
+        on = w > 0
+        out.append((jnp.where(on, jnp.log(jnp.where(on, pred, 1.0)) - y, 0.0), pred))
+    return out
+
+
 def _make_objective(
     template: Law, names: Sequence[str], cons: Sequence[Constraint],
     feats: Sequence[Any], logobs: Sequence[jax.Array], weights: Sequence[jax.Array],
@@ -399,18 +416,12 @@ def _make_objective(
     centre, inv_sd = prior
 
     def objective(raw: jax.Array) -> tuple[jax.Array, jax.Array]:
-        law = _law_from_raw(template, names, cons, raw)
         total = jnp.zeros((), raw.dtype)
-        preds = []
-        for f, y, w in zip(feats, logobs, weights, strict=True):
-            pred = jnp.reshape(law.predict_features(f), (-1,)).astype(raw.dtype)
-            # zero-weight observations (folds and bootstrap refits of ``fit_many`` as weights)
-            # count exactly nothing, even where the law predicts nonsense there
-            on = w > 0
-            r = jnp.where(on, jnp.log(jnp.where(on, pred, 1.0)) - y, 0.0)
+        parts = _residuals(template, names, cons, feats, logobs, weights, raw)
+        for (r, _), w in zip(parts, weights, strict=True):
             total = total + jnp.sum(w * huber(r, delta))
-            preds.append(pred)
         total = total + delta * delta * 0.5 * jnp.sum(((raw - centre) * inv_sd) ** 2)
+        preds = [p for _, p in parts]
         # NaN (log of a negative prediction, overflow ...) -> +inf: rejected by the line search
         total = jnp.where(jnp.isnan(total), jnp.inf, total)
         return total * scale, jnp.concatenate(preds)
@@ -446,15 +457,9 @@ def _make_gauss_newton(
     centre, inv_sd = prior
 
     def residuals(raw: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-        law = _law_from_raw(template, names, cons, raw)
-        rs, preds = [], []
-        for f, y, w in zip(feats, logobs, weights, strict=True):
-            pred = jnp.reshape(law.predict_features(f), (-1,)).astype(raw.dtype)
-            on = w > 0
-            rs.append(jnp.where(on, jnp.log(jnp.where(on, pred, 1.0)) - y, 0.0))
-            preds.append(pred)
-        r = jnp.concatenate(rs)
-        return r, (r, jnp.concatenate(preds))
+        parts = _residuals(template, names, cons, feats, logobs, weights, raw)
+        r = jnp.concatenate([q for q, _ in parts])
+        return r, (r, jnp.concatenate([p for _, p in parts]))
 
     wcat = jnp.concatenate(list(weights))
     jac = jax.jacfwd(residuals, has_aux=True)
