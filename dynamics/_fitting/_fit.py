@@ -390,15 +390,17 @@ def _starts(
 def _residuals(
     template: Law, names: Sequence[str], cons: Sequence[Constraint],
     feats: Sequence[Any], logobs: Sequence[jax.Array], weights: Sequence[jax.Array],
-    raw: jax.Array,
+    raw: jax.Array | Sequence[jax.Array],
 ) -> list[tuple[jax.Array, jax.Array]]:
-    """Per run: (log-loss residuals, predictions) of the law at ``raw``. Zero-weight
+    """Per run: (log-loss residuals, predictions) of the law at ``raw`` (the unconstrained
+    vector, or its entries as separate scalars). Zero-weight
     observations (folds and bootstrap refits of ``fit_many`` as weights) get residual 0: they
     count exactly nothing, even where the law predicts nonsense there."""
     law = _law_from_raw(template, names, cons, raw)
+    dt = jnp.result_type(*(raw[i] for i in range(len(names))))
     out = []
     for f, y, w in zip(feats, logobs, weights, strict=True):
-        pred = jnp.reshape(law.predict_features(f), (-1,)).astype(raw.dtype)
+        pred = jnp.reshape(law.predict_features(f), (-1,)).astype(dt)
         on = w > 0
         out.append((jnp.where(on, jnp.log(jnp.where(on, pred, 1.0)) - y, 0.0), pred))
     return out
@@ -456,13 +458,26 @@ def _make_gauss_newton(
     prior's exact Hessian. Residuals and their Jacobian come from one forward-mode pass."""
     centre, inv_sd = prior
 
-    def residuals(raw: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-        parts = _residuals(template, names, cons, feats, logobs, weights, raw)
-        r = jnp.concatenate([q for q, _ in parts])
-        return r, (r, jnp.concatenate([p for _, p in parts]))
+    def residuals(xs: Sequence[jax.Array]) -> tuple[jax.Array, jax.Array]:
+        parts = _residuals(template, names, cons, feats, logobs, weights, xs)
+        return jnp.concatenate([q for q, _ in parts]), jnp.concatenate([p for _, p in parts])
+
+    def jac(raw: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        # one forward-mode pass per parameter, each with the others held as plain scalars:
+        # their tangents stay symbolic zeros, so the work a parameter does not touch (the
+        # fitted-lambda law's per-update gathers, for every parameter but lambda) is not
+        # repeated per column, as a batched jacfwd over the whole vector would; XLA merges the
+        # columns' identical primal computations
+        xs = [raw[i] for i in range(raw.shape[0])]
+        cols = []
+        for i in range(len(xs)):
+            def one(xi: jax.Array, i: int = i) -> jax.Array:
+                return residuals([*xs[:i], xi, *xs[i + 1:]])[0]
+
+            cols.append(jax.jvp(one, (xs[i],), (jnp.ones_like(xs[i]),))[1])
+        return jnp.stack(cols, axis=1), residuals(xs)
 
     wcat = jnp.concatenate(list(weights))
-    jac = jax.jacfwd(residuals, has_aux=True)
 
     def vgh(raw: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
         j, (r, pred) = jac(raw)

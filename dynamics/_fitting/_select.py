@@ -59,11 +59,11 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("momentum", "momentum-lam", "mpl", "fsl")
 #: needs for BFGS's accuracy: 5-10x fewer iterations on these laws, the same minima
 _LM = {"method": "lm", "ftol": 1e-12}
 #: per-law fit options used by the selection (speed: MPL on block-averaged LR, fewer starts
-#: optimised, LM where a forward-mode Jacobian is cheap). The fitted-lambda law keeps BFGS (its
-#: forward-mode Jacobian, a recurrence over the observations, costs 6x a gradient).
+#: optimised, Levenberg-Marquardt for every law: its Jacobian is one forward-mode column per
+#: parameter, so the fitted-lambda law's per-update recurrence is differentiated for lambda only).
 _FIT_OPTIONS: dict[str, dict[str, Any]] = {
     "momentum": dict(_LM),
-    "momentum-lam": {"n_keep": 4},
+    "momentum-lam": {"n_keep": 4, **_LM},
     "mpl": {"coarsen_lr": True, "coarsen_warmup": 50, "n_keep": 4, **_LM},
     "fsl": {"n_keep": 4, **_LM},
 }
