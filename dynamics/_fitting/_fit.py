@@ -393,9 +393,9 @@ def _residuals(
     raw: jax.Array | Sequence[jax.Array],
 ) -> list[tuple[jax.Array, jax.Array]]:
     """Per run: (log-loss residuals, predictions) of the law at ``raw`` (the unconstrained
-    vector, or its entries as separate scalars). Zero-weight
-    observations (folds and bootstrap refits of ``fit_many`` as weights) get residual 0: they
-    count exactly nothing, even where the law predicts nonsense there."""
+    vector, or its entries as separate scalars). Zero-weight observations (folds and bootstrap
+    refits of ``fit_many`` as weights) get residual 0: they count exactly nothing, even where
+    the law predicts nonsense there."""
     law = _law_from_raw(template, names, cons, raw)
     dt = jnp.result_type(*(raw[i] for i in range(len(names))))
     out = []
@@ -455,7 +455,7 @@ def _make_gauss_newton(
     """``raw -> (objective, gradient, H, predictions)`` of :func:`_make_objective`'s objective,
     with ``H`` its iteratively-reweighted Gauss-Newton Hessian: ``J^T diag(w psi(r)/r) J`` for
     the Huber terms (the weight that majorises the Huber loss at the current residual) plus the
-    prior's exact Hessian. Residuals and their Jacobian come from one forward-mode pass."""
+    prior's exact Hessian. The Jacobian is one forward-mode pass per parameter."""
     centre, inv_sd = prior
 
     def residuals(xs: Sequence[jax.Array]) -> tuple[jax.Array, jax.Array]:
