@@ -73,6 +73,7 @@ from ._fit import (
     block_average_lr,
     check_runs,
     finite_value,
+    finite_value_and_grad,
     first_line,
     run_row,
 )
@@ -109,14 +110,7 @@ def _trips_many(
             vgh = _make_gauss_newton(template, names, cons, feats, logobs, parts, delta, si,
                                      prior)
             return lm_trips(vgh, c, ki, max_iter, gtol, ftol, value=finite_value(objective))
-        vg = jax.value_and_grad(objective, has_aux=True)
-
-        def safe_vg(x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-            (f, pred), g = vg(x)
-            bad = ~jnp.isfinite(f) | ~jnp.all(jnp.isfinite(g))
-            return jnp.where(bad, jnp.inf, f), jnp.where(bad, 0.0, g), pred
-
-        return bfgs_trips(safe_vg, c, ki, max_iter, gtol, ftol)
+        return bfgs_trips(finite_value_and_grad(objective), c, ki, max_iter, gtol, ftol)
 
     return jax.vmap(one)(state, w, scale, k_stop)
 
@@ -305,7 +299,7 @@ def _run_batch(
                 args = (*consts, {k: place(v) for k, v in state.items()}, place(w[rows]),
                         place(s[rows]), place(k_stop), *opts, n_it)
                 try:
-                    if not prog:  # screening and BFGS: one program, looked up once
+                    if not prog:  # screening and the optimiser: one program, looked up once
                         prog.append(programs.program(_trips_many, *args, **statics))
                     return prog[0](*args)  # type: ignore[no-any-return]
                 except (TypeError, ValueError) as e:  # shape errors of the law, at trace time

@@ -443,6 +443,21 @@ def finite_value(
     return value
 
 
+def finite_value_and_grad(
+    objective: Callable[[jax.Array], tuple[jax.Array, jax.Array]],
+) -> Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]]:
+    """``x -> (value, gradient, predictions)`` of ``objective`` for BFGS: a non-finite value or
+    gradient as ``(+inf, 0)``, which the line search rejects."""
+    vg = jax.value_and_grad(objective, has_aux=True)
+
+    def safe_vg(x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        (f, pred), g = vg(x)
+        bad = ~jnp.isfinite(f) | ~jnp.all(jnp.isfinite(g))
+        return jnp.where(bad, jnp.inf, f), jnp.where(bad, 0.0, g), pred
+
+    return safe_vg
+
+
 #: the optimisers of ``fit`` and ``fit_many`` (``method``)
 METHODS = ("bfgs", "lm")
 
@@ -467,15 +482,19 @@ def _make_gauss_newton(
         # their tangents stay symbolic zeros, so the work a parameter does not touch (the
         # fitted-lambda law's per-update gathers, for every parameter but lambda) is not
         # repeated per column, as a batched jacfwd over the whole vector would; XLA merges the
-        # columns' identical primal computations
+        # columns' identical primal computations (residuals and predictions: the first pass's)
         xs = [raw[i] for i in range(raw.shape[0])]
-        cols = []
+        cols, first = [], None
         for i in range(len(xs)):
-            def one(xi: jax.Array, i: int = i) -> jax.Array:
-                return residuals([*xs[:i], xi, *xs[i + 1:]])[0]
+            def one(xi: jax.Array, i: int = i) -> tuple[jax.Array, jax.Array]:
+                return residuals([*xs[:i], xi, *xs[i + 1:]])
 
-            cols.append(jax.jvp(one, (xs[i],), (jnp.ones_like(xs[i]),))[1])
-        return jnp.stack(cols, axis=1), residuals(xs)
+            r, col, pred = jax.jvp(one, (xs[i],), (jnp.ones_like(xs[i]),), has_aux=True)
+            cols.append(col)
+            if first is None:
+                first = (r, pred)
+        assert first is not None
+        return jnp.stack(cols, axis=1), first
 
     wcat = jnp.concatenate(list(weights))
 
@@ -519,14 +538,8 @@ def _solve(
             return tuple(c[k] for k in BFGS_OUTPUTS)
 
         return jax.vmap(lm_one)(raw0)  # type: ignore[no-any-return]
-    vg = jax.value_and_grad(objective, has_aux=True)
-
-    def safe_vg(x):
-        (f, pred), g = vg(x)
-        bad = ~jnp.isfinite(f) | ~jnp.all(jnp.isfinite(g))
-        return jnp.where(bad, jnp.inf, f), jnp.where(bad, 0.0, g), pred
-
-    solve_one = partial(bfgs, safe_vg, n_pred=n_pred, max_iter=max_iter, gtol=gtol, ftol=ftol)
+    solve_one = partial(bfgs, finite_value_and_grad(objective), n_pred=n_pred,
+                        max_iter=max_iter, gtol=gtol, ftol=ftol)
     return jax.vmap(solve_one)(raw0)
 
 
