@@ -7,6 +7,10 @@ Protocols on the shipped data (scored on the predicted runs only; nothing here i
   peak ``q``; ``X-wsd``: fit the constant run and the linear WSD runs with a 20% cooldown at ``p``,
   predict the cosine runs at ``q``. Pairs ``(p, q)``: (2e-3, 1e-3), (1e-3, 5e-4) (``--quick``: the
   first only).
+* ``X2`` cross-peak-LR with two peaks in the fit (an LR sweep; run only when asked for):
+  ``X2-cos`` fit every cosine run at two peaks, predict the constant and linear-WSD runs at the
+  third; ``X2-wsd`` the same with the constant + 20%-WSD runs, predicting the cosine runs. Fit
+  peaks -> predicted peak: (5e-4, 2e-3) -> 1e-3 (between) and (5e-4, 1e-3) -> 2e-3 (beyond).
 * ``O`` fit on one run, per peak LR: ``O-cos`` the shortest cosine-to-0 run, ``O-const`` the
   constant 50k run truncated at 25k (a constant run is all a user may have), ``O-wsd`` the shortest
   linear WSD run with a 20% cooldown; predict every other run of that peak (longer horizons and
@@ -37,7 +41,8 @@ sizes (each size's three training curves one group); for the MPL protocol from t
 (one group per peak LR 5e-4 / 1e-3 / 2e-3: its shortest cosine-to-0 run, its constant run cut
 at 25k and its shortest 20%-WSD run). Rows are labelled ``momentum+lodo`` / ``mpl+lodo``.
 
-Laws: ``momentum``, ``mpl`` (converged fit, LR coarsened as the CLI does), ``mpl-ref``
+Laws: ``momentum``, ``momentum-lr`` (the annealing law with an LR-response exponent),
+``mpl`` (converged fit, LR coarsened as the CLI does), ``mpl-ref``
 (``fit_mpl_reference``, repository warmup convention as the CLI default) and ``auto``
 (``select_law``). Run: ``python benchmarks/bench_generalisation.py [--quick] [--json OUT]
 [--laws momentum mpl ...] [--protocols X O H MPL LAB] [--prior published|lodo]``.
@@ -82,8 +87,10 @@ MPL_TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
 MPL_TEST = ["constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000",
             "wsdcon_3", "wsdcon_18"]
 FRACS = [0.1, 0.2, 0.4, 0.6, 0.8, 0.9]
-LAWS = ["momentum", "mpl", "mpl-ref", "auto"]
+LAWS = ["momentum", "momentum-lr", "mpl", "mpl-ref", "auto"]
 LEVEL = 0.9
+#: protocol groups, in table order (``X2`` is run only when asked for: ``--protocols X2``)
+GROUPS = ["X", "X2", "O", "H", "MPL", "LAB"]
 
 
 # ----------------------------------------------------------------------------- data
@@ -131,6 +138,16 @@ def cases(runs: list[Any], protocols: Sequence[str], peaks: Sequence[float],
             wsd_p = [r for r in at[p] if _kind(r) == "const"
                      or (_kind(r) == "wsd" and _frac(r) == 0.2)]
             out.append((f"X-wsd {p:g}->{q:g}", wsd_p, [r for r in at[q] if _kind(r) == "cos"]))
+    if "X2" in protocols:
+        at3 = {p: [r for r in runs if math.isclose(_peak(r), p)] for p in (5e-4, 1e-3, 2e-3)}
+        for fit_peaks, q in (((5e-4, 2e-3), 1e-3), ((5e-4, 1e-3), 2e-3)):
+            tag = "+".join(f"{p:g}" for p in fit_peaks)
+            cos_f = [r for p in fit_peaks for r in at3[p] if _kind(r) == "cos"]
+            out.append((f"X2-cos {tag}->{q:g}", cos_f,
+                        [r for r in at3[q] if _kind(r) in ("const", "wsd")]))
+            wsd_f = [r for p in fit_peaks for r in at3[p] if _kind(r) == "const"
+                     or (_kind(r) == "wsd" and _frac(r) == 0.2)]
+            out.append((f"X2-wsd {tag}->{q:g}", wsd_f, [r for r in at3[q] if _kind(r) == "cos"]))
     for p in peaks:
         rs = at[p]
         if "O" in protocols:
@@ -163,11 +180,13 @@ def _template(name: str) -> Any:
         from cptdyn.dynamics._fitting._priors import default_options
     except ImportError:  # before issue 12
         return MomentumLaw() if name == "momentum" else MPLLaw()
-    return (MomentumLaw if name == "momentum" else MPLLaw)(**default_options(name))
+    return dyn.law_class(name)(**default_options(name))
 
 
 def _fit_kw(name: str, law: Any) -> dict[str, Any]:
     kw: dict[str, Any] = {"seed": 0}
+    if name == "momentum-lr":
+        kw["method"] = "lm"  # as the command line fits it
     if name == "mpl":
         kw["coarsen_lr"] = True
         if getattr(law, "warmup", None) == "repo":
@@ -178,7 +197,7 @@ def _fit_kw(name: str, law: Any) -> dict[str, Any]:
 def fitter(name: str, prior: Any = None) -> Callable[[list[Any]], Any]:
     """The law as a user gets it from the command line (same defaults as ``cptdyn fit``);
     ``prior``: a ``LearnedPrior`` instead of the published one (``--prior lodo``)."""
-    if name in ("momentum", "mpl"):
+    if name in ("momentum", "momentum-lr", "mpl"):
         law = _template(name)
         kw = _fit_kw(name, law)
         if prior is not None:
@@ -301,13 +320,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="one peak LR, one pair, 100M MPL only")
     ap.add_argument("--laws", nargs="+", default=LAWS, choices=LAWS)
     ap.add_argument("--protocols", nargs="+", default=["X", "O", "H", "MPL", "LAB"],
-                    choices=["X", "O", "H", "MPL", "LAB"])
+                    choices=GROUPS)
     ap.add_argument("--json", help="write every row and summary to this file")
     ap.add_argument("--prior", choices=["published", "lodo"], default="published",
                     help="lodo: priors learned on the other shipped dataset (docstring)")
     args = ap.parse_args(argv)
-    if args.prior == "lodo" and not set(args.laws) <= {"momentum", "mpl"}:
-        raise SystemExit("--prior lodo: only the laws momentum and mpl have learnable priors")
+    if args.prior == "lodo" and not set(args.laws) <= {"momentum", "momentum-lr", "mpl"}:
+        raise SystemExit("--prior lodo: only the laws momentum, momentum-lr and mpl have "
+                         "learnable priors")
     peaks = [1e-3] if args.quick else [5e-4, 1e-3, 2e-3]
     pairs = [(2e-3, 1e-3)] if args.quick else [(2e-3, 1e-3), (1e-3, 5e-4)]
     sizes = [100] if args.quick else [25, 100, 400]
@@ -356,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nSummary per protocol (median over cases of the per-case median |final error|; "
           "max over cases of max |fe|; median PredE; 90% coverage over all predicted finals; "
           "failed runs)")
-    groups = ["X", "O", "H", "MPL", "LAB"]
+    groups = GROUPS
     print(f"{'law':<9} " + " ".join(f"{g:>34}" for g in groups if g in args.protocols))
     for law_name, cs in doc["cases"].items():
         cells = []

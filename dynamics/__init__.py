@@ -96,6 +96,7 @@ from ._laws._cpt import turning_length as turning_length
 from ._laws._fsl import FSLLaw as FSLLaw
 from ._laws._momentum import MomentumLamLaw as MomentumLamLaw
 from ._laws._momentum import MomentumLaw as MomentumLaw
+from ._laws._momentum import MomentumLRLaw as MomentumLRLaw
 from ._laws._momentum import MomentumSizeLaw as MomentumSizeLaw
 from ._laws._mpl import MPL_CONVENTIONS as MPL_CONVENTIONS
 from ._laws._mpl import MPLLaw as MPLLaw
@@ -194,6 +195,7 @@ __all__ = [
     "turning_length",
     "FSLLaw",
     "MomentumLamLaw",
+    "MomentumLRLaw",
     "MomentumLaw",
     "MomentumSizeLaw",
     "MPLLaw",

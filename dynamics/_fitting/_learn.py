@@ -15,7 +15,14 @@ from cptdyn._pytree import x64_context
 from .._law import Law
 from .._run import Run
 from ._fit import fit
-from ._priors import LEARNED_SD_FLOOR, LearnedPrior, _peak, _published, _to_normalised
+from ._priors import (
+    LEARNED_SD_FLOOR,
+    LearnedPrior,
+    _peak,
+    _published,
+    _to_normalised,
+    distinct_peaks,
+)
 
 __all__ = ["learn_prior"]
 
@@ -23,6 +30,9 @@ __all__ = ["learn_prior"]
 def learn_prior(law: Law, groups: Sequence[Sequence[Run]],
                 fit_fn: Callable[[Law, Sequence[Run]], Any] | None = None) -> LearnedPrior:
     """Empirical-Bayes prior for ``law`` from ``groups`` of runs (module docstring).
+
+    ``momentum-lr``'s ``rho`` is learned only from groups with runs at two or more peak LRs
+    (an earlier model's LR sweep); without any, it keeps the published prior.
 
     Args:
       law: the template (its static options, e.g. the warmup convention, are kept).
@@ -46,13 +56,18 @@ def learn_prior(law: Law, groups: Sequence[Sequence[Run]],
         res = fit_fn(law, list(g))
         peak = _peak(g)
         for k in published:
+            if k == "rho" and len(distinct_peaks(g)) < 2:
+                continue  # one peak LR does not identify rho (it stayed at its prior centre)
             v = _to_normalised(law, k, float(res.params[k]), peak)
             vals[k].append(v)
             raws[k].append(float(law.PARAMS[k].to_raw(v)))
-    n = len(groups)
     centres, sds = {}, {}
-    for k, (_, sd0) in published.items():
+    for k, (c0, sd0) in published.items():
         r = np.asarray(raws[k])
+        n = r.size
+        if n == 0:  # no group could show it: the published prior
+            centres[k], sds[k] = c0, sd0
+            continue
         with x64_context():  # the mean in the unconstrained space, back to a value
             centres[k] = float(law.PARAMS[k].from_raw(jnp.asarray(r.mean(), jnp.float64)))
         sds[k] = sd0 if n < 2 else max(math.sqrt((1.0 + 1.0 / n) * float(r.var(ddof=1))),

@@ -16,6 +16,11 @@ Centres and widths (empirical Bayes across published fits of different sizes and
 * MPL ``C``: centre ``2 * (peak / 3e-4)^(0.6 - 1)``, sd 1.5 in ``log C`` (released 2.02-2.13 at
   peak 3e-4; Table 7 0.16-2.07; ``C eta^-gamma S`` is dimensionless at ``gamma = 1``, so ``C``
   scales as ``peak^(gamma - 1)`` with the LR units; gamma at the prior centre).
+* ``rho`` (``momentum-lr``'s LR-response exponent): centre 1, sd 0.25 in ``log rho``. The
+  centre is P2's law (progress and noise floor linear in the LR); no published fit of ``rho``
+  exists, so the width is the one ``alpha`` has (two sd: 0.61-1.65). Only runs at two or more
+  peak LRs identify ``rho``: with one peak its sd is ``RHO_ONE_PEAK_SD`` (``rho`` stays 1 and
+  the law is P2's).
 * MPL ``B`` and annealing-law ``C``: the loss gained by a full anneal from the peak LR to 0
   (``B * peak``, resp. ``C * peak / (1 - lam)`` since ``S2`` saturates at ``peak / (1 - lam)``)
   has centre ``ANNEAL_GAIN`` = 0.10 nats, sd 1.0 in ``log B`` / ``log C``: the mean of the
@@ -54,8 +59,8 @@ import numpy as np
 from .._law import Law
 from .._run import Run
 
-__all__ = ["PRIOR_OBS_PER_RUN", "DEFAULT_WARMUP", "default_prior", "prior_strength", "fit_window",
-           "default_options", "LearnedPrior", "LEARNED_SD_FLOOR"]
+__all__ = ["PRIOR_OBS_PER_RUN", "DEFAULT_WARMUP", "default_prior", "distinct_peaks",
+           "prior_strength", "fit_window", "default_options", "LearnedPrior", "LEARNED_SD_FLOOR"]
 
 #: Default warmup convention of the laws when fitted by ``cptdyn fit`` / ``select_law``: the LR
 #: path starts from 0, so the warmup *increase* enters the annealing term with the opposite sign
@@ -65,7 +70,8 @@ __all__ = ["PRIOR_OBS_PER_RUN", "DEFAULT_WARMUP", "default_prior", "prior_streng
 #: makes a higher peak LR no free lunch. With the peak-LR / post-warmup conventions a law is
 #: a function of the LR area alone and predicts a run at twice the peak LR as if it had trained
 #: twice as long (0.2 nats too low on the 124M sweep, ``bench_generalisation.py`` X protocols).
-DEFAULT_WARMUP = {"momentum": "as-run", "momentum-lam": "as-run", "mpl": "repo"}
+DEFAULT_WARMUP = {"momentum": "as-run", "momentum-lam": "as-run", "momentum-lr": "as-run",
+                  "mpl": "repo"}
 
 #: effective independent observations per run (module docstring, "Strength").
 PRIOR_OBS_PER_RUN = 10.0
@@ -87,6 +93,21 @@ MODEL_ERROR_PER_EFOLD = 0.01
 #: MPL released fits were made at this peak LR (Luo et al. 2025).
 _MPL_PEAK = 3e-4
 
+#: the annealing laws (``C * S2`` term, ``lam`` memory).
+_ANNEALING = ("momentum", "momentum-lam", "momentum-lr")
+
+#: sd of ``log rho`` (``momentum-lr``'s LR-response exponent) around P2's ``rho = 1``.
+RHO_SD = 0.25
+
+#: sd of ``log rho`` when the runs have one peak LR (``distinct_peaks``): ``rho`` stays at its
+#: centre. The LR within a run (warmup, decay) does not identify it: it trades off against the
+#: shape of the annealing term (the 124M sweep's cosine runs alone fit rho 0.65, its WSD runs
+#: alone 1.17, and each made the other peak's predictions worse, ``bench_generalisation.py``).
+RHO_ONE_PEAK_SD = 0.01
+
+#: peak LRs closer than this relative gap count as one (``distinct_peaks``).
+PEAK_RTOL = 0.1
+
 #: a learned prior is no narrower than this fraction of the published width (``learn_prior``).
 LEARNED_SD_FLOOR = 0.5
 
@@ -95,6 +116,17 @@ def _peak(runs: Sequence[Run]) -> float:
     peaks = [float(np.max(r.lr)) for r in runs if np.size(r.lr)]
     p = float(np.median(peaks)) if peaks else 0.0
     return p if p > 0 and math.isfinite(p) else 1e-3
+
+
+def distinct_peaks(runs: Sequence[Run]) -> list[float]:
+    """The runs' peak LRs (``max(lr)``), ascending, those within ``PEAK_RTOL`` of the previous
+    one merged."""
+    peaks = sorted(float(np.max(r.lr)) for r in runs if np.size(r.lr))
+    out: list[float] = []
+    for p in peaks:
+        if p > 0 and math.isfinite(p) and (not out or p > out[-1] * (1.0 + PEAK_RTOL)):
+            out.append(p)
+    return out
 
 
 def _published(law: Law) -> dict[str, tuple[float, float]]:
@@ -109,8 +141,10 @@ def _published(law: Law) -> dict[str, tuple[float, float]]:
         out["gamma"] = (0.6, 0.5)
         out["C"] = (2.0, 1.5)
         out["B"] = (ANNEAL_GAIN, 1.0)
-    elif law.NAME in ("momentum", "momentum-lam"):
+    elif law.NAME in _ANNEALING:
         out["C"] = (ANNEAL_GAIN, 1.0)
+    if law.NAME == "momentum-lr":
+        out["rho"] = (1.0, RHO_SD)
     return {k: v for k, v in out.items() if k in names}
 
 
@@ -127,7 +161,7 @@ def _to_value(law: Law, name: str, c: float, peak: float) -> float:
         return c * (peak / _MPL_PEAK) ** (0.6 - 1.0)
     if law.NAME == "mpl" and name == "B":
         return c / peak
-    if law.NAME in ("momentum", "momentum-lam") and name == "C":
+    if law.NAME in _ANNEALING and name == "C":
         return c * (1.0 - _lam(law)) / peak
     return c
 
@@ -138,7 +172,7 @@ def _to_normalised(law: Law, name: str, v: float, peak: float) -> float:
         return v / (peak / _MPL_PEAK) ** (0.6 - 1.0)
     if law.NAME == "mpl" and name == "B":
         return v * peak
-    if law.NAME in ("momentum", "momentum-lam") and name == "C":
+    if law.NAME in _ANNEALING and name == "C":
         return v * peak / (1.0 - _lam(law))
     return v
 
@@ -147,7 +181,10 @@ def _at_peak(law: Law, table: Mapping[str, tuple[float, float]],
              runs: Sequence[Run]) -> dict[str, tuple[float, float]]:
     """A normalised ``{name: (centre, sd)}`` table put on the scale of ``runs``' peak LR."""
     peak = _peak(runs)
-    return {k: (_to_value(law, k, float(c), peak), float(sd)) for k, (c, sd) in table.items()}
+    out = {k: (_to_value(law, k, float(c), peak), float(sd)) for k, (c, sd) in table.items()}
+    if "rho" in out and len(distinct_peaks(runs)) < 2:
+        out["rho"] = (out["rho"][0], RHO_ONE_PEAK_SD)
+    return out
 
 
 def default_prior(law: Law, runs: Sequence[Run]) -> dict[str, tuple[float, float]]:
@@ -172,15 +209,15 @@ def fit_window(run: Run, law: Law | None = None) -> np.ndarray:
 
     Rule: observations inside the warmup ramp are left out (the laws' warmup conventions are
     approximations there), and so is the law's memory of the ramp: for the annealing laws
-    (``momentum``, ``momentum-lam``) ``1 / (1 - lam)`` steps, the time constant over which
-    ``S2`` still moves after the warmup (P2 §6.1: lam = 0.999 keeps ~1000 steps of history);
-    otherwise none. Fitting those points let a single constant run "identify" the annealing
-    amplitude from the warmup transient. Skipping more (2 x warmup for every law) made the
-    horizon extrapolation worse: the early post-warmup points pin the power law's exponent. A
-    run whose every observation falls inside the window keeps them all.
+    (``momentum``, ``momentum-lam``, ``momentum-lr``) ``1 / (1 - lam)`` steps, the time constant
+    over which ``S2`` still moves after the warmup (P2 §6.1: lam = 0.999 keeps ~1000 steps of
+    history); otherwise none. Fitting those points let a single constant run "identify" the
+    annealing amplitude from the warmup transient. Skipping more (2 x warmup for every law) made
+    the horizon extrapolation worse: the early post-warmup points pin the power law's exponent.
+    A run whose every observation falls inside the window keeps them all.
     """
     memory = 0
-    if law is not None and law.NAME in ("momentum", "momentum-lam"):
+    if law is not None and law.NAME in _ANNEALING:
         lam = getattr(law, "lam", 0.999)
         lam = float(lam) if isinstance(lam, (int, float)) and 0.0 <= float(lam) < 1.0 else 0.999
         memory = int(round(WARMUP_MEMORY / (1.0 - lam)))

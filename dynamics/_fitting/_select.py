@@ -22,7 +22,8 @@ Rule (``select_law``), identical for every dataset:
    chosen. ``rule="min"``: the lowest score wins. The chosen law is
    then refitted on all the runs (the returned ``FitResult``).
 
-Candidates default to ``DEFAULT_CANDIDATES`` (the laws that need nothing but (LR, loss) runs).
+Candidates default to ``default_candidates(runs)``: ``DEFAULT_CANDIDATES`` (the laws that need
+nothing but (LR, loss) runs), plus ``momentum-lr`` when the runs have two or more peak LRs.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ from .._law import Law, law_class
 from .._run import Run
 from ._batch import fit_many, predict_many
 from ._fit import FitError, FitResult, check_runs, evaluate, run_row
-from ._priors import default_options, default_prior, fit_window, prior_strength
+from ._priors import default_options, default_prior, distinct_peaks, fit_window, prior_strength
 
 __all__ = [
-    "DEFAULT_CANDIDATES", "RULES", "law_template", "law_fit_options", "select_law", "cv_score",
+    "DEFAULT_CANDIDATES", "RULES", "default_candidates", "law_template", "law_fit_options",
+    "select_law", "cv_score",
     "cv_score_se", "format_table", "extrapolation_folds", "extrapolation_fold_masks",
 ]
 
@@ -64,9 +66,18 @@ _LM = {"method": "lm", "ftol": 1e-12}
 _FIT_OPTIONS: dict[str, dict[str, Any]] = {
     "momentum": dict(_LM),
     "momentum-lam": {"n_keep": 4, **_LM},
+    "momentum-lr": {"n_keep": 4, **_LM},
     "mpl": {"coarsen_lr": True, "coarsen_warmup": 50, "n_keep": 4, **_LM},
     "fsl": {"n_keep": 4, **_LM},
 }
+
+
+def default_candidates(runs: Sequence[Run]) -> tuple[str, ...]:
+    """``DEFAULT_CANDIDATES``, plus ``momentum-lr`` when the runs have two or more peak LRs
+    (``distinct_peaks``): with one peak its LR-response exponent stays at 1 and it is
+    ``momentum`` again."""
+    extra = ("momentum-lr",) if len(distinct_peaks(runs)) >= 2 else ()
+    return DEFAULT_CANDIDATES + extra
 
 
 def law_template(name: str | Law) -> Law:
@@ -224,8 +235,10 @@ def _schedule_kind(r: Run) -> str:
 def extrapolation_folds(runs: Sequence[Run]) -> list[tuple[str, list[Run], list[Run]]]:
     """Folds that test extrapolation, not interpolation (issue 12): with runs of several
     horizons, fit those shorter than the longest and predict the longest (``horizon:``); with
-    both constant and annealed runs, fit one kind and predict the other (``kind:``). Empty when
-    the runs allow neither (one run, or all of one horizon and one kind)."""
+    runs at two or more peak LRs, fit the others and predict the highest peak's runs, then the
+    lowest's (``peak:``); with both constant and annealed runs, fit one kind and predict the
+    other (``kind:``). Empty when the runs allow none (one run, or all of one horizon, one peak
+    and one kind)."""
     folds: list[tuple[str, list[Run], list[Run]]] = []
     ends = [int(r.steps[-1]) for r in runs]
     longest = max(ends)
@@ -233,6 +246,14 @@ def extrapolation_folds(runs: Sequence[Run]) -> list[tuple[str, list[Run], list[
     long_ = [r for r, e in zip(runs, ends, strict=True) if e >= 0.8 * longest]
     if short and long_:
         folds.append((f"horizon:{longest}", short, long_))
+    peaks = distinct_peaks(runs)
+    if len(peaks) >= 2:
+        at = [min(range(len(peaks)), key=lambda i: abs(math.log(float(np.max(r.lr)) / peaks[i])))
+              for r in runs]
+        for i in sorted({0, len(peaks) - 1}):
+            test = [r for r, j in zip(runs, at, strict=True) if j == i]
+            train = [r for r, j in zip(runs, at, strict=True) if j != i]
+            folds.append((f"peak:{peaks[i]:g}", train, test))
     kinds = [_schedule_kind(r) for r in runs]
     for k in ("constant", "anneal"):
         test = [r for r, kk in zip(runs, kinds, strict=True) if kk == k]
@@ -301,7 +322,7 @@ def select_law(
       FitError: no runs, or every candidate failed.
     """
     runs = check_runs(runs, "select_law")
-    candidates = DEFAULT_CANDIDATES if candidates is None else tuple(candidates)
+    candidates = default_candidates(runs) if candidates is None else tuple(candidates)
     if not candidates:
         raise FitError("select_law: no candidate laws")
     if not 0.1 <= fspl_fraction <= 0.95:

@@ -20,6 +20,7 @@ pure-JAX function of a raw per-step LR array (differentiable w.r.t. ``lr``, jit/
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ from ._area_law import AreaLaw, context_warmup, derive_A, grid_C, observed_losse
 __all__ = [
     "MomentumLaw",
     "MomentumLamLaw",
+    "MomentumLRLaw",
     "MomentumSizeLaw",
 ]
 
@@ -274,6 +276,144 @@ class MomentumLamLaw(AreaLaw):
         """``MomentumLaw``'s grid at lam 0.999, each start repeated with lam 0.99 and 0.999."""
         base = MomentumLaw(warmup=self.warmup).init_grid(runs)  # type: ignore[call-arg]
         return [{**g, "lam": lam} for lam in (0.99, 0.999) for g in base]
+
+
+def _lr_obs_features(x: np.ndarray, eta0: float, steps: Any) -> dict[str, np.ndarray] | None:
+    """``_lam_obs_features`` plus the raw effective LR (``x`` and its previous value ``xprev``
+    up to the last observed step) and the cumulative-sum indices of S1 (``idx``: last update of
+    each observation; ``base``: the update before the run's first, -1), so that S1 and the
+    decrements can be recomputed from a transformed LR; None as ``_lam_obs_features``."""
+    f = _lam_obs_features(x, eta0, steps)
+    if f is None:
+        return None
+    s = np.rint(np.asarray(steps)).astype(np.int64)
+    last = int(s[-1])
+    f["x"] = np.asarray(x[:last], np.float64)
+    f["xprev"] = np.concatenate([[eta0], x[: last - 1]]).astype(np.float64)
+    f["idx"] = (s - 1).astype(np.int32)
+    f["base"] = np.full(s.size, -1, np.int32)
+    return f
+
+
+def _lr_obs_stack(feats: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Several runs' ``_lr_obs_features`` end to end (S1's cumulative sum restarts per run)."""
+    out = _lam_obs_stack(feats)
+    out["x"] = np.concatenate([np.asarray(f["x"]) for f in feats])
+    out["xprev"] = np.concatenate([np.asarray(f["xprev"]) for f in feats])
+    offs = np.cumsum([0] + [np.asarray(f["x"]).size for f in feats[:-1]])
+    out["idx"] = np.concatenate([np.asarray(f["idx"], np.int64) + o
+                                 for f, o in zip(feats, offs, strict=True)]).astype(np.int32)
+    out["base"] = np.concatenate([np.full(np.asarray(f["idx"]).size, o - 1, np.int64)
+                                  for f, o in zip(feats, offs, strict=True)]).astype(np.int32)
+    return out
+
+
+@register_law
+@pytree_dataclass
+class MomentumLRLaw(AreaLaw):
+    """The annealing law with an LR-response exponent ``rho``: P2's law applied to the
+    transformed LR ``x~ = lr_ref * (x / lr_ref)^rho``, so that
+    ``L = L0 + A * S1~^(-alpha) - C * S2~`` with S1~, S2~ the areas of ``x~``.
+
+    Why: in P2's law the progress per update is linear in the LR (S1 is the LR area), so a run
+    at twice the peak LR counts as twice as long, and with the from-zero warmup convention the
+    LR-noise floor ``C * eta / (1 - lam)`` is linear in it too. Measured loss is much flatter
+    in the peak LR than that (the 124M sweep: final losses within 0.01 nats from 5e-4 to 2e-3,
+    and the cooldown gain grows ~eta^0.3-0.4, not eta). ``rho < 1`` makes both sublinear;
+    ``rho = 1`` is P2's law exactly. A run's own LR varies (warmup, decay), so runs with a
+    decay identify ``rho``; a constant run alone does not (the prior keeps it at 1).
+
+    Warmup convention: option ``warmup`` (default ``"peak"``, as ``MomentumLaw``; the command
+    line and ``select_law`` use ``"as-run"``).
+
+    Parameters: ``L0, A, alpha, C, rho`` (positive). Defaults: P2 Fig. 2 with ``rho = 1``.
+    Options: ``lam`` (default 0.999), ``warmup``, ``lr_ref`` (default 1e-3: the LR at which the
+    transform is the identity; ``A`` and ``C`` have P2's meaning for runs at that peak).
+
+    Features (fitting): the observed-step recurrence of ``MomentumLamLaw`` on the raw
+    effective LR; S1~ and the decrements of ``x~`` are recomputed per evaluation (O(updates)).
+    ``lr_features`` (``predict_lr``) gives ``x``, ``eta0`` and ``steps``.
+    """
+
+    NAME = "momentum-lr"
+
+    L0: Any = param(positive(), default=P2_FIG2["L0"])
+    A: Any = param(positive(), default=P2_FIG2["A"])
+    alpha: Any = param(positive(), default=P2_FIG2["alpha"])
+    C: Any = param(positive(), default=P2_FIG2["C"])
+    rho: Any = param(positive(), default=1.0)
+    lam: float = static_field(default=0.999)
+    warmup: str = static_field(default="peak")
+    lr_ref: float = static_field(default=1e-3)
+
+    def _validate(self) -> None:
+        super()._validate()
+        ref = self.lr_ref
+        if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref) \
+                or ref <= 0:
+            raise ValueError(f"{type(self).__name__}: lr_ref={ref!r} must be a positive number")
+
+    def _tilde(self, x: Any) -> jax.Array:
+        """``lr_ref * (x / lr_ref)^rho`` (0 at x <= 0, finite gradient in ``rho`` there)."""
+        x = jnp.asarray(x)
+        pos = x > 0
+        safe = jnp.where(pos, x, jnp.asarray(self.lr_ref, x.dtype))
+        return jnp.where(pos, self.lr_ref * jnp.exp(self.rho * jnp.log(safe / self.lr_ref)), 0.0)
+
+    def lr_features(self, lr: Any, steps: Any = None, *, warmup_steps: int = 0, **_: Any) -> Any:
+        w = context_warmup(type(self).__name__, warmup_steps)
+        x, eta0 = effective_lr(lr, warmup_steps=w, warmup=self.warmup)
+        if steps is None:
+            steps = np.arange(1, x.shape[-1] + 1)
+        return {"x": x, "eta0": eta0, "steps": jnp.asarray(steps)}
+
+    def features(self, run: Run) -> Any:
+        """Fitting features: ``_lr_obs_features`` when the observed steps are strictly
+        increasing, else ``lr_features`` of the run."""
+        with x64_context():
+            w = context_warmup(type(self).__name__, int(run.warmup_steps))
+            x, eta0 = effective_lr(np.asarray(run.lr, np.float64), warmup_steps=w,
+                                   warmup=self.warmup)
+            f = _lr_obs_features(np.asarray(x, np.float64), float(eta0), run.steps)
+        return f if f is not None else super().features(run)
+
+    def stack_features(self, feats: Sequence[Any]) -> Any:
+        if not feats or not all("blk" in f for f in feats):
+            return None
+        return _lr_obs_stack(feats)
+
+    def _areas(self, feats: Any) -> tuple[jax.Array, jax.Array]:
+        """(S1~, S2~) at the observed steps, from either feature form."""
+        if "blk" in feats:  # observed-step recurrence form
+            xt = self._tilde(feats["x"])
+            c = jnp.cumsum(xt)
+            idx = jnp.asarray(feats["idx"]).astype(jnp.int32)
+            base = jnp.asarray(feats["base"]).astype(jnp.int32)
+            s1 = jnp.take(c, idx) - jnp.where(base >= 0, jnp.take(c, jnp.maximum(base, 0)), 0.0)
+            d = self._tilde(feats["xprev"]) - xt
+            return s1, _lam_obs_s2(self.lam, {**feats, "d": d})
+        steps = feats["steps"]
+        if not isinstance(steps, jax.core.Tracer):
+            steps = np.rint(np.asarray(steps)).astype(np.int64)
+        else:
+            steps = jnp.round(steps).astype(jnp.int32)
+        a = areas(self._tilde(feats["x"]), steps, lam=self.lam,
+                  eta0=self._tilde(feats["eta0"]), warmup="as-run")
+        return a.S1, a.S2
+
+    def predict_features(self, feats: Any) -> jax.Array:
+        s1, s2 = self._areas(feats)
+        return self.L0 + power_decay(s1, self.A, self.alpha) - self.C * s2
+
+    def terms_features(self, feats: Any) -> dict[str, jax.Array]:
+        s1, s2 = self._areas(feats)
+        return {"L0": jnp.asarray(self.L0), "power (S1)": power_decay(s1, self.A, self.alpha),
+                "annealing (S2)": -self.C * s2}
+
+    def init_grid(self, runs: Sequence[Run]) -> list[dict[str, float]]:
+        """``MomentumLaw``'s grid (rho 1), each start repeated with rho 0.7."""
+        base = MomentumLaw(lam=self.lam, warmup=self.warmup).init_grid(runs)  # type: ignore[call-arg]
+        return [{**g, "rho": rho} for rho in (1.0, 0.7) for g in base]
 
 
 @register_law

@@ -252,3 +252,39 @@ def test_fit_prior_from_earlier_models(tmp_path, capsys):
     rc, _, err = run(["fit", one, "--law", "mpl", "--procedure", "mpl-reference",
                       "--prior-from", *groups], capsys)
     assert rc != 0 and "--prior-from: applies to" in err and err.count("\n") == 1
+
+
+def test_fit_momentum_lr_on_an_lr_sweep(tmp_path, capsys):
+    """`fit --law momentum-lr` on runs at two peak LRs (synthetic, from the law with rho 0.5)
+    recovers the LR-response exponent; `--law auto` offers it (two peaks) and its table shows it."""
+    import numpy as np
+
+    from cptdyn.dynamics import MomentumLRLaw, load_runs
+
+    true = MomentumLRLaw(L0=2.6, A=0.5, alpha=0.5, C=0.2, rho=0.5, warmup="as-run")
+    T, W = 4000, 100
+    t = np.arange(T)
+    files = []
+    for peak in (5e-4, 2e-3):
+        cos = peak * 0.5 * (1 + np.cos(np.pi * (t - W) / (T - W)))
+        wsd = peak * np.clip((T - t) / (0.2 * T), 0.0, 1.0)
+        for name, lr in (("cos", cos), ("wsd", wsd)):
+            lr = np.where(t < W, peak * (t + 1) / W, lr)
+            p = tmp_path / f"{name}_{peak:g}.csv"
+            loss = np.where((t + 1) % 50 == 0, 1.0, np.nan)  # placeholder, then the law's
+            pd.DataFrame({"step": t + 1, "lr": lr, "loss": loss}).to_csv(p, index=False)
+            run_ = load_runs(p, warmup_steps=W)[0]
+            loss[(t + 1) % 50 == 0] = np.asarray(true.predict(run_))
+            pd.DataFrame({"step": t + 1, "lr": lr, "loss": loss}).to_csv(p, index=False)
+            files.append(str(p))
+    out_p = tmp_path / "lr.json"
+    rc, out, err = run(["fit", *files, "--law", "momentum-lr", "--warmup-steps", W,
+                        "--out", out_p], capsys)
+    assert rc == 0, err
+    doc = json.loads(out_p.read_text())
+    assert doc["law"] == "momentum-lr"
+    assert doc["params"]["rho"] == pytest.approx(0.5, abs=0.03)
+    rc, out, err = run(["fit", *files, "--law", "auto", "--warmup-steps", W,
+                        "--out", tmp_path / "auto.json"], capsys)
+    assert rc == 0, err
+    assert "momentum-lr" in out

@@ -1,0 +1,143 @@
+"""The annealing law with an LR-response exponent (``momentum-lr``, ``MomentumLRLaw``), its
+prior rule (``rho`` identified only by runs at two or more peak LRs) and its place in
+``select_law``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cptdyn._pytree import x64_context
+from cptdyn.dynamics import MomentumLaw, MomentumLRLaw, Run, fit, law_class, law_from_dict
+from cptdyn.dynamics._fitting._priors import RHO_ONE_PEAK_SD, default_prior, distinct_peaks
+from cptdyn.dynamics._fitting._select import default_candidates, extrapolation_folds
+from cptdyn.dynamics.presets import P2_FIG2
+
+T, W = 6000, 200
+STEPS = np.arange(100, T + 1, 100)
+
+
+def wsd_lr(peak, frac=0.2, T=T, W=W):
+    t = np.arange(T)
+    d0 = int(T * (1 - frac))
+    dec = peak * np.clip((T - t) / (T - d0), 0.0, 1.0)
+    return np.where(t < W, peak * (t + 1) / W, np.where(t < d0, peak, dec))
+
+
+def cosine_lr(peak, T=T, W=W):
+    t = np.arange(T)
+    return np.where(t < W, peak * (t + 1) / W,
+                    peak * 0.5 * (1 + np.cos(np.pi * (t - W) / (T - W))))
+
+
+def test_rho_one_is_the_annealing_law():
+    lr = cosine_lr(2e-3)
+    for warmup in ("peak", "as-run"):
+        ref = MomentumLaw(**P2_FIG2, warmup=warmup)
+        law = MomentumLRLaw(**P2_FIG2, rho=1.0, warmup=warmup)
+        run = Run("cos", lr, STEPS, np.ones(STEPS.size), warmup_steps=W)
+        with x64_context():
+            want = np.asarray(ref.predict_lr(lr, STEPS, warmup_steps=W))
+            np.testing.assert_allclose(np.asarray(law.predict_lr(lr, STEPS, warmup_steps=W)),
+                                       want, rtol=1e-12)
+            np.testing.assert_allclose(np.asarray(law.predict(run)), want, rtol=1e-12)
+
+
+def test_transformed_lr_and_paths_agree():
+    """rho != 1: the prediction is P2's law on ``lr_ref * (lr / lr_ref)^rho``, by both the
+    fitting features (observed-step recurrence, stacked runs) and ``predict_lr``; the gradient
+    in rho matches a central difference."""
+    law = MomentumLRLaw(**P2_FIG2, rho=0.6, warmup="as-run", lr_ref=1e-3)
+    runs = [Run("cos", cosine_lr(2e-3), STEPS, np.ones(STEPS.size), warmup_steps=W),
+            Run("wsd", wsd_lr(5e-4), STEPS[::3], np.ones(STEPS[::3].size), warmup_steps=W)]
+    with x64_context():
+        for r in runs:
+            xt = 1e-3 * (r.lr / 1e-3) ** 0.6
+            want = np.asarray(MomentumLaw(**P2_FIG2, warmup="as-run").predict_lr(
+                xt, r.steps, warmup_steps=W))
+            np.testing.assert_allclose(np.asarray(law.predict(r)), want, rtol=1e-11)
+            np.testing.assert_allclose(
+                np.asarray(law.predict_lr(r.lr, r.steps, warmup_steps=W)), want, rtol=1e-11)
+        feats = [law.features(r) for r in runs]
+        stacked = np.asarray(law.predict_features(law.stack_features(feats)))
+        each = np.concatenate([np.asarray(law.predict_features(f)) for f in feats])
+        np.testing.assert_allclose(stacked, each, rtol=1e-13)
+        f64 = jax.tree_util.tree_map(jnp.asarray, law.stack_features(feats))
+
+        def total(rho):
+            return jnp.sum(dataclasses.replace(law, rho=rho).predict_features(f64))
+
+        g = float(jax.jit(jax.grad(total))(jnp.asarray(0.6)))
+        fd = float((total(jnp.asarray(0.6 + 1e-6)) - total(jnp.asarray(0.6 - 1e-6))) / 2e-6)
+    assert np.isfinite(g) and abs(g - fd) <= 1e-5 * abs(fd)
+    # a lower rho: a run at twice the LR gains less progress (the point of the law)
+    with x64_context():
+        lo, hi = (np.asarray(dataclasses.replace(law, rho=r).predict_lr(
+            np.full(T, 2e-3), STEPS, warmup_steps=0)) for r in (0.5, 1.0))
+    assert lo[-1] > hi[-1]
+
+
+def _synthetic(rho, peaks):
+    true = MomentumLRLaw(L0=2.6, A=0.5, alpha=0.5, C=0.2, rho=rho, warmup="as-run")
+    runs = []
+    for p in peaks:
+        for name, lr in (("cos", cosine_lr(p)), ("wsd", wsd_lr(p))):
+            y = np.asarray(true.predict_lr(lr, STEPS, warmup_steps=W), np.float64)
+            runs.append(Run(f"{name}-{p:g}", lr, STEPS, y, warmup_steps=W))
+    return runs
+
+
+def test_fit_recovers_rho_from_two_peaks_and_keeps_one_peak_at_1():
+    two = _synthetic(0.5, (5e-4, 2e-3))
+    res = fit(MomentumLRLaw(warmup="as-run"), two, seed=0)
+    assert abs(float(res.law.rho) - 0.5) < 0.03
+    # one peak: rho is not identified across runs, the prior holds it at P2's 1
+    one = _synthetic(0.5, (2e-3,))
+    assert default_prior(MomentumLRLaw(), one)["rho"] == (1.0, RHO_ONE_PEAK_SD)
+    assert default_prior(MomentumLRLaw(), two)["rho"][1] == 0.25
+    res1 = fit(MomentumLRLaw(warmup="as-run"), one, seed=0)
+    assert abs(float(res1.law.rho) - 1.0) < 0.05
+
+
+def test_peaks_candidates_and_folds():
+    two = _synthetic(0.5, (5e-4, 2e-3))
+    assert distinct_peaks(two) == pytest.approx([5e-4, 2e-3])
+    assert distinct_peaks(_synthetic(0.5, (1e-3, 1.05e-3))) == pytest.approx([1e-3])
+    assert "momentum-lr" in default_candidates(two)
+    assert "momentum-lr" not in default_candidates(two[:2])
+    names = [n for n, _, _ in extrapolation_folds(two)]
+    assert "peak:0.002" in names and "peak:0.0005" in names
+    for n, train, test in extrapolation_folds(two):
+        if n.startswith("peak:"):
+            assert {float(np.max(r.lr)) for r in test}.isdisjoint(
+                {float(np.max(r.lr)) for r in train})
+
+
+def test_registry_serialization_and_bad_options():
+    assert law_class("momentum-lr") is MomentumLRLaw
+    law = MomentumLRLaw(rho=0.7, lr_ref=3e-4, warmup="as-run")
+    back = law_from_dict(law.to_dict())
+    assert type(back) is MomentumLRLaw and back.params() == law.params()
+    assert back.options() == law.options()
+    for bad in (0.0, -1e-3, float("nan"), "x", True):
+        with pytest.raises(ValueError, match=r"^MomentumLRLaw: lr_ref=.* must be a positive"):
+            MomentumLRLaw(lr_ref=bad)
+
+
+def test_learned_prior_takes_rho_from_lr_sweeps_only():
+    from cptdyn.dynamics import learn_prior
+
+    law = MomentumLRLaw(warmup="as-run")
+    one_peak = [_synthetic(0.5, (2e-3,)), _synthetic(0.5, (1e-3,))]
+    lp = learn_prior(law, one_peak)
+    assert lp.values["rho"] == () and lp.centres["rho"] == 1.0 and lp.sds["rho"] == 0.25
+    lp2 = learn_prior(law, [_synthetic(0.5, (5e-4, 2e-3))] + one_peak)
+    assert lp2.values["rho"] == pytest.approx((0.5,), abs=0.03)
+    assert lp2.centres["rho"] == pytest.approx(0.5, abs=0.03)
+    # a new model's one-peak runs: rho held at the centre learned from the earlier LR sweep
+    c, sd = lp2(law, one_peak[0])["rho"]
+    assert c == pytest.approx(0.5, abs=0.03) and sd == RHO_ONE_PEAK_SD
