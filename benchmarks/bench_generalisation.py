@@ -357,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 law = fn(train)
                 res = score(law, train, test, whole=cname.startswith("MPL"), prior=lp)
+                res["law"] = str(getattr(law, "NAME", base))  # what auto chose
             except (FitError, ValueError, FloatingPointError) as e:
                 res = {"rows": [{"run": r.name, "error": "fit: " + str(e).splitlines()[0][:100]}
                                 for r in test]}
@@ -372,7 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{s['max_abs_fe']:.4f} PredE med/mean {100 * s['median_prede']:.3f}/"
                   f"{100 * s['mean_prede']:.3f}% cov "
                   f"{s['coverage']:.2f} fail {s['failed']}/{s['n']} cooldown {cds or '-'} "
-                  f"({res['time_s']:.0f} s)", flush=True)
+                  f"({res['time_s']:.0f} s{', chose ' + res['law'] if base == 'auto' and 'law' in res else ''})",
+                  flush=True)
     print("\nSummary per protocol (median over cases of the per-case median |final error|; "
           "max over cases of max |fe|; median PredE; 90% coverage over all predicted finals; "
           "failed runs)")

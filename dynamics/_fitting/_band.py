@@ -19,9 +19,38 @@ from ._fit import (
     _raw_from_params,
     bin_observations,
 )
-from ._priors import MODEL_ERROR_PER_EFOLD, PRIOR_OBS_PER_RUN, default_prior, fit_window
+from ._priors import (
+    MODEL_ERROR_PER_EFOLD,
+    PEAK_RTOL,
+    PRIOR_OBS_PER_RUN,
+    RHO_SD,
+    default_prior,
+    distinct_peaks,
+    fit_window,
+)
 
-__all__ = ["prediction_band"]
+__all__ = ["prediction_band", "lr_response_slope"]
+
+#: step in log rho of the central difference of ``lr_response_slope``
+_LOG_RHO_STEP = 0.01
+
+
+def lr_response_slope(law: Law, target: Run, lr_ref: float) -> np.ndarray:
+    """``d log(prediction) / d log(rho)`` at ``rho = 1`` at ``target.steps``, with the target's
+    LR seen through ``lr_ref * (lr / lr_ref)^rho`` (``momentum-lr``'s transform) and ``law``'s
+    parameters held: how much the prediction depends on the LR response that one peak LR
+    cannot show. Central difference in ``log rho`` (step 0.01), float64."""
+    from cptdyn._pytree import x64_context
+
+    lr = np.asarray(target.lr, np.float64)
+    pos = lr > 0
+    ratio = np.where(pos, lr, lr_ref) / lr_ref
+    out = []
+    with x64_context():
+        for s in (_LOG_RHO_STEP, -_LOG_RHO_STEP):
+            lr_s = np.where(pos, lr_ref * ratio ** math.exp(s), 0.0)
+            out.append(np.log(np.asarray(law.predict(target.replace(lr=lr_s)), np.float64)))
+    return (out[0] - out[1]) / (2 * _LOG_RHO_STEP)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -31,6 +60,7 @@ __all__ = ["prediction_band"]
 def prediction_band(
     law: Law, runs: Sequence[Run], target: Run, level: float = 0.9,
     prior: Mapping[str, tuple[float, float]] | None = None,
+    lr_response_sd: float = RHO_SD,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(lo, hi)``: a ``level`` band of ``law``'s prediction at ``target.steps``, fitted on
     ``runs``, that widens with what the training runs cannot pin down.
@@ -45,6 +75,14 @@ def prediction_band(
     exponent from a short run) keeps its prior width, and the band shows it where the target
     depends on it (a cooldown, a longer horizon, another peak LR). Parameters without a prior
     get a flat one (sd 10 in the unconstrained space).
+
+    The LR response: when the training runs have one peak LR (``distinct_peaks``) and the
+    target's peak is more than ``PEAK_RTOL`` away from it, nothing in the fit says how the loss
+    responds to the LR level (``momentum-lr``'s ``rho``, held at 1 by the fit). The band then
+    adds ``(lr_response_slope(law, target, peak) * lr_response_sd)^2`` to the log variance:
+    the prediction's sensitivity to ``log rho`` times ``rho``'s prior width (``RHO_SD``, 0.25;
+    ``lr_response_sd=0`` leaves it out). Model error on top: ``MODEL_ERROR_PER_EFOLD`` per
+    e-fold of extrapolation in LR area and in peak LR.
     """
     import jax
     import jax.numpy as jnp
@@ -98,6 +136,10 @@ def prediction_band(
     peak_d = min(abs(math.log(peak_t / p)) for p in peaks) if peak_t > 0 else 0.0
     model = MODEL_ERROR_PER_EFOLD * (horizon + peak_d)
     var = np.einsum("ij,jk,ik->i", tj, cov, tj) + sigma**2 + model**2
+    train_peaks = distinct_peaks(obs)
+    if lr_response_sd > 0 and len(train_peaks) == 1 and peak_t > 0 \
+            and abs(math.log(peak_t / train_peaks[0])) > math.log1p(PEAK_RTOL):
+        var = var + (lr_response_slope(law, target, train_peaks[0]) * lr_response_sd) ** 2
     z = float(norm.ppf(0.5 + level / 2))
     half = z * np.sqrt(np.maximum(var, 0.0))
     return tp * np.exp(-half), tp * np.exp(half)

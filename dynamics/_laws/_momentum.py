@@ -279,28 +279,39 @@ class MomentumLamLaw(AreaLaw):
 
 
 def _lr_obs_features(x: np.ndarray, eta0: float, steps: Any) -> dict[str, np.ndarray] | None:
-    """``_lam_obs_features`` plus the raw effective LR (``x`` and its previous value ``xprev``
-    up to the last observed step) and the cumulative-sum indices of S1 (``idx``: last update of
-    each observation; ``base``: the update before the run's first, -1), so that S1 and the
-    decrements can be recomputed from a transformed LR; None as ``_lam_obs_features``."""
+    """``_lam_obs_features`` reduced to what an LR transform ``f`` (``x -> f(x)``, elementwise)
+    needs, exactly for every ``f``: the updates whose raw LR changes (``x``, ``xprev``, and their
+    ``d``, ``ni``, ``blk``; an update with ``x[u] == x[u-1]`` has ``f(x[u-1]) - f(x[u]) = 0``)
+    and the runs of equal LR, split at the observed steps (``sv`` the LR, ``sc`` the count;
+    ``idx`` the run ending at each observation, ``base`` the one before the run's first, -1), so
+    that S1 is a sum over runs. A stable phase costs one entry, a cosine one per update. None as
+    ``_lam_obs_features``."""
     f = _lam_obs_features(x, eta0, steps)
     if f is None:
         return None
     s = np.rint(np.asarray(steps)).astype(np.int64)
     last = int(s[-1])
-    f["x"] = np.asarray(x[:last], np.float64)
-    f["xprev"] = np.concatenate([[eta0], x[: last - 1]]).astype(np.float64)
-    f["idx"] = (s - 1).astype(np.int32)
+    xs = np.asarray(x[:last], np.float64)
+    prev = np.concatenate([[eta0], xs[:-1]]).astype(np.float64)
+    ch = np.flatnonzero(prev != xs)
+    for k in ("d", "ni", "blk"):
+        f[k] = np.asarray(f[k])[ch]
+    f["x"], f["xprev"] = xs[ch], prev[ch]
+    starts = np.unique(np.concatenate([[0], ch, s[:-1]]))
+    ends = np.append(starts[1:], last)
+    f["sv"] = xs[starts]
+    f["sc"] = (ends - starts).astype(np.float64)
+    f["idx"] = np.searchsorted(ends, s).astype(np.int32)
     f["base"] = np.full(s.size, -1, np.int32)
     return f
 
 
 def _lr_obs_stack(feats: Sequence[Any]) -> dict[str, np.ndarray]:
-    """Several runs' ``_lr_obs_features`` end to end (S1's cumulative sum restarts per run)."""
+    """Several runs' ``_lr_obs_features`` end to end (S1's sum restarts per run)."""
     out = _lam_obs_stack(feats)
-    out["x"] = np.concatenate([np.asarray(f["x"]) for f in feats])
-    out["xprev"] = np.concatenate([np.asarray(f["xprev"]) for f in feats])
-    offs = np.cumsum([0] + [np.asarray(f["x"]).size for f in feats[:-1]])
+    for k in ("x", "xprev", "sv", "sc"):
+        out[k] = np.concatenate([np.asarray(f[k]) for f in feats])
+    offs = np.cumsum([0] + [np.asarray(f["sv"]).size for f in feats[:-1]])
     out["idx"] = np.concatenate([np.asarray(f["idx"], np.int64) + o
                                  for f, o in zip(feats, offs, strict=True)]).astype(np.int32)
     out["base"] = np.concatenate([np.full(np.asarray(f["idx"]).size, o - 1, np.int64)
@@ -330,8 +341,9 @@ class MomentumLRLaw(AreaLaw):
     Options: ``lam`` (default 0.999), ``warmup``, ``lr_ref`` (default 1e-3: the LR at which the
     transform is the identity; ``A`` and ``C`` have P2's meaning for runs at that peak).
 
-    Features (fitting): the observed-step recurrence of ``MomentumLamLaw`` on the raw
-    effective LR; S1~ and the decrements of ``x~`` are recomputed per evaluation (O(updates)).
+    Features (fitting): the observed-step recurrence of ``MomentumLamLaw`` on the updates where
+    the raw effective LR changes, and the runs of equal LR for S1 (``_lr_obs_features``); S1~ and
+    the decrements of ``x~`` are recomputed per evaluation: O(LR changes), exact.
     ``lr_features`` (``predict_lr``) gives ``x``, ``eta0`` and ``steps``.
     """
 
@@ -384,13 +396,12 @@ class MomentumLRLaw(AreaLaw):
 
     def _areas(self, feats: Any) -> tuple[jax.Array, jax.Array]:
         """(S1~, S2~) at the observed steps, from either feature form."""
-        if "blk" in feats:  # observed-step recurrence form
-            xt = self._tilde(feats["x"])
-            c = jnp.cumsum(xt)
+        if "blk" in feats:  # observed-step recurrence form (``_lr_obs_features``)
+            c = jnp.cumsum(jnp.asarray(feats["sc"]) * self._tilde(feats["sv"]))
             idx = jnp.asarray(feats["idx"]).astype(jnp.int32)
             base = jnp.asarray(feats["base"]).astype(jnp.int32)
             s1 = jnp.take(c, idx) - jnp.where(base >= 0, jnp.take(c, jnp.maximum(base, 0)), 0.0)
-            d = self._tilde(feats["xprev"]) - xt
+            d = self._tilde(feats["xprev"]) - self._tilde(feats["x"])
             return s1, _lam_obs_s2(self.lam, {**feats, "d": d})
         steps = feats["steps"]
         if not isinstance(steps, jax.core.Tracer):

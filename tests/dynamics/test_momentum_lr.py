@@ -63,6 +63,9 @@ def test_transformed_lr_and_paths_agree():
             np.testing.assert_allclose(
                 np.asarray(law.predict_lr(r.lr, r.steps, warmup_steps=W)), want, rtol=1e-11)
         feats = [law.features(r) for r in runs]
+        # only LR changes and runs of equal LR are kept: the WSD's stable phase is a few entries
+        assert feats[0]["sv"].size == T  # cosine: one entry per update
+        assert feats[1]["sv"].size < 0.3 * T and feats[1]["x"].size < 0.3 * T
         stacked = np.asarray(law.predict_features(law.stack_features(feats)))
         each = np.concatenate([np.asarray(law.predict_features(f)) for f in feats])
         np.testing.assert_allclose(stacked, each, rtol=1e-13)
@@ -141,3 +144,49 @@ def test_learned_prior_takes_rho_from_lr_sweeps_only():
     # a new model's one-peak runs: rho held at the centre learned from the earlier LR sweep
     c, sd = lp2(law, one_peak[0])["rho"]
     assert c == pytest.approx(0.5, abs=0.03) and sd == RHO_ONE_PEAK_SD
+
+
+def test_band_carries_the_lr_response_one_peak_cannot_show():
+    """``prediction_band``: one training peak, a target at a quarter of it: the log variance
+    gains ``(slope * 0.25)^2``, with the slope equal to ``momentum-lr``'s derivative in
+    ``log rho`` at 1 (autodiff, lr_ref = the training peak); a target at the training peak (or
+    within 10% of it) gains nothing."""
+    from scipy.stats import norm
+
+    from cptdyn.dynamics import prediction_band
+    from cptdyn.dynamics._fitting._band import lr_response_slope
+
+    law = MomentumLaw(L0=2.6, A=0.5, alpha=0.5, C=0.2, warmup="as-run")
+    train = []
+    for name, lr in (("cos", cosine_lr(2e-3)), ("wsd", wsd_lr(2e-3))):
+        y = np.asarray(law.predict_lr(lr, STEPS, warmup_steps=W), np.float64)
+        train.append(Run(name, lr, STEPS, y * (1 + 1e-3 * np.sin(STEPS)), warmup_steps=W))
+    target = Run("wsd-low", wsd_lr(5e-4), STEPS, warmup_steps=W)
+    g = lr_response_slope(law, target, 2e-3)
+    lrlaw = MomentumLRLaw(L0=2.6, A=0.5, alpha=0.5, C=0.2, rho=1.0, warmup="as-run", lr_ref=2e-3)
+    with x64_context():
+        def logp(lrho):
+            return jnp.log(dataclasses.replace(lrlaw, rho=jnp.exp(lrho)).predict_lr(
+                target.lr, STEPS, warmup_steps=W))
+        want = np.asarray(jax.jacfwd(logp)(jnp.asarray(0.0)))
+    np.testing.assert_allclose(g, want, rtol=1e-3, atol=1e-7)
+    z = norm.ppf(0.95)
+    (lo, hi), (lo0, hi0) = (prediction_band(law, train, target, lr_response_sd=sd)
+                            for sd in (0.25, 0.0))
+    var, var0 = ((np.log(h / lo_) / (2 * z)) ** 2 for lo_, h in ((lo, hi), (lo0, hi0)))
+    np.testing.assert_allclose(var - var0, (g * 0.25) ** 2, rtol=1e-6, atol=1e-12)
+    assert np.all(hi - lo > hi0 - lo0) and abs(g[-1]) > 1e-3
+    near = Run("wsd-near", wsd_lr(2.1e-3), STEPS, warmup_steps=W)
+    a, b = (prediction_band(law, train, near, lr_response_sd=sd) for sd in (0.25, 0.0))
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_constant_lr_without_changes():
+    """No LR change at all (constant from step 0, as run): S2 = 0, S1 = t * lr~."""
+    lr = np.full(T, 2e-3)
+    run = Run("const", lr, STEPS, np.ones(STEPS.size))
+    law = MomentumLRLaw(L0=2.6, A=0.5, alpha=0.5, C=0.2, rho=0.5, warmup="as-run")
+    with x64_context():
+        got = np.asarray(law.predict(run))
+    s1 = STEPS * 1e-3 * (2e-3 / 1e-3) ** 0.5
+    np.testing.assert_allclose(got, 2.6 + 0.5 * s1 ** -0.5, rtol=1e-12)
