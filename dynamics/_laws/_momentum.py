@@ -198,9 +198,49 @@ class MomentumLaw(AreaLaw):
         return out
 
 
+def _obs_steps(steps: Any) -> Any:
+    """Observed steps as integers: NumPy when concrete, JAX when traced."""
+    if not isinstance(steps, jax.core.Tracer):
+        return np.rint(np.asarray(steps)).astype(np.int64)
+    return jnp.round(steps).astype(jnp.int32)
+
+
+class _RecurrenceLaw(AreaLaw):
+    """Base of the annealing-law variants whose fitting features are an observed-step
+    recurrence (``_OBS_FEATURES``, stacked by ``_OBS_STACK``; ``_OBS_KEY`` marks that form) and
+    whose ``lr_features`` keep the effective LR (``x``, ``eta0``, ``steps``), so that the areas
+    are recomputed per evaluation (a fitted ``lam``, a transformed LR)."""
+
+    _OBS_FEATURES: Any = None
+    _OBS_STACK: Any = None
+    _OBS_KEY = "d"
+
+    def lr_features(self, lr: Any, steps: Any = None, *, warmup_steps: int = 0, **_: Any) -> Any:
+        w = context_warmup(type(self).__name__, warmup_steps)
+        x, eta0 = effective_lr(lr, warmup_steps=w, warmup=self.warmup)  # type: ignore[attr-defined]
+        if steps is None:
+            steps = np.arange(1, x.shape[-1] + 1)
+        return {"x": x, "eta0": eta0, "steps": jnp.asarray(steps)}
+
+    def features(self, run: Run) -> Any:
+        """Fitting features: the observed-step recurrence form when the observed steps are
+        strictly increasing, else ``lr_features`` of the run."""
+        with x64_context():
+            w = context_warmup(type(self).__name__, int(run.warmup_steps))
+            x, eta0 = effective_lr(np.asarray(run.lr, np.float64), warmup_steps=w,
+                                   warmup=self.warmup)  # type: ignore[attr-defined]
+            f = type(self)._OBS_FEATURES(np.asarray(x, np.float64), float(eta0), run.steps)
+        return f if f is not None else super().features(run)
+
+    def stack_features(self, feats: Sequence[Any]) -> Any:
+        if not feats or not all(self._OBS_KEY in f for f in feats):
+            return None
+        return type(self)._OBS_STACK(feats)
+
+
 @register_law
 @pytree_dataclass
-class MomentumLamLaw(AreaLaw):
+class MomentumLamLaw(_RecurrenceLaw):
     """P2's annealing law with lambda fitted: ``lam`` is a parameter in ``[0.9, 0.9999]``.
 
     Warmup convention: option ``warmup`` (default ``"peak"``, as ``MomentumLaw``).
@@ -225,38 +265,15 @@ class MomentumLamLaw(AreaLaw):
     lam: Any = param(interval(*LAM_BOUNDS), default=0.999)
     warmup: str = static_field(default="peak")
 
-    def lr_features(self, lr: Any, steps: Any = None, *, warmup_steps: int = 0, **_: Any) -> Any:
-        w = context_warmup(type(self).__name__, warmup_steps)
-        x, eta0 = effective_lr(lr, warmup_steps=w, warmup=self.warmup)
-        if steps is None:
-            steps = np.arange(1, x.shape[-1] + 1)
-        return {"x": x, "eta0": eta0, "steps": jnp.asarray(steps)}
-
-    def features(self, run: Run) -> Any:
-        """Fitting features: the observed-step recurrence form (``_lam_obs_features``) when the
-        observed steps are strictly increasing, else ``lr_features`` of the run."""
-        with x64_context():
-            w = context_warmup(type(self).__name__, int(run.warmup_steps))
-            x, eta0 = effective_lr(np.asarray(run.lr, np.float64), warmup_steps=w,
-                                   warmup=self.warmup)
-            f = _lam_obs_features(np.asarray(x, np.float64), float(eta0), run.steps)
-        return f if f is not None else super().features(run)
-
-    def stack_features(self, feats: Sequence[Any]) -> Any:
-        if not feats or not all("d" in f for f in feats):
-            return None
-        return _lam_obs_stack(feats)
+    _OBS_FEATURES = staticmethod(_lam_obs_features)
+    _OBS_STACK = staticmethod(_lam_obs_stack)
 
     def predict_features(self, feats: Any) -> jax.Array:
         if "d" in feats:  # observed-step recurrence form
             s1 = jnp.asarray(feats["S1"])
             s2 = _lam_obs_s2(self.lam, feats)
             return self.L0 + power_decay(s1, self.A, self.alpha) - self.C * s2
-        steps = feats["steps"]
-        if not isinstance(steps, jax.core.Tracer):
-            steps = np.rint(np.asarray(steps)).astype(np.int64)
-        else:
-            steps = jnp.round(steps).astype(jnp.int32)
+        steps = _obs_steps(feats["steps"])
         x = jnp.asarray(feats["x"])
         a = areas(x, steps, lam=self.lam, eta0=feats["eta0"], warmup="as-run")
         return self.L0 + power_decay(a.S1, self.A, self.alpha) - self.C * a.S2
@@ -321,7 +338,7 @@ def _lr_obs_stack(feats: Sequence[Any]) -> dict[str, np.ndarray]:
 
 @register_law
 @pytree_dataclass
-class MomentumLRLaw(AreaLaw):
+class MomentumLRLaw(_RecurrenceLaw):
     """The annealing law with an LR-response exponent ``rho``: P2's law applied to the
     transformed LR ``x~ = lr_ref * (x / lr_ref)^rho``, so that
     ``L = L0 + A * S1~^(-alpha) - C * S2~`` with S1~, S2~ the areas of ``x~``.
@@ -358,6 +375,10 @@ class MomentumLRLaw(AreaLaw):
     warmup: str = static_field(default="peak")
     lr_ref: float = static_field(default=1e-3)
 
+    _OBS_FEATURES = staticmethod(_lr_obs_features)
+    _OBS_STACK = staticmethod(_lr_obs_stack)
+    _OBS_KEY = "blk"
+
     def _validate(self) -> None:
         super()._validate()
         ref = self.lr_ref
@@ -372,28 +393,6 @@ class MomentumLRLaw(AreaLaw):
         safe = jnp.where(pos, x, jnp.asarray(self.lr_ref, x.dtype))
         return jnp.where(pos, self.lr_ref * jnp.exp(self.rho * jnp.log(safe / self.lr_ref)), 0.0)
 
-    def lr_features(self, lr: Any, steps: Any = None, *, warmup_steps: int = 0, **_: Any) -> Any:
-        w = context_warmup(type(self).__name__, warmup_steps)
-        x, eta0 = effective_lr(lr, warmup_steps=w, warmup=self.warmup)
-        if steps is None:
-            steps = np.arange(1, x.shape[-1] + 1)
-        return {"x": x, "eta0": eta0, "steps": jnp.asarray(steps)}
-
-    def features(self, run: Run) -> Any:
-        """Fitting features: ``_lr_obs_features`` when the observed steps are strictly
-        increasing, else ``lr_features`` of the run."""
-        with x64_context():
-            w = context_warmup(type(self).__name__, int(run.warmup_steps))
-            x, eta0 = effective_lr(np.asarray(run.lr, np.float64), warmup_steps=w,
-                                   warmup=self.warmup)
-            f = _lr_obs_features(np.asarray(x, np.float64), float(eta0), run.steps)
-        return f if f is not None else super().features(run)
-
-    def stack_features(self, feats: Sequence[Any]) -> Any:
-        if not feats or not all("blk" in f for f in feats):
-            return None
-        return _lr_obs_stack(feats)
-
     def _areas(self, feats: Any) -> tuple[jax.Array, jax.Array]:
         """(S1~, S2~) at the observed steps, from either feature form."""
         if "blk" in feats:  # observed-step recurrence form (``_lr_obs_features``)
@@ -403,11 +402,7 @@ class MomentumLRLaw(AreaLaw):
             s1 = jnp.take(c, idx) - jnp.where(base >= 0, jnp.take(c, jnp.maximum(base, 0)), 0.0)
             d = self._tilde(feats["xprev"]) - self._tilde(feats["x"])
             return s1, _lam_obs_s2(self.lam, {**feats, "d": d})
-        steps = feats["steps"]
-        if not isinstance(steps, jax.core.Tracer):
-            steps = np.rint(np.asarray(steps)).astype(np.int64)
-        else:
-            steps = jnp.round(steps).astype(jnp.int32)
+        steps = _obs_steps(feats["steps"])
         a = areas(self._tilde(feats["x"]), steps, lam=self.lam,
                   eta0=self._tilde(feats["eta0"]), warmup="as-run")
         return a.S1, a.S2
