@@ -346,10 +346,11 @@ class MomentumLRLaw(_RecurrenceLaw):
     Why: in P2's law the progress per update is linear in the LR (S1 is the LR area), so a run
     at twice the peak LR counts as twice as long, and with the from-zero warmup convention the
     LR-noise floor ``C * eta / (1 - lam)`` is linear in it too. Measured loss is much flatter
-    in the peak LR than that (the 124M sweep: final losses within 0.01 nats from 5e-4 to 2e-3,
-    and the cooldown gain grows ~eta^0.3-0.4, not eta). ``rho < 1`` makes both sublinear;
-    ``rho = 1`` is P2's law exactly. A run's own LR varies (warmup, decay), so runs with a
-    decay identify ``rho``; a constant run alone does not (the prior keeps it at 1).
+    in the peak LR than that (the 124M sweep: 20%-WSD finals within 0.012 nats from 5e-4 to
+    2e-3, and the cooldown gain grows ~eta^0.3-0.4, not eta). ``rho < 1`` makes both
+    sublinear; ``rho = 1`` is P2's law exactly. Runs at two or more peak LRs identify ``rho``;
+    the LR variation within one run does not reliably (it trades off against the shape of the
+    annealing term), so with one peak the default prior of ``fit`` holds ``rho`` at 1.
 
     Warmup convention: option ``warmup`` (default ``"peak"``, as ``MomentumLaw``; the command
     line and ``select_law`` use ``"as-run"``).
