@@ -236,9 +236,11 @@ def extrapolation_folds(runs: Sequence[Run]) -> list[tuple[str, list[Run], list[
     """Folds that test extrapolation, not interpolation (issue 12): with runs of several
     horizons, fit those shorter than the longest and predict the longest (``horizon:``); with
     runs at two or more peak LRs, fit the others and predict the highest peak's runs, then the
-    lowest's (``peak:``); with both constant and annealed runs, fit one kind and predict the
-    other (``kind:``). Empty when the runs allow none (one run, or all of one horizon, one peak
-    and one kind)."""
+    lowest's (``peak:``; with exactly two peaks each such fold trains on one peak, where
+    ``momentum-lr`` is ``momentum``: the fold then scores how far a law fitted at one peak
+    carries, and only three or more peaks let it score the fitted LR response); with both
+    constant and annealed runs, fit one kind and predict the other (``kind:``). Empty when the
+    runs allow none (one run, or all of one horizon, one peak and one kind)."""
     folds: list[tuple[str, list[Run], list[Run]]] = []
     ends = [int(r.steps[-1]) for r in runs]
     longest = max(ends)
