@@ -185,8 +185,6 @@ def _template(name: str) -> Any:
 
 def _fit_kw(name: str, law: Any) -> dict[str, Any]:
     kw: dict[str, Any] = {"seed": 0}
-    if name == "momentum-lr":
-        kw["method"] = "lm"  # as the command line fits it
     if name == "mpl":
         kw["coarsen_lr"] = True
         if getattr(law, "warmup", None) == "repo":

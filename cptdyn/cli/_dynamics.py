@@ -308,11 +308,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
             kw["coarsen_lr"] = True
             if getattr(law, "warmup", None) == "repo":
                 kw["coarsen_warmup"] = 50  # every warmup step is an LR change there
-        if args.law == "momentum-lr":
-            # its objective is O(updates) per evaluation (the LR is transformed each time):
-            # Levenberg-Marquardt reaches BFGS's minimum in ~2.5x less time (10 s vs 25 s on ten
-            # 15k-50k-step runs)
-            kw["method"] = "lm"
         if getattr(args, "prior", "default") == "none":  # the plain minimum, every observation
             kw["prior"] = None
             kw["skip_warmup"] = False

@@ -21,7 +21,7 @@ from ._priors import (
     _peak,
     _published,
     _to_normalised,
-    distinct_peaks,
+    identified,
 )
 
 __all__ = ["learn_prior"]
@@ -56,8 +56,8 @@ def learn_prior(law: Law, groups: Sequence[Sequence[Run]],
         res = fit_fn(law, list(g))
         peak = _peak(g)
         for k in published:
-            if k == "rho" and len(distinct_peaks(g)) < 2:
-                continue  # one peak LR does not identify rho (it stayed at its prior centre)
+            if not identified(k, g):
+                continue  # the group cannot show it (rho at one peak LR): not learned from it
             v = _to_normalised(law, k, float(res.params[k]), peak)
             vals[k].append(v)
             raws[k].append(float(law.PARAMS[k].to_raw(v)))

@@ -59,7 +59,7 @@ import numpy as np
 from .._law import Law
 from .._run import Run
 
-__all__ = ["PRIOR_OBS_PER_RUN", "DEFAULT_WARMUP", "default_prior", "distinct_peaks",
+__all__ = ["PRIOR_OBS_PER_RUN", "DEFAULT_WARMUP", "default_prior", "distinct_peaks", "identified",
            "prior_strength", "fit_window", "default_options", "LearnedPrior", "LEARNED_SD_FLOOR"]
 
 #: Default warmup convention of the laws when fitted by ``cptdyn fit`` / ``select_law``: the LR
@@ -129,6 +129,13 @@ def distinct_peaks(runs: Sequence[Run]) -> list[float]:
     return out
 
 
+def identified(name: str, runs: Sequence[Run]) -> bool:
+    """Whether ``runs`` can identify parameter ``name`` at all: ``rho`` needs two or more peak
+    LRs (``distinct_peaks``); every other parameter, any runs. Where not, the prior holds the
+    parameter (sd ``RHO_ONE_PEAK_SD``) and ``learn_prior`` does not learn it from them."""
+    return name != "rho" or len(distinct_peaks(runs)) >= 2
+
+
 def _published(law: Law) -> dict[str, tuple[float, float]]:
     """The published prior of ``law`` (module docstring) on the normalised scale of
     ``_to_value``: ``{parameter: (centre, sd in the unconstrained space)}``."""
@@ -182,9 +189,7 @@ def _at_peak(law: Law, table: Mapping[str, tuple[float, float]],
     """A normalised ``{name: (centre, sd)}`` table put on the scale of ``runs``' peak LR."""
     peak = _peak(runs)
     out = {k: (_to_value(law, k, float(c), peak), float(sd)) for k, (c, sd) in table.items()}
-    if "rho" in out and len(distinct_peaks(runs)) < 2:
-        out["rho"] = (out["rho"][0], RHO_ONE_PEAK_SD)
-    return out
+    return {k: (c, sd if identified(k, runs) else RHO_ONE_PEAK_SD) for k, (c, sd) in out.items()}
 
 
 def default_prior(law: Law, runs: Sequence[Run]) -> dict[str, tuple[float, float]]:
