@@ -461,13 +461,9 @@ def finite_value_and_grad(
 #: the optimisers of ``fit`` and ``fit_many`` (``method``)
 METHODS = ("bfgs", "lm")
 
-#: ``fit``'s default ``ftol`` per method: Levenberg-Marquardt's damped steps lower the objective
-#: less per iteration near a minimum, so it needs the tighter test for BFGS's accuracy
-DEFAULT_FTOL = {"bfgs": 1e-10, "lm": 1e-12}
-
 #: laws that ``fit`` optimises with Levenberg-Marquardt by default (else BFGS): ``momentum-lr``
 #: recomputes its areas from every LR change on each evaluation, and LM reaches BFGS's minimum
-#: in 2-3x less time (warm, ten 15k-50k-step runs: cosine 4.1 s vs 13.8 s, WSD 0.96 s vs 2.1 s)
+#: in 2-3x less time (warm, ten 15k-50k-step runs: cosine 5.4 s vs 14.2 s, WSD 1.4 s vs 3.1 s)
 LM_BY_DEFAULT = ("momentum-lr",)
 
 
@@ -677,7 +673,7 @@ def fit(
     seed: int = 0,
     max_iter: int = 500,
     tol: float = 1e-7,
-    ftol: float | None = None,
+    ftol: float = 1e-10,
     weights: Any = None,
     starts: Sequence[Mapping[str, float]] = (),
     coarsen_lr: bool = False,
@@ -701,7 +697,7 @@ def fit(
       max_iter: BFGS iteration cap per start.
       tol: stop when the max-abs gradient of the normalised objective is below ``tol``.
       ftol: stop when one iteration lowers the normalised objective by less than ``ftol``
-        (relative); default ``DEFAULT_FTOL[method]`` (1e-10 BFGS, 1e-12 LM).
+        (relative).
       weights: per-run weights: one number per run (sequence or ``{name: w}``) or one array per
         run matching its observed steps.
       starts: extra starting parameter dicts.
@@ -726,8 +722,10 @@ def fit(
       method: ``"bfgs"`` or ``"lm"``: Levenberg-Marquardt on the same objective (iteratively
         reweighted Gauss-Newton Hessian of the Huber loss plus the prior's, Marquardt's
         damping; the Jacobian is one forward-mode pass per parameter). The same minima in
-        3-10x fewer iterations on the annealing laws, the MPL and the FSL. Default: ``"lm"``
-        for the laws in ``LM_BY_DEFAULT``, else ``"bfgs"``.
+        3-10x fewer iterations on the annealing laws, the MPL and the FSL. Its damped steps
+        decrease the objective less per iteration near a minimum: give it ``ftol=1e-12`` for
+        BFGS's accuracy (as ``select_law`` does). Default (None): ``"lm"`` for the laws in
+        ``LM_BY_DEFAULT``, else ``"bfgs"``.
 
     Returns:
       ``FitResult``.
@@ -743,8 +741,6 @@ def fit(
         method = "lm" if getattr(law, "NAME", None) in LM_BY_DEFAULT else "bfgs"
     if method not in METHODS:
         raise FitError(f"fit: method={method!r} is not one of {', '.join(map(repr, METHODS))}")
-    if ftol is None:
-        ftol = DEFAULT_FTOL[method]
 
     for name, v, need in (("delta", delta, "a positive"), ("tol", tol, "a non-negative"),
                           ("ftol", ftol, "a non-negative")):
