@@ -34,6 +34,7 @@ from ._areas import cpt_areas as cpt_areas
 from ._areas import effective_lr as effective_lr
 from ._areas import forward_area as forward_area
 from ._areas import momentum_tail as momentum_tail
+from ._fitting._band import lr_response_variance as lr_response_variance
 from ._fitting._band import prediction_band as prediction_band
 from ._fitting._fit import Convergence as Convergence
 from ._fitting._fit import Evaluation as Evaluation
@@ -166,6 +167,7 @@ __all__ = [
     "learn_prior",
     "LearnedPrior",
     "prediction_band",
+    "lr_response_variance",
     "bootstrap_weights",
     "interval_samples",
     "jackknife_samples",

@@ -262,10 +262,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     samples: dict[str, Any] = {}
     model_error: dict[str, float] = {}
+    train_peaks: dict[str, list[float]] = {}
     selection: dict[str, list[Any]] = {}
     if args.law == "auto":
         from cptdyn.dynamics import FitError, interval_samples, select_law
         from cptdyn.dynamics import format_selection_table as format_table
+        from cptdyn.dynamics._fitting._priors import distinct_peaks
 
         for ds, rs in groups.items():
             label = "" if len(groups) == 1 else f" [{ds}]"
@@ -279,6 +281,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 results[ds], sel_table = select_law(rs, seed=args.seed, rule=args.rule,
                                                     priors=learned)
                 model_error[ds] = _cv_relative_error(sel_table, rs)
+                train_peaks[ds] = distinct_peaks(rs)
                 selection[ds] = list(sel_table)
                 n_s = 8 if getattr(args, "samples", None) is None else int(args.samples)
                 if n_s < 0:
@@ -356,7 +359,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             if ds in samples:  # parameter samples of refits on reweighted runs (intervals)
                 d["samples"] = samples_to_doc(samples[ds])
                 d["interval"] = {"level": 0.9, "method": "bayesian-bootstrap + cv-fold refits",
-                                 "model_error": model_error.get(ds, 0.0)}
+                                 "model_error": model_error.get(ds, 0.0),
+                                 "train_peaks": train_peaks.get(ds, [])}
             return d
 
         if len(results) == 1:
@@ -452,10 +456,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # (S1^-alpha): those leading steps are left empty; a non-finite loss anywhere else is refused
     no_area = np.cumsum(lr) <= 0.0
     curves = {k: _blank_leading(v, no_area, k) for k, v in curves.items()}
-    bands = _sample_bands(args.params, laws, sched, ctx)
+    band_notes: list[str] = []
+    bands = _sample_bands(args.params, laws, sched, ctx, band_notes)
     bands = {k: (np.where(no_area, np.nan, lo), np.where(no_area, np.nan, hi))
              for k, (lo, hi) in bands.items()}
     notes = _early_divergence(curves, int(getattr(sched, "warmup_steps", 0) or 0), n)
+    notes += band_notes
     if no_area.any() and any(np.isnan(v).any() for v in curves.values()):
         k0 = int(np.flatnonzero(no_area)[-1]) + 1
         notes.insert(0, f"note: no loss at steps 1..{k0}: the LR is 0 until then (warmup from 0), "
@@ -556,12 +562,18 @@ def _band_level(path: str) -> float:
 
 
 def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
-                  ctx: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                  ctx: Mapping[str, Any], notes: list[str] | None = None,
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{dataset: (lo, hi)}``: pointwise band of the curves of the parameter samples stored in
     the params document (key ``samples``, written by ``fit --law auto``), widened on each side by
     ``interval.model_error`` x the median curve (the law's cross-validated relative final-loss
-    error); empty when there are no samples."""
-    from cptdyn.dynamics import samples_from_doc
+    error); empty when there are no samples. When the training runs had one peak LR
+    (``interval.train_peaks``) and the schedule's peak is another, the band also carries the LR
+    response that one peak cannot show (``lr_response_variance``, added in quadrature to the
+    log half-widths around the median curve); a line saying so is appended to ``notes``."""
+    from scipy.stats import norm
+
+    from cptdyn.dynamics import Run, lr_response_variance, samples_from_doc
     from cptdyn.planner import evaluate_schedule
 
     doc = read_json(path, "--params")
@@ -588,8 +600,33 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
         cs = np.stack([evaluate_schedule({ds: law}, sched, ctx)[ds] for law in sample_laws])
         q = (1.0 - level) / 2.0
         with np.errstate(invalid="ignore"):  # non-finite curves are reported by the caller
-            pad = rel * np.median(cs, axis=0)
-            out[ds] = (np.quantile(cs, q, axis=0) - pad, np.quantile(cs, 1.0 - q, axis=0) + pad)
+            mid = np.median(cs, axis=0)
+            pad = rel * mid
+            lo, hi = np.quantile(cs, q, axis=0) - pad, np.quantile(cs, 1.0 - q, axis=0) + pad
+        peaks = info.get("train_peaks")
+        if isinstance(peaks, list) and len(peaks) == 1 and isinstance(peaks[0], (int, float)):
+            lr = lr_array(sched)
+            warm = int(ctx.get("warmup_steps", getattr(sched, "warmup_steps", 0)) or 0)
+            target = Run("schedule", lr, np.arange(1, lr.size + 1), warmup_steps=warm,
+                         **{k: ctx[k] for k in ("replay_ratio", "model_size") if k in ctx})
+            try:
+                extra = lr_response_variance(laws[ds], target, [float(peaks[0])])
+            except (ValueError, TypeError):
+                extra = None  # a law without a transformable LR: the band stays as it is
+            if extra is not None:
+                zz = float(norm.ppf(0.5 + level / 2)) ** 2 * extra
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    hl = np.log(mid / np.maximum(lo, 1e-300))
+                    hh = np.log(np.maximum(hi, 1e-300) / mid)
+                    lo = mid * np.exp(-np.sqrt(hl**2 + zz))
+                    hi = mid * np.exp(np.sqrt(hh**2 + zz))
+                if notes is not None:
+                    notes.append(
+                        f"note: [{ds}] the band includes the LR response: the schedule's peak "
+                        f"LR {float(np.max(lr)):.3g} differs from the training runs' "
+                        f"{float(peaks[0]):.3g}, and runs at one peak LR cannot show how the "
+                        "loss responds to it")
+        out[ds] = (lo, hi)
     return out
 
 
@@ -683,12 +720,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         doc["exports"] = _export_plan(result.schedule, args)
     bands = {}
     if result.schedule is not None:
-        bands = _sample_bands(args.params, laws, result.schedule, ctx)
+        band_notes: list[str] = []
+        bands = _sample_bands(args.params, laws, result.schedule, ctx, band_notes)
         if bands:  # the law has parameter samples (fit --law auto): final-loss interval
             doc["uncertainty"] = {
                 ds: {"final_loss_lo": float(lo[-1]), "final_loss_hi": float(hi[-1]),
                      "source": "parameter samples in the params file, widened by the law's "
-                               "cross-validated relative final-loss error"}
+                               "cross-validated relative final-loss error"
+                               + (" and the LR response (the plan's peak LR is not the "
+                                  "training runs')" if any(f"[{ds}]" in n for n in band_notes)
+                                  else "")}
                 for ds, (lo, hi) in bands.items()}
     _record_inputs(doc, laws, ctx)
     report = _plan_report(args, doc, laws, result.schedule, ctx, bands)
@@ -698,7 +739,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     exported = _print_exports(doc)
     for ds, u in doc.get("uncertainty", {}).items():
         print(f"  predicted final loss interval [{ds}]: {u['final_loss_lo']:.4f} .. "
-              f"{u['final_loss_hi']:.4f} (parameter samples + cross-validated model error)")
+              f"{u['final_loss_hi']:.4f} (parameter samples + cross-validated model error"
+              + (" + the LR response" if "LR response" in u["source"] else "") + ")")
     print(f"wrote {args.out}")
     if report is not None:
         print(f"wrote {args.report}")

@@ -29,10 +29,60 @@ from ._priors import (
     fit_window,
 )
 
-__all__ = ["prediction_band", "lr_response_slope"]
+__all__ = ["prediction_band", "lr_response_slope", "lr_response_slopes", "lr_response_variance"]
 
 #: step in log rho of the central difference of ``lr_response_slope``
 _LOG_RHO_STEP = 0.01
+
+
+def lr_response_slopes(law: Law, target: Run, lr_ref: float) -> dict[str, np.ndarray]:
+    """Per additive term of ``law`` (``law.terms``: the power term, the annealing term, ...;
+    ``L0`` left out), ``d term / d log(rho) / prediction`` at ``rho = 1`` at ``target.steps``,
+    with the target's LR seen through ``lr_ref * (lr / lr_ref)^rho`` (``momentum-lr``'s
+    transform) and ``law``'s parameters held. They sum to :func:`lr_response_slope`. A law
+    without ``terms`` gives one entry, ``"prediction"``: the slope of the whole prediction.
+    Central difference in ``log rho`` (step 0.01), float64."""
+    from cptdyn._pytree import x64_context
+
+    from .._simulate import run_context
+
+    terms = getattr(law, "terms", None)
+    lr = np.asarray(target.lr, np.float64)
+    pos = lr > 0
+    ratio = np.where(pos, lr, lr_ref) / lr_ref
+    out: list[dict[str, np.ndarray]] = []
+    with x64_context():
+        base = np.asarray(law.predict(target), np.float64).reshape(-1)
+        for s in (_LOG_RHO_STEP, -_LOG_RHO_STEP):
+            t = target.replace(lr=np.where(pos, lr_ref * ratio ** math.exp(s), 0.0))
+            if terms is None:
+                out.append({"prediction": np.asarray(law.predict(t), np.float64).reshape(-1)})
+            else:
+                parts = terms(t.lr, t.steps, **run_context(t))
+                out.append({k: np.asarray(v, np.float64).reshape(-1)
+                            for k, v in parts.items() if k != "L0"})
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf where S1 = 0: NaN there
+        return {k: (out[0][k] - out[1][k]) / (2 * _LOG_RHO_STEP) / base for k in out[0]}
+
+
+def lr_response_variance(law: Law, target: Run, train_peaks: Sequence[float],
+                         sd: float = RHO_SD) -> np.ndarray | None:
+    """The log variance that the LR response adds to a prediction of ``target`` from runs at
+    ``train_peaks`` (``distinct_peaks`` of the training runs), or None when it adds nothing:
+    the training runs have one peak LR and the target's peak is more than ``PEAK_RTOL`` away
+    from it (else the runs show the LR response, or the target needs none). Then
+    ``max((sum_k s_k)^2, sum_k s_k^2) * sd^2`` with ``s_k = lr_response_slopes(...)[k]``: the
+    wider of one LR-response exponent shared by every term (``momentum-lr``'s model) and one
+    independent exponent per term (nothing at one peak says the progress term and the annealing
+    term respond to the LR alike), with ``sd`` the exponent's prior width in ``log rho``."""
+    peak_t = float(np.max(target.lr)) if np.size(target.lr) else 0.0
+    if sd <= 0 or len(train_peaks) != 1 or not peak_t > 0 \
+            or abs(math.log(peak_t / train_peaks[0])) <= math.log1p(PEAK_RTOL):
+        return None
+    slopes = list(lr_response_slopes(law, target, train_peaks[0]).values())
+    shared = sum(slopes) ** 2  # one exponent for every term
+    apart = sum(sl**2 for sl in slopes)  # one exponent per term, independent
+    return np.asarray(np.maximum(shared, apart) * sd**2, np.float64)
 
 
 def lr_response_slope(law: Law, target: Run, lr_ref: float) -> np.ndarray:
@@ -78,11 +128,13 @@ def prediction_band(
 
     The LR response: when the training runs have one peak LR (``distinct_peaks``) and the
     target's peak is more than ``PEAK_RTOL`` away from it, nothing in the fit says how the loss
-    responds to the LR level (``momentum-lr``'s ``rho``, held at 1 by the fit). The band then
-    adds ``(lr_response_slope(law, target, peak) * lr_response_sd)^2`` to the log variance:
-    the prediction's sensitivity to ``log rho`` times ``rho``'s prior width (``RHO_SD``, 0.25;
-    ``lr_response_sd=0`` leaves it out). Model error on top: ``MODEL_ERROR_PER_EFOLD`` per
-    e-fold of extrapolation in LR area and in peak LR.
+    responds to the LR level (``momentum-lr``'s ``rho``, held at 1 by the fit), nor whether the
+    law's terms (the progress term, the annealing term) respond to it alike. The band then adds
+    ``lr_response_variance(law, target, peaks, lr_response_sd)`` to the log variance: the wider
+    of one LR-response exponent shared by the terms and one independent exponent per term, with
+    prior width ``lr_response_sd`` in ``log rho`` (``RHO_SD``, 0.25; 0 leaves it out). Model
+    error on top: ``MODEL_ERROR_PER_EFOLD`` per e-fold of extrapolation in LR area and in peak
+    LR.
     """
     import jax
     import jax.numpy as jnp
@@ -136,10 +188,9 @@ def prediction_band(
     peak_d = min(abs(math.log(peak_t / p)) for p in peaks) if peak_t > 0 else 0.0
     model = MODEL_ERROR_PER_EFOLD * (horizon + peak_d)
     var = np.einsum("ij,jk,ik->i", tj, cov, tj) + sigma**2 + model**2
-    train_peaks = distinct_peaks(obs)
-    if lr_response_sd > 0 and len(train_peaks) == 1 and peak_t > 0 \
-            and abs(math.log(peak_t / train_peaks[0])) > math.log1p(PEAK_RTOL):
-        var = var + (lr_response_slope(law, target, train_peaks[0]) * lr_response_sd) ** 2
+    extra = lr_response_variance(law, target, distinct_peaks(obs), lr_response_sd)
+    if extra is not None:
+        var = var + extra
     z = float(norm.ppf(0.5 + level / 2))
     half = z * np.sqrt(np.maximum(var, 0.0))
     return tp * np.exp(-half), tp * np.exp(half)

@@ -288,3 +288,56 @@ def test_fit_momentum_lr_on_an_lr_sweep(tmp_path, capsys):
                         "--out", tmp_path / "auto.json"], capsys)
     assert rc == 0, err
     assert "momentum-lr" in out
+    # the params file records the training peaks (two here: the band needs no LR response)
+    interval = json.loads((tmp_path / "auto.json").read_text())["interval"]
+    assert interval["train_peaks"] == pytest.approx([5e-4, 2e-3])
+
+
+def test_band_carries_the_lr_response_at_another_peak(params, tmp_path, capsys):
+    """`simulate` with parameter samples from runs at one peak LR (`interval.train_peaks`): at
+    that peak the band is the samples' band; at 4x the peak it gains the LR response in
+    quadrature around the median curve (`lr_response_variance` of the fitted law: log
+    half-width^2 += z^2 * variance) and says so; without `train_peaks` (params files written
+    before it) nothing changes."""
+    import numpy as np
+    from scipy.stats import norm
+
+    from cptdyn.cli._common import load_spec, lr_array
+    from cptdyn.cli._dynamics import load_params
+    from cptdyn.dynamics import Run, lr_response_variance
+
+    doc = json.loads(params.read_text())
+    doc["samples"] = [{**doc["params"], "C": doc["params"]["C"] * f} for f in (0.9, 1.0, 1.1)]
+    doc["interval"] = {"level": 0.9}
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    doc["interval"]["train_peaks"] = [3e-4]
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(doc))
+    last = {}
+    for peak in ("3e-4", "1.2e-3"):
+        sched = tmp_path / f"wsd{peak}.json"
+        assert run(["schedule", "wsd", "--total-steps", "24000", "--peak-lr", peak,
+                    "--warmup-steps", "2160", "--decay-fraction", "0.2", "--out", sched,
+                    "--quiet"], capsys)[0] == 0
+        for tag, p in (("old", old), ("new", new)):
+            out = tmp_path / f"{tag}{peak}.csv"
+            rc, text, err = run(["simulate", "--params", p, "--schedule", sched, "--out", out],
+                                capsys)
+            assert rc == 0, err
+            said = "the band includes the LR response" in text
+            assert said == ((tag, peak) == ("new", "1.2e-3")), text
+            last[tag, peak] = pd.read_csv(out).iloc[-1]
+    for c in ("loss", "lo", "hi"):
+        assert last["new", "3e-4"][c] == last["old", "3e-4"][c]
+    a, b = last["old", "1.2e-3"], last["new", "1.2e-3"]
+    assert a["loss"] == b["loss"] and b["lo"] < a["lo"] and b["hi"] > a["hi"]
+    lr = lr_array(load_spec(str(tmp_path / "wsd1.2e-3.json"), "--schedule"))
+    law = load_params(str(params))["val"]
+    var = lr_response_variance(law, Run("t", lr, np.arange(1, lr.size + 1), warmup_steps=2160),
+                               [3e-4])
+    assert var is not None
+    z2 = norm.ppf(0.95) ** 2 * var[-1]
+    m = a["loss"]  # the middle sample (C x 1.0) is the fitted law: the median curve
+    assert np.log(m / b["lo"]) ** 2 == pytest.approx(np.log(m / a["lo"]) ** 2 + z2, rel=1e-6)
+    assert np.log(b["hi"] / m) ** 2 == pytest.approx(np.log(a["hi"] / m) ** 2 + z2, rel=1e-6)

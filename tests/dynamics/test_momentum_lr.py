@@ -151,14 +151,16 @@ def test_learned_prior_takes_rho_from_lr_sweeps_only():
 
 
 def test_band_carries_the_lr_response_one_peak_cannot_show():
-    """``prediction_band``: one training peak, a target at a quarter of it: the log variance
-    gains ``(slope * 0.25)^2``, with the slope equal to ``momentum-lr``'s derivative in
-    ``log rho`` at 1 (autodiff, lr_ref = the training peak); a target at the training peak (or
-    within 10% of it) gains nothing."""
+    """``prediction_band``: one training peak, a target at a quarter of it. Per term of the law,
+    the slope in ``log rho`` equals ``momentum-lr``'s derivative of that term (autodiff,
+    lr_ref = the training peak) over the prediction, and the slopes sum to the whole
+    prediction's; the log variance gains ``max((sum s)^2, sum s^2) * 0.25^2`` (a shared
+    exponent or one per term, whichever is wider); a target at the training peak (or within
+    10% of it) gains nothing."""
     from scipy.stats import norm
 
     from cptdyn.dynamics import prediction_band
-    from cptdyn.dynamics._fitting._band import lr_response_slope
+    from cptdyn.dynamics._fitting._band import lr_response_slope, lr_response_slopes
 
     law = MomentumLaw(L0=2.6, A=0.5, alpha=0.5, C=0.2, warmup="as-run")
     train = []
@@ -167,18 +169,35 @@ def test_band_carries_the_lr_response_one_peak_cannot_show():
         train.append(Run(name, lr, STEPS, y * (1 + 1e-3 * np.sin(STEPS)), warmup_steps=W))
     target = Run("wsd-low", wsd_lr(5e-4), STEPS, warmup_steps=W)
     g = lr_response_slope(law, target, 2e-3)
+    slopes = lr_response_slopes(law, target, 2e-3)
+    assert set(slopes) == {"power (S1)", "annealing (S2)"}
     lrlaw = MomentumLRLaw(L0=2.6, A=0.5, alpha=0.5, C=0.2, rho=1.0, warmup="as-run", lr_ref=2e-3)
     with x64_context():
         def logp(lrho):
             return jnp.log(dataclasses.replace(lrlaw, rho=jnp.exp(lrho)).predict_lr(
                 target.lr, STEPS, warmup_steps=W))
+
+        def term(lrho, k):
+            lw = dataclasses.replace(lrlaw, rho=jnp.exp(lrho))
+            f = lw.lr_features(jnp.asarray(target.lr), STEPS, warmup_steps=W)
+            return lw.terms_features(f)[k]
+
         want = np.asarray(jax.jacfwd(logp)(jnp.asarray(0.0)))
+        pred = np.asarray(lrlaw.predict_lr(target.lr, STEPS, warmup_steps=W), np.float64)
+        want_k = {k: np.asarray(jax.jacfwd(term)(jnp.asarray(0.0), k)) / pred for k in slopes}
     np.testing.assert_allclose(g, want, rtol=1e-3, atol=1e-7)
+    for k, v in slopes.items():
+        np.testing.assert_allclose(v, want_k[k], rtol=1e-3, atol=1e-7)
+    np.testing.assert_allclose(sum(slopes.values()), g, rtol=1e-3, atol=1e-7)  # both O(h^2)
+    s1, s2 = slopes["power (S1)"], slopes["annealing (S2)"]
+    assert np.any(s1 * s2 < 0)  # here the terms pull apart: the independent model is wider
+    added = np.maximum((s1 + s2) ** 2, s1**2 + s2**2) * 0.25**2
     z = norm.ppf(0.95)
     (lo, hi), (lo0, hi0) = (prediction_band(law, train, target, lr_response_sd=sd)
                             for sd in (0.25, 0.0))
     var, var0 = ((np.log(h / lo_) / (2 * z)) ** 2 for lo_, h in ((lo, hi), (lo0, hi0)))
-    np.testing.assert_allclose(var - var0, (g * 0.25) ** 2, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(var - var0, added, rtol=1e-6, atol=1e-12)
+    assert np.all(var - var0 >= (g * 0.25) ** 2 * (1 - 1e-3))
     assert np.all(hi - lo > hi0 - lo0) and abs(g[-1]) > 1e-3
     near = Run("wsd-near", wsd_lr(2.1e-3), STEPS, warmup_steps=W)
     a, b = (prediction_band(law, train, near, lr_response_sd=sd) for sd in (0.25, 0.0))
