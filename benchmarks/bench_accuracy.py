@@ -6,8 +6,9 @@ horizon; score = mean over held-out curves of (PredE + |final error|/final) / 2;
 rule: the law with the fewest parameters among those within one SE of the lowest score (``--rule
 min``: the lowest score). The same rule on both datasets. Intervals: 90% band of ``bootstrap_samples`` refits of the chosen
 law (Bayesian bootstrap over runs and observation blocks), the same plus the refits on the CV
-folds (``interval_samples``, what ``fit --law auto`` stores), and the latter widened by the law's
-CV relative final error; coverage on the held-out curves.
+folds (``interval_samples``, what ``fit --law auto`` stores), the latter widened by the law's
+CV relative final error, and that joined with the fit's Laplace band (``posterior_band``: the
+wider on each side, as the command line draws it); coverage on the held-out curves.
 
 1. MPL protocol (MPL paper Table 6), 25M / 100M / 400M: train cosine_24000 +
    constant_24000 + wsdcon_9, test the six others. Per law: R2, MAE, RMSE, PredE, WorstE (means over
@@ -40,8 +41,10 @@ from cptdyn.dynamics import (
     bootstrap_samples,
     evaluate,
     jackknife_samples,
+    laplace_posterior,
     load_cooldown_sweep,
     load_runs,
+    posterior_band,
     predict_interval,
     select_law,
 )
@@ -61,12 +64,19 @@ HORIZONS = [15000, 25000, 35000, 50000]
 LEVEL = 0.9
 
 
-def coverage(samples: list[Any], runs: list[Any], rel: float) -> tuple[float, float]:
-    """(fraction of held-out observations inside the band, fraction of final losses inside)."""
+def coverage(samples: list[Any], runs: list[Any], rel: float,
+             post: tuple[Any, Any] | None = None) -> tuple[float, float]:
+    """(fraction of held-out observations inside the band, fraction of final losses inside).
+    ``post``: ``(law, LaplacePosterior)``: the band is the wider, on each side, of the samples'
+    and ``posterior_band``'s, as the command line draws it."""
     inside, n, fin = 0, 0, 0
     for r in runs:
         b = predict_interval(samples, r, LEVEL, rel_error=rel)
-        ok = (r.loss >= b["lo"]) & (r.loss <= b["hi"])
+        lo, hi = b["lo"], b["hi"]
+        if post is not None:
+            plo, phi = posterior_band(post[0], post[1], r, LEVEL, model_error=rel)
+            lo, hi = np.fmin(lo, plo), np.fmax(hi, phi)
+        ok = (r.loss >= lo) & (r.loss <= hi)
         inside += int(ok.sum())
         n += ok.size
         fin += int(ok[-1])
@@ -81,10 +91,12 @@ def intervals(res: Any, table: list[dict[str, Any]], train: list[Any], test: lis
     rel = next(r for r in table if r["chosen"])["cv_abs_final_error"] / float(
         np.mean([r.loss[-1] for r in train]))
     c0, c1, c2 = coverage(boot, test, 0.0), coverage(both, test, 0.0), coverage(both, test, rel)
+    c3 = coverage(both, test, rel, (res.law, laplace_posterior(res.law, train)))
     print(f"{LEVEL:.0%} intervals, coverage of test observations / test final losses: "
           f"bootstrap ({len(boot)}) {c0[0]:.2f} / {c0[1]:.2f}; + CV-fold refits ({len(both)}) "
           f"{c1[0]:.2f} / {c1[1]:.2f}; widened by CV rel. error {rel:.3%}: "
-          f"{c2[0]:.2f} / {c2[1]:.2f}")
+          f"{c2[0]:.2f} / {c2[1]:.2f}; + the Laplace band (the command line's): "
+          f"{c3[0]:.2f} / {c3[1]:.2f}")
 
 
 def mpl_protocol(sizes: list[int], n_samples: int, rule: str = "one-se") -> None:

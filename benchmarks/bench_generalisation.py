@@ -30,7 +30,10 @@ to do with the warmup is the fitting procedure's business (the stated rule lives
 Metrics per predicted run: |final error| (pred - obs at the last observed step, nats), PredE =
 mean |pred - obs| / obs over the post-warmup observations (steps > 2 x warmup; the MPL files
 start after their warmup and are scored whole, as the paper does), and whether the final loss
-lies in the law's 90% band (``cptdyn.dynamics.prediction_band`` when available). Also, for ``O``
+lies in the law's 90% band (``cptdyn.dynamics.prediction_band`` when available), with the
+law's cross-validated relative model error on the training runs added to each side
+(``cv_model_error``; for ``auto`` the chosen law's row of the selection), as the command line's
+bands do, and without it (the fit alone), with the band's half-width. Also, for ``O``
 and ``H``: whether the predicted best linear-cooldown fraction per horizon is within one grid
 step of the real best.
 
@@ -192,19 +195,31 @@ def _fit_kw(name: str, law: Any) -> dict[str, Any]:
     return kw
 
 
-def fitter(name: str, prior: Any = None) -> Callable[[list[Any]], Any]:
-    """The law as a user gets it from the command line (same defaults as ``cptdyn fit``);
-    ``prior``: a ``LearnedPrior`` instead of the published one (``--prior lodo``)."""
+def fitter(name: str, prior: Any = None) -> Callable[[list[Any]], tuple[Any, float]]:
+    """The law as a user gets it from the command line (same defaults as ``cptdyn fit``),
+    and its cross-validated relative model error on the training runs (``cv_model_error``;
+    for ``auto`` the chosen law's row of the selection, as ``cptdyn fit --law auto`` stores it;
+    0 for ``mpl-ref`` and before issue 12); ``prior``: a ``LearnedPrior`` instead of the
+    published one (``--prior lodo``)."""
+    cv = getattr(dyn, "cv_model_error", None)
     if name in ("momentum", "momentum-lr", "mpl"):
         law = _template(name)
         kw = _fit_kw(name, law)
-        if prior is not None:
-            return lambda runs: fit(law, runs, prior=prior(law, runs), **kw).law
-        return lambda runs: fit(law, runs, **kw).law
+
+        def one(runs: list[Any]) -> tuple[Any, float]:
+            res = fit(law, runs, **kw) if prior is None else \
+                fit(law, runs, prior=prior(law, runs), **kw)
+            return res.law, (cv(law, runs, prior=prior) if cv is not None else 0.0)
+        return one
     if name == "mpl-ref":
-        return lambda runs: fit_mpl_reference(runs, warmup="repo").law
+        return lambda runs: (fit_mpl_reference(runs, warmup="repo").law, 0.0)
     if name == "auto":
-        return lambda runs: select_law(runs, seed=0)[0].law
+        def auto(runs: list[Any]) -> tuple[Any, float]:
+            res, table = select_law(runs, seed=0)
+            rel = getattr(dyn, "cv_relative_error", None)
+            row = next(r for r in table if r.get("chosen"))
+            return res.law, (rel(row, runs) if rel is not None else 0.0)
+        return auto
     raise SystemExit(f"unknown law {name!r}")
 
 
@@ -251,7 +266,10 @@ def band_fn() -> Callable[..., Any] | None:
 
 
 def score(law: Any, train: list[Any], test: list[Any], whole: bool,
-          prior: Any = None) -> dict[str, Any]:
+          prior: Any = None, model_error: float = 0.0) -> dict[str, Any]:
+    """Per predicted run: final error, PredE, and whether the final loss lies in the 90% band
+    (``covered``: with the cross-validated model error ``model_error`` added to each side, as
+    the command line's bands do; ``covered_fit``: the band of the fit alone)."""
     rows = []
     band = band_fn()
     bkw = {} if prior is None else {"prior": prior(law, train)}
@@ -273,8 +291,12 @@ def score(law: Any, train: list[Any], test: list[Any], whole: bool,
         if band is not None:
             try:
                 lo, hi = band(law, train, r, level=LEVEL, **bkw)
-                row["covered"] = bool(lo[-1] <= y[-1] <= hi[-1])
-                row["halfwidth"] = float(0.5 * (hi[-1] - lo[-1]))
+                row["covered_fit"] = bool(lo[-1] <= y[-1] <= hi[-1])
+                row["halfwidth_fit"] = float(0.5 * (hi[-1] - lo[-1]))
+                pad = model_error * float(p[-1])  # as prediction_band(..., model_error=) adds it
+                lo_, hi_ = lo[-1] - pad, hi[-1] + pad
+                row["covered"] = bool(lo_ <= y[-1] <= hi_)
+                row["halfwidth"] = float(0.5 * (hi_ - lo_))
             except Exception as e:  # noqa: BLE001
                 row["band_error"] = str(e).splitlines()[0][:120]
         rows.append(row)
@@ -298,10 +320,15 @@ def best_cooldown(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _median(xs: list[float]) -> float:
+    return float(np.median(xs)) if xs else math.nan
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     good = [r for r in rows if "fe" in r]
     fe = [abs(r["fe"]) for r in good]
     cov = [r["covered"] for r in good if "covered" in r]
+    cov_fit = [r["covered_fit"] for r in good if "covered_fit" in r]
     return {
         "n": len(rows), "failed": len(rows) - len(good),
         "median_abs_fe": float(np.median(fe)) if fe else math.nan,
@@ -309,6 +336,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "median_prede": float(np.median([r["prede"] for r in good])) if good else math.nan,
         "mean_prede": float(np.mean([r["prede"] for r in good])) if good else math.nan,
         "coverage": float(np.mean(cov)) if cov else math.nan,
+        "coverage_fit": float(np.mean(cov_fit)) if cov_fit else math.nan,
+        "median_halfwidth": _median([r["halfwidth"] for r in good if "halfwidth" in r]),
+        "median_halfwidth_fit": _median([r["halfwidth_fit"] for r in good
+                                         if "halfwidth_fit" in r]),
     }
 
 
@@ -352,9 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             lp = priors.get("mpl" if cname.startswith("MPL") else "sweep")
             fn = fitter(base, lp)
             t0 = time.perf_counter()
+            me = 0.0
             try:
-                law = fn(train)
-                res = score(law, train, test, whole=cname.startswith("MPL"), prior=lp)
+                law, me = fn(train)
+                res = score(law, train, test, whole=cname.startswith("MPL"), prior=lp,
+                            model_error=me)
+                res["model_error"] = me
                 res["law"] = str(getattr(law, "NAME", base))  # what auto chose
             except (FitError, ValueError, FloatingPointError) as e:
                 res = {"rows": [{"run": r.name, "error": "fit: " + str(e).splitlines()[0][:100]}
@@ -370,14 +404,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{law_name:<9} {cname:<22} med|fe| {s['median_abs_fe']:.4f} max "
                   f"{s['max_abs_fe']:.4f} PredE med/mean {100 * s['median_prede']:.3f}/"
                   f"{100 * s['mean_prede']:.3f}% cov "
-                  f"{s['coverage']:.2f} fail {s['failed']}/{s['n']} cooldown {cds or '-'} "
+                  f"{s['coverage']:.2f} (fit alone {s['coverage_fit']:.2f}, cv error "
+                  f"{100 * me:.2f}%) fail {s['failed']}/{s['n']} cooldown {cds or '-'} "
                   f"({res['time_s']:.0f} s{', chose ' + res['law'] if base == 'auto' and 'law' in res else ''})",
                   flush=True)
     print("\nSummary per protocol (median over cases of the per-case median |final error|; "
-          "max over cases of max |fe|; median PredE; 90% coverage over all predicted finals; "
-          "failed runs)")
+          "max over cases of max |fe|; median PredE; c: 90% band coverage over all predicted "
+          "finals, with the cross-validated model error / the fit alone; w: median band "
+          "half-width in nats, the same two; f: failed runs)")
     groups = GROUPS
-    print(f"{'law':<9} " + " ".join(f"{g:>34}" for g in groups if g in args.protocols))
+    print(f"{'law':<9} " + " ".join(f"{g:>44}" for g in groups if g in args.protocols))
     for law_name, cs in doc["cases"].items():
         cells = []
         for g in groups:
@@ -385,14 +421,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             sel = [c for n, c in cs.items() if n.split()[0].split("-")[0] == g]
             if not sel:
-                cells.append(f"{'-':>34}")
+                cells.append(f"{'-':>44}")
                 continue
             rows = [r for c in sel for r in c["rows"]]
             s = summarise(rows)
             med = float(np.median([c["summary"]["median_abs_fe"] for c in sel]))
             doc["summary"].setdefault(law_name, {})[g] = {**s, "median_case_fe": med}
             cells.append(f"{med:.4f}/{s['max_abs_fe']:.3f} {100 * s['median_prede']:.2f}% "
-                         f"c{s['coverage']:.2f} f{s['failed']}".rjust(34))
+                         f"c{s['coverage']:.2f}/{s['coverage_fit']:.2f} "
+                         f"w{s['median_halfwidth']:.3f}/{s['median_halfwidth_fit']:.3f} "
+                         f"f{s['failed']}".rjust(44))
         print(f"{law_name:<9} " + " ".join(cells))
     print(f"total {time.perf_counter() - t_all:.0f} s; uptime: {os.popen('uptime').read().strip()}")
     if args.json:

@@ -34,7 +34,12 @@ from ._areas import cpt_areas as cpt_areas
 from ._areas import effective_lr as effective_lr
 from ._areas import forward_area as forward_area
 from ._areas import momentum_tail as momentum_tail
+from ._fitting._band import LaplacePosterior as LaplacePosterior
+from ._fitting._band import cv_model_error as cv_model_error
+from ._fitting._band import cv_relative_error as cv_relative_error
+from ._fitting._band import laplace_posterior as laplace_posterior
 from ._fitting._band import lr_response_variance as lr_response_variance
+from ._fitting._band import posterior_band as posterior_band
 from ._fitting._band import prediction_band as prediction_band
 from ._fitting._fit import Convergence as Convergence
 from ._fitting._fit import Evaluation as Evaluation
@@ -168,6 +173,11 @@ __all__ = [
     "LearnedPrior",
     "prediction_band",
     "lr_response_variance",
+    "cv_model_error",
+    "cv_relative_error",
+    "LaplacePosterior",
+    "laplace_posterior",
+    "posterior_band",
     "bootstrap_weights",
     "interval_samples",
     "jackknife_samples",

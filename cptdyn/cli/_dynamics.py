@@ -190,13 +190,23 @@ _RULE_TEXT = {
 def _cv_relative_error(scores: Sequence[Mapping[str, Any]], runs: Sequence[Any]) -> float:
     """The chosen law's cross-validated mean |final error|, relative to the mean final loss of
     the training runs: the misspecification term added to the parameter band (0 if unknown)."""
+    from cptdyn.dynamics import cv_relative_error
+
     row = next((r for r in scores if r.get("chosen")), None)
-    if row is None:
-        return 0.0
-    err = float(row.get("cv_abs_final_error", math.nan))
-    final = float(np.mean([float(r.loss[-1]) for r in runs]))
-    rel = err / final if final > 0 else math.nan
-    return rel if math.isfinite(rel) else 0.0
+    return 0.0 if row is None else cv_relative_error(row, runs)
+
+
+def _posterior_doc(law: Any, runs: Sequence[Any], prior: Any) -> dict[str, Any] | None:
+    """The Laplace posterior of ``law`` fitted on ``runs`` (``laplace_posterior``) as stored in
+    a params file, with ``prior`` (a mapping, a ``learn_prior`` result, or None: the default
+    prior); None where it cannot be formed (the band is then the samples' alone)."""
+    from cptdyn.dynamics import laplace_posterior
+
+    try:
+        pri = prior(law, runs) if callable(prior) else prior
+        return laplace_posterior(law, runs, pri).to_doc()
+    except (ValueError, TypeError, FloatingPointError, np.linalg.LinAlgError):
+        return None
 
 
 def _prior_file_groups(args: argparse.Namespace) -> list[list[str]]:
@@ -263,6 +273,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     samples: dict[str, Any] = {}
     model_error: dict[str, float] = {}
     train_peaks: dict[str, list[float]] = {}
+    posteriors: dict[str, Any] = {}
     selection: dict[str, list[Any]] = {}
     if args.law == "auto":
         from cptdyn.dynamics import FitError, interval_samples, select_law
@@ -288,9 +299,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
                     raise CLIError(f"--samples {n_s}: must be >= 0")
                 if n_s:
                     samples[ds] = interval_samples(results[ds], rs, n_s, seed=args.seed)
+                    lp = learned.get(results[ds].law.NAME) if learned else None
+                    posteriors[ds] = _posterior_doc(results[ds].law, rs, lp)
             except FitError as e:
                 raise CLIError(str(e).splitlines()[0]) from None
             sys.stdout.write(format_table(sel_table))
+    n_single = getattr(args, "samples", None)
+    if args.law != "auto" and n_single is not None:
+        if int(n_single) < 0:
+            raise CLIError(f"--samples {n_single}: must be >= 0")
+        if procedure == "mpl-reference" and int(n_single) > 0:
+            raise CLIError(f"--samples {n_single}: intervals need the converged fit, not "
+                           "--procedure mpl-reference")
     for ds, rs in groups.items():
         if args.law == "auto":
             break
@@ -319,6 +339,25 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 learned = _learn_prior(law, prior_groups, kw)
             kw["prior"] = learned(law, rs)
         results[ds] = fit(law, rs, **kw)
+        if n_single:  # --samples N with one law: the interval --law auto stores, for this law
+            from cptdyn.dynamics import FitError, cv_model_error, interval_samples
+            from cptdyn.dynamics._fitting._priors import distinct_peaks
+
+            try:
+                samples[ds] = interval_samples(results[ds], rs, int(n_single), seed=args.seed)
+                opts = {k: kw[k] for k in ("n_random", "coarsen_lr", "coarsen_warmup")
+                        if k in kw}
+                if kw.get("prior") is None and "prior" in kw:
+                    opts["prior"] = None
+                model_error[ds] = cv_model_error(
+                    law, rs, seed=args.seed, fit_options=opts,
+                    prior=learned if prior_groups and "prior" in kw else None)
+            except FitError as e:
+                raise CLIError(f"--samples {n_single}: {str(e).splitlines()[0]}") from None
+            train_peaks[ds] = distinct_peaks(rs)
+            posteriors[ds] = _posterior_doc(  # the prior the fit had ({}: flat, --prior none)
+                results[ds].law, rs, {} if "prior" in kw and kw["prior"] is None
+                else kw.get("prior") if prior_groups else None)
     rows = []
     for ds, res in results.items():
         for r in res.per_run:
@@ -361,6 +400,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 d["interval"] = {"level": 0.9, "method": "bayesian-bootstrap + cv-fold refits",
                                  "model_error": model_error.get(ds, 0.0),
                                  "train_peaks": train_peaks.get(ds, [])}
+                if posteriors.get(ds) is not None:  # the Laplace band's (prediction_band)
+                    d["interval"]["method"] += " + laplace"
+                    d["interval"]["posterior"] = posteriors[ds]
             return d
 
         if len(results) == 1:
@@ -563,17 +605,27 @@ def _band_level(path: str) -> float:
 
 def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
                   ctx: Mapping[str, Any], notes: list[str] | None = None,
+                  laplace: set[str] | None = None,
                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{dataset: (lo, hi)}``: pointwise band of the curves of the parameter samples stored in
-    the params document (key ``samples``, written by ``fit --law auto``), widened on each side by
-    ``interval.model_error`` x the median curve (the law's cross-validated relative final-loss
-    error); empty when there are no samples. When the training runs had one peak LR
-    (``interval.train_peaks``) and the schedule's peak is another, the band also carries the LR
-    response that one peak cannot show (``lr_response_variance``, added in quadrature to the
-    log half-widths around the median curve); a line saying so is appended to ``notes``."""
+    the params document (key ``samples``, written by ``fit --law auto`` and ``fit --samples
+    N``), widened on each side by ``interval.model_error`` x the median curve (the law's
+    cross-validated relative final-loss error); empty when there are no samples. When the
+    training runs had one peak LR (``interval.train_peaks``) and the schedule's peak is another,
+    the band also carries the LR response that one peak cannot show (``lr_response_variance``,
+    added in quadrature to the log half-widths around the median curve); a line saying so is
+    appended to ``notes``. Where the document also holds the fit's Laplace posterior
+    (``interval.posterior``), the band is the wider, on each side, of this and
+    ``posterior_band``'s; those datasets are added to ``laplace``."""
     from scipy.stats import norm
 
-    from cptdyn.dynamics import Run, lr_response_variance, samples_from_doc
+    from cptdyn.dynamics import (
+        LaplacePosterior,
+        Run,
+        lr_response_variance,
+        posterior_band,
+        samples_from_doc,
+    )
     from cptdyn.planner import evaluate_schedule
 
     doc = read_json(path, "--params")
@@ -603,12 +655,12 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
             mid = np.median(cs, axis=0)
             pad = rel * mid
             lo, hi = np.quantile(cs, q, axis=0) - pad, np.quantile(cs, 1.0 - q, axis=0) + pad
+        lr = lr_array(sched)
+        warm = int(ctx.get("warmup_steps", getattr(sched, "warmup_steps", 0)) or 0)
+        target = Run("schedule", lr, np.arange(1, lr.size + 1), warmup_steps=warm,
+                     **{k: ctx[k] for k in ("replay_ratio", "model_size") if k in ctx})
         peaks = info.get("train_peaks")
         if isinstance(peaks, list) and len(peaks) == 1 and isinstance(peaks[0], (int, float)):
-            lr = lr_array(sched)
-            warm = int(ctx.get("warmup_steps", getattr(sched, "warmup_steps", 0)) or 0)
-            target = Run("schedule", lr, np.arange(1, lr.size + 1), warmup_steps=warm,
-                         **{k: ctx[k] for k in ("replay_ratio", "model_size") if k in ctx})
             try:
                 extra = lr_response_variance(laws[ds], target, [float(peaks[0])])
             except (ValueError, TypeError):
@@ -626,6 +678,23 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
                         f"LR {float(np.max(lr)):.3g} differs from the training runs' "
                         f"{float(peaks[0]):.3g}, and runs at one peak LR cannot show how the "
                         "loss responds to it")
+        if info.get("posterior") is not None:
+            # the Laplace band of the fit (``prediction_band``): what the runs could not pin
+            # down keeps its prior width, where the refits on resampled runs all agree (the
+            # anneal gain of a constant run); the band is the wider of the two on each side
+            try:
+                post = LaplacePosterior.from_doc(info["posterior"], laws[ds])
+            except ValueError as e:
+                raise CLIError(f"--params {path!r}: interval: {one_line(e)}") from None
+            try:
+                plo, phi = posterior_band(laws[ds], post, target, level, model_error=rel)
+            except (ValueError, TypeError, FloatingPointError):
+                plo = phi = None  # a law the band cannot be carried through: samples alone
+            if plo is not None and phi is not None and plo.shape == lo.shape:
+                with np.errstate(invalid="ignore"):
+                    lo, hi = np.fmin(lo, plo), np.fmax(hi, phi)
+                if laplace is not None:
+                    laplace.add(ds)
         out[ds] = (lo, hi)
     return out
 
@@ -721,12 +790,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     bands = {}
     if result.schedule is not None:
         band_notes: list[str] = []
-        bands = _sample_bands(args.params, laws, result.schedule, ctx, band_notes)
+        with_laplace: set[str] = set()
+        bands = _sample_bands(args.params, laws, result.schedule, ctx, band_notes,
+                              with_laplace)
         if bands:  # the law has parameter samples (fit --law auto): final-loss interval
             doc["uncertainty"] = {
                 ds: {"final_loss_lo": float(lo[-1]), "final_loss_hi": float(hi[-1]),
                      "source": "parameter samples in the params file, widened by the law's "
                                "cross-validated relative final-loss error"
+                               + (", joined with the fit's Laplace band" if ds in with_laplace
+                                  else "")
                                + (" and the LR response (the plan's peak LR is not the "
                                   "training runs')" if any(f"[{ds}]" in n for n in band_notes)
                                   else "")}
@@ -740,6 +813,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for ds, u in doc.get("uncertainty", {}).items():
         print(f"  predicted final loss interval [{ds}]: {u['final_loss_lo']:.4f} .. "
               f"{u['final_loss_hi']:.4f} (parameter samples + cross-validated model error"
+              + (", joined with the fit's Laplace band" if "Laplace" in u["source"] else "")
               + (" + the LR response" if "LR response" in u["source"] else "") + ")")
     print(f"wrote {args.out}")
     if report is not None:
@@ -872,8 +946,9 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--warmup-convention", help="warmup accounting: peak|as-run (area laws), "
                    "paper|repo (mpl)")
     f.add_argument("--seed", type=int, default=0, help="seed of the random starts")
-    f.add_argument("--samples", type=int, help="with --law auto: refits on resampled runs kept "
-                   "for prediction intervals (default 8; 0 = none)")
+    f.add_argument("--samples", type=int, help="refits on resampled runs kept for prediction "
+                   "intervals, with the law's cross-validated model error (default 8 with --law "
+                   "auto, 0 = none with one law)")
     f.add_argument("--rule", choices=["one-se", "min"], default="one-se",
                    help="with --law auto: one-se = the law with the fewest parameters among "
                    "those within one standard error of the best CV score (default); min = the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,13 @@ from ._priors import (
     PRIOR_OBS_PER_RUN,
     RHO_SD,
     default_prior,
-    distinct_peaks,
     fit_window,
+    merge_peaks,
 )
 
-__all__ = ["prediction_band", "lr_response_slope", "lr_response_slopes", "lr_response_variance"]
+__all__ = ["prediction_band", "lr_response_slope", "lr_response_slopes", "lr_response_variance",
+           "cv_model_error", "cv_relative_error", "LaplacePosterior", "laplace_posterior",
+           "posterior_band"]
 
 #: step in log rho of the central difference of ``lr_response_slope``
 _LOG_RHO_STEP = 0.01
@@ -104,6 +107,45 @@ def lr_response_slope(law: Law, target: Run, lr_ref: float) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------
+# model error measured by cross-validation
+
+
+def cv_relative_error(row: Mapping[str, Any], runs: Sequence[Run]) -> float:
+    """``row["cv_abs_final_error"]`` (a ``select_law`` table row: the mean |final-loss error|
+    over the held-out runs of its folds) relative to the mean final loss of ``runs``; 0.0 when
+    it is unknown (no fold could be scored)."""
+    err = float(row.get("cv_abs_final_error", math.nan))
+    finals = [float(np.asarray(r.loss)[-1]) for r in runs if r.loss is not None and r.steps.size]
+    final = float(np.mean(finals)) if finals else math.nan
+    rel = err / final if final > 0 else math.nan
+    return rel if math.isfinite(rel) else 0.0
+
+
+def cv_model_error(
+    law: Law, runs: Sequence[Run], *, seed: int = 0,
+    fit_options: Mapping[str, Any] | None = None,
+    prior: Any = None,
+) -> float:
+    """The model error that cross-validation measures for ``law`` on ``runs``, relative to the
+    loss: the mean |final-loss error| over the held-out runs of ``select_law``'s folds (leave
+    one run out with three or more runs, fit short / predict long at 60%, and the extrapolation
+    folds: longest horizon, other schedule kind, other peak LR), over the mean final loss of
+    ``runs`` (``cv_relative_error``). Pass it as ``prediction_band(..., model_error=)``: the
+    band then carries how far the law has missed runs it did not see, which the fit's residuals
+    and the posterior width cannot show (a law that fits its runs to 0.1% and misses a held-out
+    schedule by 0.5%). The folds are refitted with ``select_law``'s options for ``law``
+    (``law_fit_options``, updated by ``fit_options``), the prior ``prior(law, runs)`` (a
+    ``learn_prior`` result) or the default one; 0.0 when no fold can be scored (one run too
+    short to cut)."""
+    from ._select import select_law
+
+    _, table = select_law(runs, [law], seed=seed,
+                          fit_options={law.NAME: dict(fit_options or {})},
+                          priors=None if prior is None else {law.NAME: prior}, workers=1)
+    return cv_relative_error(table[0], runs)
+
+
+# ------------------------------------------------------------------------------------------------
 # prediction band (Laplace approximation of the regularised fit)
 
 
@@ -111,6 +153,7 @@ def prediction_band(
     law: Law, runs: Sequence[Run], target: Run, level: float = 0.9,
     prior: Mapping[str, tuple[float, float]] | None = None,
     lr_response_sd: float = RHO_SD,
+    model_error: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(lo, hi)``: a ``level`` band of ``law``'s prediction at ``target.steps``, fitted on
     ``runs``, that widens with what the training runs cannot pin down.
@@ -134,16 +177,80 @@ def prediction_band(
     of one LR-response exponent shared by the terms and one independent exponent per term, with
     prior width ``lr_response_sd`` in ``log rho`` (``RHO_SD``, 0.25; 0 leaves it out). Model
     error on top: ``MODEL_ERROR_PER_EFOLD`` per e-fold of extrapolation in LR area and in peak
-    LR.
+    LR, and ``model_error`` x the prediction added to each side (a relative error measured on
+    held-out runs, ``cv_model_error``; what ``cptdyn fit --law auto`` stores as
+    ``interval.model_error`` and the command line's bands add the same way; 0 leaves it out).
     """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"prediction_band: level={level} must be in (0, 1)")
+    if not (math.isfinite(model_error) and model_error >= 0.0):
+        raise ValueError(f"prediction_band: model_error={model_error} must be a finite number "
+                         ">= 0")
+    post = laplace_posterior(law, runs, prior)
+    return posterior_band(law, post, target, level, lr_response_sd, model_error)
+
+
+@dataclass(frozen=True)
+class LaplacePosterior:
+    """What ``prediction_band`` needs of the training runs, kept so that a band can be drawn
+    for any schedule later without them (``cptdyn fit`` stores it in the params file,
+    ``interval.posterior``): the law's parameters ``names`` in the unconstrained space ``raw``
+    (the fit), their covariance ``cov``, the rms log residual ``sigma``, the longest training
+    run's LR area ``s1_train`` and every training run's peak LR ``peaks``."""
+
+    names: tuple[str, ...]
+    raw: np.ndarray
+    cov: np.ndarray
+    sigma: float
+    s1_train: float
+    peaks: tuple[float, ...]
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"names": list(self.names), "raw": [float(v) for v in self.raw],
+                "cov": [[float(v) for v in row] for row in self.cov],
+                "sigma": float(self.sigma), "s1_train": float(self.s1_train),
+                "peaks": [float(p) for p in self.peaks]}
+
+    @classmethod
+    def from_doc(cls, doc: Any, law: Law) -> LaplacePosterior:
+        """Read ``to_doc``'s mapping back for ``law``; ``ValueError`` naming the field that is
+        missing, of the wrong shape, not finite, or not ``law``'s parameters."""
+        if not isinstance(doc, Mapping):
+            raise ValueError("posterior: expected a mapping")
+        names, _ = _constraints(law)
+        got = doc.get("names")
+        if not isinstance(got, list) or list(got) != names:
+            raise ValueError(f"posterior: names={got!r} are not {law.NAME}'s parameters {names}")
+        n = len(names)
+        try:
+            raw = np.asarray(doc["raw"], np.float64)
+            cov = np.asarray(doc["cov"], np.float64)
+            sigma, s1 = float(doc["sigma"]), float(doc["s1_train"])
+            peaks = tuple(float(p) for p in doc["peaks"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"posterior: raw, cov, sigma, s1_train and peaks must be numbers "
+                             f"({type(e).__name__}: {e})") from None
+        if raw.shape != (n,) or cov.shape != (n, n):
+            raise ValueError(f"posterior: raw has shape {raw.shape} and cov {cov.shape}; "
+                             f"expected ({n},) and ({n}, {n})")
+        if not (np.isfinite(raw).all() and np.isfinite(cov).all() and math.isfinite(sigma)
+                and sigma >= 0 and s1 > 0 and math.isfinite(s1) and peaks
+                and all(p > 0 and math.isfinite(p) for p in peaks)):
+            raise ValueError("posterior: raw and cov must be finite, sigma >= 0, s1_train and "
+                             "peaks > 0")
+        return cls(tuple(names), raw, cov, sigma, s1, peaks)
+
+
+def laplace_posterior(law: Law, runs: Sequence[Run],
+                      prior: Mapping[str, tuple[float, float]] | None = None,
+                      ) -> LaplacePosterior:
+    """The Laplace approximation of ``prediction_band`` for ``law`` fitted on ``runs``, with
+    ``prior`` (default ``default_prior``)."""
     import jax
     import jax.numpy as jnp
-    from scipy.stats import norm
 
     from cptdyn._pytree import x64_context
 
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"prediction_band: level={level} must be in (0, 1)")
     names, cons = _constraints(law)
     raw0 = _raw_from_params(law.params(), names, cons)
     if raw0 is None:
@@ -158,9 +265,10 @@ def prediction_band(
         m = fit_window(r, law)
         obs.append(bin_observations(r.replace(steps=r.steps[m], loss=np.asarray(r.loss)[m]),
                                     None, MAX_OBS)[0])
+    if not obs:
+        raise ValueError("prediction_band: no training run has observations in its fit window")
     with x64_context():
         feats = [law.features(r) for r in obs]
-        tfeat = law.features(target)
 
         def logpred(raw: Any, f: Any) -> Any:
             lw = _law_from_raw(law, names, cons, raw)
@@ -170,27 +278,58 @@ def prediction_band(
         jac = [np.asarray(jax.jacfwd(logpred)(x, f)) for f in feats]
         res = [np.asarray(logpred(x, f)) - np.log(np.asarray(r.loss))
                for f, r in zip(feats, obs, strict=True)]
-        tj = np.asarray(jax.jacfwd(logpred)(x, tfeat))
-        tp = np.exp(np.asarray(logpred(x, tfeat)))
     jm = np.concatenate(jac)
     rr = np.concatenate(res)
     sigma = max(float(np.sqrt(np.mean(rr**2))), 1e-4)
     n_eff = PRIOR_OBS_PER_RUN * len(obs)
     h = (n_eff / rr.size) * (jm.T @ jm) / sigma**2 + np.diag(inv_sd**2)
     cov = np.linalg.pinv(h)
+    s1_train = max(float(np.sum(np.asarray(r.lr)[: int(r.steps[-1])])) for r in obs)
+    return LaplacePosterior(tuple(names), np.asarray(raw0, np.float64), cov, sigma, s1_train,
+                            tuple(sorted(float(np.max(r.lr)) for r in obs)))
+
+
+def posterior_band(
+    law: Law, post: LaplacePosterior, target: Run, level: float = 0.9,
+    lr_response_sd: float = RHO_SD, model_error: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``prediction_band`` from a ``LaplacePosterior`` (``laplace_posterior``, or one read back
+    from a params file) instead of the training runs."""
+    import jax
+    import jax.numpy as jnp
+    from scipy.stats import norm
+
+    from cptdyn._pytree import x64_context
+
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"prediction_band: level={level} must be in (0, 1)")
+    if not (math.isfinite(model_error) and model_error >= 0.0):
+        raise ValueError(f"prediction_band: model_error={model_error} must be a finite number "
+                         ">= 0")
+    names, cons = _constraints(law)
+    with x64_context():
+        tfeat = law.features(target)
+
+        def logpred(raw: Any) -> Any:
+            lw = _law_from_raw(law, names, cons, raw)
+            return jnp.log(jnp.reshape(lw.predict_features(tfeat), (-1,)))
+
+        x = jnp.asarray(post.raw)
+        tj = np.asarray(jax.jacfwd(logpred)(x))
+        tp = np.exp(np.asarray(logpred(x)))
     # misspecification grows with the distance from the training data (log of the LR-area ratio
     # beyond the longest training run, log of the peak-LR ratio): MODEL_ERROR_PER_EFOLD each
-    s1_train = max(float(np.sum(np.asarray(r.lr)[: int(r.steps[-1])])) for r in obs)
     s1_t = np.cumsum(np.asarray(target.lr, np.float64))[np.asarray(target.steps) - 1]
-    horizon = np.log(np.maximum(s1_t / s1_train, 1.0))
+    horizon = np.log(np.maximum(s1_t / post.s1_train, 1.0))
     peak_t = float(np.max(target.lr))
-    peaks = [float(np.max(r.lr)) for r in obs]
-    peak_d = min(abs(math.log(peak_t / p)) for p in peaks) if peak_t > 0 else 0.0
+    peak_d = min(abs(math.log(peak_t / p)) for p in post.peaks) if peak_t > 0 else 0.0
     model = MODEL_ERROR_PER_EFOLD * (horizon + peak_d)
-    var = np.einsum("ij,jk,ik->i", tj, cov, tj) + sigma**2 + model**2
-    extra = lr_response_variance(law, target, distinct_peaks(obs), lr_response_sd)
+    var = np.einsum("ij,jk,ik->i", tj, post.cov, tj) + post.sigma**2 + model**2
+    extra = lr_response_variance(law, target, merge_peaks(post.peaks), lr_response_sd)
     if extra is not None:
         var = var + extra
     z = float(norm.ppf(0.5 + level / 2))
-    half = z * np.sqrt(np.maximum(var, 0.0))
-    return tp * np.exp(-half), tp * np.exp(half)
+    with np.errstate(invalid="ignore", over="ignore"):  # a step where the law is not finite
+        half = z * np.sqrt(np.maximum(var, 0.0))
+        pad = model_error * tp
+        return tp * np.exp(-half) - pad, tp * np.exp(half) + pad

@@ -121,9 +121,14 @@ def _peak(runs: Sequence[Run]) -> float:
 def distinct_peaks(runs: Sequence[Run]) -> list[float]:
     """The runs' peak LRs (``max(lr)``), ascending, those within ``PEAK_RTOL`` of the previous
     one merged."""
-    peaks = sorted(float(np.max(r.lr)) for r in runs if np.size(r.lr))
+    return merge_peaks([float(np.max(r.lr)) for r in runs if np.size(r.lr)])
+
+
+def merge_peaks(peaks: Sequence[float]) -> list[float]:
+    """Positive finite peak LRs, ascending, those within ``PEAK_RTOL`` of the previous one
+    merged (``distinct_peaks`` of runs with these peaks)."""
     out: list[float] = []
-    for p in peaks:
+    for p in sorted(float(x) for x in peaks):
         if p > 0 and math.isfinite(p) and (not out or p > out[-1] * (1.0 + PEAK_RTOL)):
             out.append(p)
     return out

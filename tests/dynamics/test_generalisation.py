@@ -14,6 +14,7 @@ from cptdyn.dynamics import (
     MPLLaw,
     Run,
     bin_observations,
+    cv_model_error,
     default_prior,
     fit,
     prediction_band,
@@ -132,6 +133,29 @@ def test_band_is_wider_for_a_one_run_fit_and_for_a_longer_horizon() -> None:
     near = make_runs(law, ["cosine"], T=4000)[0]
     lo2, hi2 = prediction_band(law, runs, near)
     assert hi2[-1] - lo2[-1] < hi[-1] - lo[-1]
+
+
+def test_cv_model_error_sees_a_misspecified_law_and_widens_the_band() -> None:
+    """``cv_model_error``: the annealing law on runs it generated misses its held-out runs by
+    little (noise 5e-4 and the priors' pull); on runs the MPL generated (another shape of the
+    annealing response) it misses them by about ten times more. ``prediction_band``'s
+    ``model_error`` adds exactly that fraction of the prediction to each side."""
+    same = make_runs(MomentumLaw(**TRUE_MTL), ["constant", "cosine", "wsd"], T=4000)
+    other = make_runs(MPLLaw(**TRUE_MPL), ["constant", "cosine", "wsd"], T=4000)
+    e_same = cv_model_error(MomentumLaw(), same)
+    e_other = cv_model_error(MomentumLaw(), other)
+    assert 0 < e_same < 0.004
+    assert e_other > 4 * e_same and e_other > 0.008
+    law = MomentumLaw(**TRUE_MTL)
+    target = make_runs(law, ["cosine"], T=12000)[0]
+    lo0, hi0 = prediction_band(law, same, target)
+    lo1, hi1 = prediction_band(law, same, target, model_error=0.01)
+    with x64_context():
+        pred = np.asarray(law.predict(target), np.float64)
+    np.testing.assert_allclose(lo0 - lo1, 0.01 * pred, rtol=1e-9)
+    np.testing.assert_allclose(hi1 - hi0, 0.01 * pred, rtol=1e-9)
+    with pytest.raises(ValueError, match=r"model_error=-0\.1 must be"):
+        prediction_band(law, same, target, model_error=-0.1)
 
 
 def test_learned_prior_recovers_the_groups_anneal_gain_and_helps_a_one_run_fit() -> None:

@@ -178,6 +178,120 @@ def test_cli_fit_auto_then_simulate_with_band(tmp_path, capsys, monkeypatch):
     assert "model_error=-1.0" in capsys.readouterr().err
 
 
+def test_cli_fit_one_law_with_samples_stores_the_interval(tmp_path, capsys):
+    """``fit --law momentum --samples 4``: the interval ``--law auto`` stores (parameter samples,
+    the law's cross-validated model error, the training peaks), so ``simulate`` draws a band;
+    without ``--samples`` a one-law fit stores none, as before; bad counts are one-line errors."""
+    import json
+
+    import pandas as pd
+
+    from cptdyn.cli import main
+    from cptdyn.dynamics import cv_model_error, load_runs
+
+    runs = synthetic_runs(noise=1e-3, seed=2)
+    paths = []
+    for r in runs:
+        p = tmp_path / f"{r.name}.csv"
+        pd.DataFrame({"step": r.steps, "lr": r.lr[np.minimum(r.steps, r.lr.size - 1)],
+                      "loss": r.loss}).to_csv(p, index=False)
+        paths.append(str(p))
+    out = tmp_path / "m.json"
+    assert main(["fit", *paths, "--law", "momentum", "--warmup-steps", "100", "--samples", "4",
+                 "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert len(doc["samples"]) == 4 + 4  # bootstrap + the CV folds' refits
+    rel = doc["interval"]["model_error"]
+    loaded = [load_runs(p, warmup_steps=100)[0] for p in paths]  # as the command reads them
+    assert rel == pytest.approx(cv_model_error(law_template("momentum"), loaded), rel=1e-6)
+    assert 0 < rel < 0.05 and doc["interval"]["train_peaks"] == [pytest.approx(3e-4, rel=0.01)]
+    spec = tmp_path / "wsd.json"
+    assert main(["schedule", "wsd", "--total-steps", "3000", "--peak-lr", "3e-4",
+                 "--warmup-steps", "100", "--out", str(spec)]) == 0
+    curve = tmp_path / "curve.csv"
+    assert main(["simulate", "--params", str(out), "--schedule", str(spec), "--every", "500",
+                 "--out", str(curve)]) == 0
+    df = pd.read_csv(curve)
+    assert list(df.columns) == ["step", "lr", "loss", "lo", "hi"]
+    # at least the model error on each side of the median curve
+    assert ((df.hi - df.lo) >= 2 * rel * df.loss * 0.99).all()
+    plain = tmp_path / "plain.json"
+    assert main(["fit", *paths, "--law", "momentum", "--warmup-steps", "100",
+                 "--out", str(plain)]) == 0
+    assert "samples" not in json.loads(plain.read_text())
+    capsys.readouterr()
+    assert main(["fit", *paths, "--law", "momentum", "--samples", "-1"]) == 2
+    assert "--samples -1: must be >= 0" in capsys.readouterr().err
+    assert main(["fit", *paths, "--law", "mpl", "--procedure", "mpl-reference",
+                 "--samples", "2"]) == 2
+    assert "--samples 2: intervals need the converged fit" in capsys.readouterr().err
+
+
+def test_cli_band_of_a_constant_run_keeps_the_prior_width_of_the_anneal_gain(tmp_path, capsys):
+    """One constant run cannot show what a cooldown gains: the refits on resampled runs all
+    agree on the prior's centre, so their band alone is narrow. ``fit --samples`` also stores
+    the fit's Laplace posterior (``interval.posterior``), and ``simulate``'s band on a WSD is at
+    least ``prediction_band``'s, where the anneal gain keeps its prior width; a broken posterior
+    is a one-line error naming it."""
+    import json
+
+    import pandas as pd
+
+    from cptdyn.cli import main
+    from cptdyn.dynamics import load_runs, prediction_band
+
+    run = synthetic_runs(("constant",), noise=1e-3, seed=3)[0]
+    path = tmp_path / "constant.csv"
+    pd.DataFrame({"step": run.steps, "lr": run.lr[np.minimum(run.steps, run.lr.size - 1)],
+                  "loss": run.loss}).to_csv(path, index=False)
+    out = tmp_path / "c.json"
+    assert main(["fit", str(path), "--law", "momentum", "--warmup-steps", "100",
+                 "--samples", "4", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["interval"]["posterior"]["names"] == ["L0", "A", "alpha", "C"]
+    spec = tmp_path / "wsd.json"
+    assert main(["schedule", "wsd", "--total-steps", "3000", "--peak-lr", "3e-4",
+                 "--warmup-steps", "100", "--decay-fraction", "0.3", "--out", str(spec)]) == 0
+    curve = tmp_path / "curve.csv"
+    assert main(["simulate", "--params", str(out), "--schedule", str(spec), "--out",
+                 str(curve)]) == 0
+    df = pd.read_csv(curve)
+    bare = dict(doc, interval={k: v for k, v in doc["interval"].items() if k != "posterior"})
+    bare_path = tmp_path / "bare.json"
+    bare_path.write_text(json.dumps(bare))
+    curve0 = tmp_path / "curve0.csv"
+    assert main(["simulate", "--params", str(bare_path), "--schedule", str(spec), "--out",
+                 str(curve0)]) == 0
+    df0 = pd.read_csv(curve0)
+    width, width0 = float(df.hi.iloc[-1] - df.lo.iloc[-1]), float(df0.hi.iloc[-1] -
+                                                                    df0.lo.iloc[-1])
+    assert width > 1.5 * width0 > 0  # the gain's prior width, which the refits cannot show
+    # at least the library's band of the same fit, the same target
+    from cptdyn.dynamics import Run
+    from cptdyn.dynamics._fitting._select import law_template
+
+    law = law_template("momentum").with_params(**doc["params"])
+    loaded = load_runs(str(path), warmup_steps=100)
+    target = Run("wsd", df.lr.to_numpy(), df.step.to_numpy(), warmup_steps=100)
+    lo, hi = prediction_band(law, loaded, target,
+                             model_error=doc["interval"]["model_error"])
+    assert df.lo.iloc[-1] <= lo[-1] * (1 + 1e-6) and df.hi.iloc[-1] >= hi[-1] * (1 - 1e-6)
+    # plan says where its final-loss interval comes from
+    capsys.readouterr()
+    assert main(["plan", "--params", str(out), "--schedule", str(spec), "--tune",
+                 "decay_fraction", "--out", str(tmp_path / "plan")]) == 0
+    said = [ln for ln in capsys.readouterr().out.splitlines() if "interval [val]" in ln]
+    assert len(said) == 1 and "joined with the fit's Laplace band" in said[0]
+    doc["interval"]["posterior"]["cov"] = [[1.0]]
+    out.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["simulate", "--params", str(out), "--schedule", str(spec), "--out",
+                 str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "interval: posterior: raw has shape (4,) and cov (1, 1)" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.csv").exists()
+
+
 def test_laws_fitted_in_threads_give_the_same_table():
     """``workers`` only changes how the laws share the CPU: same scores, fits and choice."""
     runs = synthetic_runs(noise=0.003)
