@@ -655,12 +655,16 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
             mid = np.median(cs, axis=0)
             pad = rel * mid
             lo, hi = np.quantile(cs, q, axis=0) - pad, np.quantile(cs, 1.0 - q, axis=0) + pad
-        lr = lr_array(sched)
-        warm = int(ctx.get("warmup_steps", getattr(sched, "warmup_steps", 0)) or 0)
-        target = Run("schedule", lr, np.arange(1, lr.size + 1), warmup_steps=warm,
-                     **{k: ctx[k] for k in ("replay_ratio", "model_size") if k in ctx})
         peaks = info.get("train_peaks")
-        if isinstance(peaks, list) and len(peaks) == 1 and isinstance(peaks[0], (int, float)):
+        one_peak = isinstance(peaks, list) and len(peaks) == 1 \
+            and isinstance(peaks[0], (int, float))
+        if one_peak or info.get("posterior") is not None:  # the schedule as a run to predict
+            lr = lr_array(sched)
+            warm = int(ctx.get("warmup_steps", getattr(sched, "warmup_steps", 0)) or 0)
+            target = Run("schedule", lr, np.arange(1, lr.size + 1), warmup_steps=warm,
+                         **{k: ctx[k] for k in ("replay_ratio", "model_size") if k in ctx})
+        if one_peak:
+            assert isinstance(peaks, list)
             try:
                 extra = lr_response_variance(laws[ds], target, [float(peaks[0])])
             except (ValueError, TypeError):
