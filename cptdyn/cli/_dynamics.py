@@ -345,8 +345,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
             try:
                 samples[ds] = interval_samples(results[ds], rs, int(n_single), seed=args.seed)
-                opts = {k: kw[k] for k in ("n_random", "coarsen_lr", "coarsen_warmup")
-                        if k in kw}
+                opts: dict[str, Any] = {k: kw[k] for k in
+                                        ("n_random", "coarsen_lr", "coarsen_warmup") if k in kw}
                 if kw.get("prior") is None and "prior" in kw:
                     opts["prior"] = None
                 model_error[ds] = cv_model_error(
@@ -690,11 +690,13 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
                 post = LaplacePosterior.from_doc(info["posterior"], laws[ds])
             except ValueError as e:
                 raise CLIError(f"--params {path!r}: interval: {one_line(e)}") from None
+            pband: tuple[np.ndarray, np.ndarray] | None
             try:
-                plo, phi = posterior_band(laws[ds], post, target, level, model_error=rel)
+                pband = posterior_band(laws[ds], post, target, level, model_error=rel)
             except (ValueError, TypeError, FloatingPointError):
-                plo = phi = None  # a law the band cannot be carried through: samples alone
-            if plo is not None and phi is not None and plo.shape == lo.shape:
+                pband = None  # a law the band cannot be carried through: samples alone
+            if pband is not None and pband[0].shape == lo.shape:
+                plo, phi = pband
                 with np.errstate(invalid="ignore"):
                     lo, hi = np.fmin(lo, plo), np.fmax(hi, phi)
                 if laplace is not None:
