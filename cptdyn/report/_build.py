@@ -272,7 +272,9 @@ def simulate_report(laws: Any, schedule: Any, *, context: Mapping[str, Any] | No
                  ("rise", "final − at transfer", "+.4f")]
     rep.add_table(Table("Predicted numbers", rows, cols,
                         note="band: pointwise quantiles of the parameter samples stored by "
-                             "`fit --law auto`, widened by the law's cross-validated error"
+                             "`fit --law auto` (or `fit --samples N`), widened by the law's "
+                             "cross-validated error, the wider with the fit's Laplace band "
+                             "where the params file has one"
                              if bands else ""))
     rep.add_table(_params_table(laws))
     rep.add_figure("schedule", schedule_figure({name: lr}, title="Learning-rate schedule",
