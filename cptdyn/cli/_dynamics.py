@@ -196,6 +196,26 @@ def _cv_relative_error(scores: Sequence[Mapping[str, Any]], runs: Sequence[Any])
     return 0.0 if row is None else cv_relative_error(row, runs)
 
 
+def _readable_samples(doc: Mapping[str, Any], samples: list[dict[str, float]],
+                      ds: str) -> list[dict[str, float]]:
+    """The samples a params file can hold: a refit that went to a degenerate corner (a parameter
+    outside what ``law_from_dict`` reads back, e.g. above 1e6) is left out, with a note, rather
+    than writing a file that ``simulate`` and ``plan`` refuse."""
+    from cptdyn.dynamics import law_from_dict
+
+    kept = []
+    for p in samples:
+        try:
+            law_from_dict({"law": doc["law"], "options": doc.get("options", {}), "params": p})
+        except (ValueError, TypeError, KeyError):
+            continue
+        kept.append(p)
+    if len(kept) < len(samples):
+        sys.stdout.write(f"note: [{ds}] {len(samples) - len(kept)} of {len(samples)} refits "
+                         "for the interval went to implausible parameters and are left out\n")
+    return kept
+
+
 def _posterior_doc(law: Any, runs: Sequence[Any], prior: Any) -> dict[str, Any] | None:
     """The Laplace posterior of ``law`` fitted on ``runs`` (``laplace_posterior``) as stored in
     a params file, with ``prior`` (a mapping, a ``learn_prior`` result, or None: the default
@@ -396,7 +416,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         def law_doc(ds: str, res: Any) -> dict[str, Any]:
             d = res.to_dict()
             if ds in samples:  # parameter samples of refits on reweighted runs (intervals)
-                d["samples"] = samples_to_doc(samples[ds])
+                d["samples"] = _readable_samples(d, samples_to_doc(samples[ds]), ds)
                 d["interval"] = {"level": 0.9, "method": "bayesian-bootstrap + cv-fold refits",
                                  "model_error": model_error.get(ds, 0.0),
                                  "train_peaks": train_peaks.get(ds, [])}
@@ -658,10 +678,16 @@ def _sample_bands(path: str, laws: Mapping[str, Any], sched: Any,
         peaks = info.get("train_peaks")
         one_peak = isinstance(peaks, list) and len(peaks) == 1 \
             and isinstance(peaks[0], (int, float))
-        if one_peak or info.get("posterior") is not None:  # the schedule as a run to predict
+        if one_peak or info.get("posterior") is not None:
+            # the schedule as a run to predict, in the context evaluate_schedule gives the law
             lr = lr_array(sched)
-            warm = int(ctx.get("warmup_steps", getattr(sched, "warmup_steps", 0)) or 0)
+            pt_part = getattr(sched, "pt", None)  # a PT schedule joined to a CPT one
+            ts = getattr(sched, "transfer_step", None) if pt_part is not None else \
+                ctx.get("transfer_step")
+            warm = int(ctx.get("warmup_steps", getattr(pt_part if pt_part is not None else
+                                                       sched, "warmup_steps", 0)) or 0)
             target = Run("schedule", lr, np.arange(1, lr.size + 1), warmup_steps=warm,
+                         transfer_step=None if ts is None else int(ts), dataset=ds,
                          **{k: ctx[k] for k in ("replay_ratio", "model_size") if k in ctx})
         if one_peak:
             assert isinstance(peaks, list)

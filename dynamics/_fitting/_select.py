@@ -7,7 +7,8 @@ Rule (``select_law``), identical for every dataset:
    * leave-one-run-out (LORO), when there are at least 3 runs: fit on the others, predict the
      held-out run;
    * fit-short / predict-long (FSPL), always: every run truncated at ``fspl_fraction`` of the
-     last observed step of the longest run, predict the observations beyond.
+     last observed step of the longest run, predict the observations beyond (CPT runs, with a
+     ``transfer_step``: at that fraction of the CPT phase after the latest transfer step).
 
 2. Score of a law = mean over the held-out curves of all folds of
    ``0.5 * (PredE + |final error| / final loss)`` (relative error along the curve and at its end;
@@ -152,7 +153,11 @@ def cv_fold_masks(
             te = [ones[j] if j == i else zeros[j] for j in range(len(runs))]
             folds.append((f"loro:{r.name}", train, tr, te))
     smax = max(int(r.steps[-1]) for r in runs)
-    cut = int(fspl_fraction * smax)
+    ts = [r.transfer_step for r in runs if r.transfer_step is not None]
+    # CPT runs: the cut lies that fraction into the CPT phase (a cut in the PT phase would ask
+    # for the whole distribution shift from PT data alone)
+    start = max(ts) if ts and max(ts) < smax else 0
+    cut = int(start + fspl_fraction * (smax - start))
     train, tr, te = [], [], []
     for r in runs:
         m = r.steps <= cut
@@ -304,7 +309,7 @@ def select_law(
       runs: observed training runs (the only data looked at).
       candidates: law names or templates (default ``DEFAULT_CANDIDATES``).
       fspl_fraction: truncation point of the fit-short / predict-long fold (fraction of the
-        longest run's last observed step).
+        longest run's last observed step; of the CPT phase for CPT runs).
       seed: seed of every fit.
       fit_options: ``{law name: fit kwargs}`` overriding ``law_fit_options``.
       rule: ``"one-se"`` (default) or ``"min"`` (module docstring, step 3).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,9 @@ def _lr(kind: str, T: int = 3000, W: int = 100, peak: float = 3e-4) -> np.ndarra
         d = int(0.8 * T)
         lr[d:] = peak * (1 - (t[d:] - d) / (T - d)) + 3e-6
     return lr
+
+
+ROOT_DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def synthetic_runs(kinds=("constant", "cosine", "wsd"), noise: float = 0.0, seed: int = 0):
@@ -290,6 +294,60 @@ def test_cli_band_of_a_constant_run_keeps_the_prior_width_of_the_anneal_gain(tmp
     err = capsys.readouterr().err
     assert "interval: posterior: raw has shape (4,) and cov (1, 1)" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.csv").exists()
+
+
+def test_fit_short_fold_of_cpt_runs_cuts_inside_the_cpt_phase():
+    """A CPT run (``transfer_step``): the fit-short fold is cut 60% into the CPT phase, not at
+    60% of the whole run (which would fit PT data alone and ask for the whole distribution
+    shift); plain runs keep 60% of the longest run."""
+    from cptdyn.dynamics._fitting._select import cv_fold_masks
+
+    lr = np.full(5000, 2e-4)
+    cpt = Run("r", lr, np.arange(250, 5001, 250), warmup_steps=100, transfer_step=4000)
+    (name, _, tr, te), = cv_fold_masks([cpt], 0.6)
+    assert name == "fspl:4600" and cpt.steps[tr[0]].max() == 4500 and te[0].sum() == 2
+    plain = Run("p", lr, np.arange(250, 5001, 250), warmup_steps=100)
+    assert cv_fold_masks([plain], 0.6)[0][0] == "fspl:3000"
+
+
+def test_cli_cpt_law_with_samples_draws_a_band_in_the_runs_context(tmp_path, capsys):
+    """``fit --law cpt --samples 2`` on a synthetic CPT run (the README's walkthrough data):
+    the band ``simulate`` draws on the run's own joined schedule holds the prediction and stays
+    within a few percent (the Laplace band is computed with the schedule's transfer step and
+    validation set, as the curve is)."""
+    import json
+
+    import pandas as pd
+
+    from cptdyn.cli import main
+
+    d = tmp_path
+    for argv in (
+        ["schedule", "wsd", "--total-steps", "8000", "--peak-lr", "2e-4", "--final-lr", "2e-5",
+         "--warmup-steps", "500", "--decay-fraction", "0.1", "--out", d / "pt.json"],
+        ["schedule", "cosine", "--total-steps", "3000", "--peak-lr", "1e-4", "--warmup-steps",
+         "200", "--warmup-from-previous", "--out", d / "cpt.json"],
+        ["cpt", "--pt", d / "pt.json", "--cpt", d / "cpt.json", "--out", d / "joined.json"],
+        ["simulate", "--params", ROOT_DATA / "cpt_synthetic" / "wang2025_fig3_params.json",
+         "--schedule", d / "joined.json", "--every", "250", "--noise", "0.002", "--seed", "1",
+         "--out", d / "run.csv"],
+        ["fit", d / "run.csv", "--law", "cpt", "--loss-col", "loss_pt=pt", "--loss-col",
+         "loss_cpt=cpt", "--transfer-step", "8000", "--schedule-spec", d / "joined.json",
+         "--samples", "2", "--out", d / "p.json"],
+        ["simulate", "--params", d / "p.json", "--schedule", d / "joined.json", "--every",
+         "500", "--out", d / "curve.csv"],
+    ):
+        assert main([str(a) for a in argv]) == 0, argv
+    doc = json.loads((d / "p.json").read_text())
+    assert set(doc["laws"]) == {"pt", "cpt"}
+    for v in doc["laws"].values():
+        assert "posterior" in v["interval"] and v["interval"]["model_error"] < 0.03
+    df = pd.read_csv(d / "curve.csv").dropna()
+    last = df.iloc[-1]
+    for ds in ("pt", "cpt"):
+        lo, mid, hi = last[f"lo_{ds}"], last[f"loss_{ds}"], last[f"hi_{ds}"]
+        assert lo < mid < hi and (hi - lo) / mid < 0.1, (ds, lo, mid, hi)
+    capsys.readouterr()
 
 
 def test_laws_fitted_in_threads_give_the_same_table():
