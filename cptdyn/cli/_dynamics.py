@@ -375,9 +375,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
             except FitError as e:
                 raise CLIError(f"--samples {n_single}: {str(e).splitlines()[0]}") from None
             train_peaks[ds] = distinct_peaks(rs)
-            posteriors[ds] = _posterior_doc(  # the prior the fit had ({}: flat, --prior none)
-                results[ds].law, rs, {} if "prior" in kw and kw["prior"] is None
-                else kw.get("prior") if prior_groups else None)
+            # the prior the fit had: none ({}: flat), the learned one, or the default (None)
+            fit_prior = kw.get("prior", None)
+            posteriors[ds] = _posterior_doc(results[ds].law, rs,
+                                            {} if "prior" in kw and fit_prior is None
+                                            else fit_prior)
     rows = []
     for ds, res in results.items():
         for r in res.per_run:

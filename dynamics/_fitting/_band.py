@@ -114,7 +114,10 @@ def cv_relative_error(row: Mapping[str, Any], runs: Sequence[Run]) -> float:
     """``row["cv_abs_final_error"]`` (a ``select_law`` table row: the mean |final-loss error|
     over the held-out runs of its folds) relative to the mean final loss of ``runs``; 0.0 when
     it is unknown (no fold could be scored)."""
-    err = float(row.get("cv_abs_final_error", math.nan))
+    return _relative(float(row.get("cv_abs_final_error", math.nan)), runs)
+
+
+def _relative(err: float, runs: Sequence[Run]) -> float:
     finals = [float(np.asarray(r.loss)[-1]) for r in runs if r.loss is not None and r.steps.size]
     final = float(np.mean(finals)) if finals else math.nan
     rel = err / final if final > 0 else math.nan
@@ -130,19 +133,17 @@ def cv_model_error(
     loss: the mean |final-loss error| over the held-out runs of ``select_law``'s folds (leave
     one run out with three or more runs, fit short / predict long at 60%, and the extrapolation
     folds: longest horizon, other schedule kind, other peak LR), over the mean final loss of
-    ``runs`` (``cv_relative_error``). Pass it as ``prediction_band(..., model_error=)``: the
+    ``runs``. Pass it as ``prediction_band(..., model_error=)``: the
     band then carries how far the law has missed runs it did not see, which the fit's residuals
     and the posterior width cannot show (a law that fits its runs to 0.1% and misses a held-out
-    schedule by 0.5%). The folds are refitted with ``select_law``'s options for ``law``
-    (``law_fit_options``, updated by ``fit_options``), the prior ``prior(law, runs)`` (a
-    ``learn_prior`` result) or the default one; 0.0 when no fold can be scored (one run too
-    short to cut)."""
-    from ._select import select_law
+    schedule by 0.5%). The folds are refitted as ``select_law`` fits them (``heldout_rows``:
+    ``law_fit_options`` updated by ``fit_options``, the prior ``prior(law, runs)``, e.g. a
+    ``learn_prior`` result, or the default one), without its fit on all runs; 0.0 when no fold
+    can be scored (one run too short to cut)."""
+    from ._select import cv_abs_final_error, heldout_rows
 
-    _, table = select_law(runs, [law], seed=seed,
-                          fit_options={law.NAME: dict(fit_options or {})},
-                          priors=None if prior is None else {law.NAME: prior}, workers=1)
-    return cv_relative_error(table[0], runs)
+    rows = heldout_rows(law, runs, seed=seed, fit_options=fit_options, prior=prior)
+    return _relative(cv_abs_final_error(rows), runs)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -181,13 +182,17 @@ def prediction_band(
     held-out runs, ``cv_model_error``; what ``cptdyn fit --law auto`` stores as
     ``interval.model_error`` and the command line's bands add the same way; 0 leaves it out).
     """
+    _check_band_args(level, model_error)  # before the posterior's work
+    post = laplace_posterior(law, runs, prior)
+    return posterior_band(law, post, target, level, lr_response_sd, model_error)
+
+
+def _check_band_args(level: float, model_error: float) -> None:
     if not 0.0 < level < 1.0:
         raise ValueError(f"prediction_band: level={level} must be in (0, 1)")
     if not (math.isfinite(model_error) and model_error >= 0.0):
         raise ValueError(f"prediction_band: model_error={model_error} must be a finite number "
                          ">= 0")
-    post = laplace_posterior(law, runs, prior)
-    return posterior_band(law, post, target, level, lr_response_sd, model_error)
 
 
 @dataclass(frozen=True)
@@ -301,11 +306,7 @@ def posterior_band(
 
     from cptdyn._pytree import x64_context
 
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"prediction_band: level={level} must be in (0, 1)")
-    if not (math.isfinite(model_error) and model_error >= 0.0):
-        raise ValueError(f"prediction_band: model_error={model_error} must be a finite number "
-                         ">= 0")
+    _check_band_args(level, model_error)
     names, cons = _constraints(law)
     with x64_context():
         tfeat = law.features(target)

@@ -187,16 +187,21 @@ def cv_folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[
 def _law_cv(
     law: Law, runs: Sequence[Run], folds: Sequence[tuple[str, list[Run], list[np.ndarray],
                                                          list[np.ndarray]]],
-    kw: Mapping[str, Any],
-) -> tuple[list[dict[str, Any]], str, FitResult | FitError]:
-    """Held-out rows of every fold and the fit on all runs, as one batch (``fit_many``)."""
+    kw: Mapping[str, Any], full: bool = True,
+) -> tuple[list[dict[str, Any]], str, FitResult | FitError | None]:
+    """Held-out rows of every fold and the fit on all runs (None with ``full=False``), as one
+    batch (``fit_many``)."""
     probs = [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds]
-    probs.append([fit_window(r, law).astype(np.float64) for r in runs])  # issue 12 window
+    starts: list[Sequence[Run] | None] = [f[1] for f in folds]
+    every = [False] * len(folds)
+    if full:  # the fit on all runs is the one returned: every kept start runs (no agreement stop)
+        probs.append([fit_window(r, law).astype(np.float64) for r in runs])  # issue 12 window
+        starts.append(None)
+        every.append(True)
     own: list[list[np.ndarray] | None] = []
-    # the fit on all runs is the one returned: every kept start runs (no agreement stop)
-    fits = fit_many(law, runs, probs, start_runs=[f[1] for f in folds] + [None],
-                    predictions=own, every_start=[False] * len(folds) + [True], **kw)
-    ok = [i for i, f in enumerate(fits[:-1]) if isinstance(f, FitResult)]
+    fits = fit_many(law, runs, probs, start_runs=starts, predictions=own, every_start=every,
+                    **kw)
+    ok = [i for i, f in enumerate(fits[: len(folds)]) if isinstance(f, FitResult)]
     preds: dict[int, list[np.ndarray]] = {}
     if not kw.get("coarsen_lr"):  # the fits' own predictions are on the exact runs: no 2nd program
         preds = {i: pi for i in ok if (pi := own[i]) is not None}
@@ -227,7 +232,52 @@ def _law_cv(
         except (FitError, FloatingPointError, ValueError) as e:
             rows.append({"fold": fname, "failed": True})
             err = err or f"{fname}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-    return rows, err, fits[-1]
+    return rows, err, fits[-1] if full else None
+
+
+def _prepare(
+    cand: str | Law, runs: Sequence[Run], folds: Sequence[tuple[str, list[Run],
+                                                               list[np.ndarray], list[np.ndarray]]],
+    seed: int, fit_options: Mapping[str, Mapping[str, Any]] | None,
+    priors: Mapping[str, Callable[[Law, Sequence[Run]], Mapping[str, tuple[float, float]]]]
+    | None,
+) -> tuple[Law, list[Any], dict[str, Any]]:
+    """A candidate's template, its folds restricted to the fit window and its fit options, with
+    the defaults of ``fit`` (issue 12): warmup window, priors scaled by their strength."""
+    law = law_template(cand)
+    kw = law_fit_options(law)
+    kw.update((fit_options or {}).get(law.NAME, {}))
+    kw.setdefault("seed", seed)
+    win = [fit_window(r, law) for r in runs]
+    law_folds = [(n, tr_runs, [t & w for t, w in zip(tr, win, strict=True)], te)
+                 for n, tr_runs, tr, te in folds]
+    if "prior" not in kw:
+        k = math.sqrt(prior_strength([w.astype(float) for w in win], len(runs)))
+        prior_fn = (priors or {}).get(law.NAME, default_prior)
+        kw["prior"] = {p: (float(c), float(sd) / k)
+                       for p, (c, sd) in prior_fn(law, runs).items()}
+    return law, law_folds, kw
+
+
+def cv_abs_final_error(rows: Sequence[Mapping[str, Any]]) -> float:
+    """Mean |final-loss error| over the held-out rows that did not fail (NaN if none)."""
+    ok = [abs(r["final_error"]) for r in rows if not r.get("failed")]
+    return float(np.mean(ok)) if ok else math.nan
+
+
+def heldout_rows(
+    law: str | Law, runs: Sequence[Run], *, fspl_fraction: float = 0.6, seed: int = 0,
+    fit_options: Mapping[str, Any] | None = None,
+    prior: Callable[[Law, Sequence[Run]], Mapping[str, tuple[float, float]]] | None = None,
+) -> list[dict[str, Any]]:
+    """The held-out rows ``select_law`` scores ``law`` by (its folds, its fit options updated by
+    ``fit_options``, ``prior(law, runs)`` or the default prior), without the fit on all runs."""
+    runs = check_runs(runs, "heldout_rows")
+    folds = cv_fold_masks(runs, fspl_fraction) + extrapolation_fold_masks(runs)
+    name = law if isinstance(law, str) else law.NAME
+    lw, lf, kw = _prepare(law, runs, folds, seed, {name: dict(fit_options or {})},
+                          None if prior is None else {name: prior})
+    return _law_cv(lw, runs, lf, kw, full=False)[0]
 
 
 def _schedule_kind(r: Run) -> str:
@@ -343,24 +393,8 @@ def select_law(
     # progress per law and fold, and a Ctrl-C point between fits (closes itself at the end)
     prog = start_task("law selection", total=len(candidates) * (len(folds) + 1))
 
-    def prepare(cand: str | Law) -> tuple[Law, list[Any], dict[str, Any]]:
-        law = law_template(cand)
-        kw = law_fit_options(law)
-        kw.update((fit_options or {}).get(law.NAME, {}))
-        kw.setdefault("seed", seed)
-        # the defaults of ``fit`` (issue 12): warmup window, priors scaled by their strength
-        win = [fit_window(r, law) for r in runs]
-        law_folds = [(n, tr_runs, [t & w for t, w in zip(tr, win, strict=True)], te)
-                     for n, tr_runs, tr, te in folds]
-        if "prior" not in kw:
-            k = math.sqrt(prior_strength([w.astype(float) for w in win], len(runs)))
-            prior_fn = (priors or {}).get(law.NAME, default_prior)
-            kw["prior"] = {p: (float(c), float(sd) / k)
-                           for p, (c, sd) in prior_fn(law, runs).items()}
-        return law, law_folds, kw
-
-    prepared = [prepare(c) for c in candidates]
-    outs: list[tuple[list[dict[str, Any]], str, FitResult | FitError]] = []
+    prepared = [_prepare(c, runs, folds, seed, fit_options, priors) for c in candidates]
+    outs: list[tuple[list[dict[str, Any]], str, FitResult | FitError | None]] = []
 
     def done(law: Law) -> None:
         prog.advance(len(folds) + 1, note=f"{law.NAME}: {len(folds)} folds and all runs")
@@ -397,9 +431,7 @@ def select_law(
             "cv_score": score,
             "cv_score_se": cv_score_se(rows),
             "cv_pred_e": float(np.mean([r["pred_e"] for r in ok])) if ok else math.nan,
-            "cv_abs_final_error": (
-                float(np.mean([abs(r["final_error"]) for r in ok])) if ok else math.nan
-            ),
+            "cv_abs_final_error": cv_abs_final_error(rows),
             "cv_worst_e": float(np.max([r["worst_e"] for r in ok])) if ok else math.nan,
             "n_heldout": len(rows),
             "fit_r2": math.nan,
