@@ -274,7 +274,8 @@ def simulate_report(laws: Any, schedule: Any, *, context: Mapping[str, Any] | No
                         note="band: pointwise quantiles of the parameter samples stored by "
                              "`fit --law auto` (or `fit --samples N`), widened by the law's "
                              "cross-validated error, the wider with the fit's Laplace band "
-                             "where the params file has one"
+                             "where the params file has one, and the LR response where the "
+                             "schedule's peak LR is not that of the training runs (one peak)"
                              if bands else ""))
     rep.add_table(_params_table(laws))
     rep.add_figure("schedule", schedule_figure({name: lr}, title="Learning-rate schedule",
