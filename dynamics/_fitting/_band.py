@@ -8,12 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._law import Law
 from .._run import Run
 from ._fit import (
     MAX_OBS,
+    _as_x64,
     _constraints,
     _law_from_raw,
     _prior_arrays,
@@ -246,13 +249,36 @@ class LaplacePosterior:
         return cls(tuple(names), raw, cov, sigma, s1, peaks)
 
 
+@jax.jit
+def _log_jacobian_all(law: Law, raw: Any, feats: list[Any]) -> tuple[Any, Any]:
+    names, cons = _constraints(law)
+
+    def logpred(r: Any) -> Any:
+        lw = _law_from_raw(law, names, cons, r)
+        return jnp.concatenate([jnp.log(jnp.reshape(lw.predict_features(f), (-1,)))
+                                for f in feats])
+
+    return jax.jacfwd(logpred)(raw), logpred(raw)
+
+
+def _log_jacobian(law: Law, raw: np.ndarray, feats: Sequence[Any]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(d log prediction / d raw parameters, log prediction) at the observations of ``feats``
+    (one entry per run, concatenated), in float64: one compiled program (``_log_jacobian_all``,
+    kept by the program store) instead of an op-by-op Jacobian per run."""
+    from cptdyn import _programs as programs
+
+    x = jnp.asarray(np.asarray(raw, np.float64))
+    fe = [jax.tree_util.tree_map(_as_x64, f) for f in feats]
+    jac, val = programs.call(_log_jacobian_all, law, x, fe)
+    return np.asarray(jac, np.float64), np.asarray(val, np.float64)
+
+
 def laplace_posterior(law: Law, runs: Sequence[Run],
                       prior: Mapping[str, tuple[float, float]] | None = None,
                       ) -> LaplacePosterior:
     """The Laplace approximation of ``prediction_band`` for ``law`` fitted on ``runs``, with
     ``prior`` (default ``default_prior``)."""
-    import jax
-    import jax.numpy as jnp
 
     from cptdyn._pytree import x64_context
 
@@ -274,17 +300,8 @@ def laplace_posterior(law: Law, runs: Sequence[Run],
         raise ValueError("prediction_band: no training run has observations in its fit window")
     with x64_context():
         feats = [law.features(r) for r in obs]
-
-        def logpred(raw: Any, f: Any) -> Any:
-            lw = _law_from_raw(law, names, cons, raw)
-            return jnp.log(jnp.reshape(lw.predict_features(f), (-1,)))
-
-        x = jnp.asarray(raw0)
-        jac = [np.asarray(jax.jacfwd(logpred)(x, f)) for f in feats]
-        res = [np.asarray(logpred(x, f)) - np.log(np.asarray(r.loss))
-               for f, r in zip(feats, obs, strict=True)]
-    jm = np.concatenate(jac)
-    rr = np.concatenate(res)
+        jm, lp = _log_jacobian(law, raw0, feats)
+    rr = lp - np.concatenate([np.log(np.asarray(r.loss, np.float64)) for r in obs])
     sigma = max(float(np.sqrt(np.mean(rr**2))), 1e-4)
     n_eff = PRIOR_OBS_PER_RUN * len(obs)
     h = (n_eff / rr.size) * (jm.T @ jm) / sigma**2 + np.diag(inv_sd**2)
@@ -300,24 +317,14 @@ def posterior_band(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``prediction_band`` from a ``LaplacePosterior`` (``laplace_posterior``, or one read back
     from a params file) instead of the training runs."""
-    import jax
-    import jax.numpy as jnp
     from scipy.stats import norm
 
     from cptdyn._pytree import x64_context
 
     _check_band_args(level, model_error)
-    names, cons = _constraints(law)
     with x64_context():
-        tfeat = law.features(target)
-
-        def logpred(raw: Any) -> Any:
-            lw = _law_from_raw(law, names, cons, raw)
-            return jnp.log(jnp.reshape(lw.predict_features(tfeat), (-1,)))
-
-        x = jnp.asarray(post.raw)
-        tj = np.asarray(jax.jacfwd(logpred)(x))
-        tp = np.exp(np.asarray(logpred(x)))
+        tj, lp = _log_jacobian(law, post.raw, [law.features(target)])
+    tp = np.exp(lp)
     # misspecification grows with the distance from the training data (log of the LR-area ratio
     # beyond the longest training run, log of the peak-LR ratio): MODEL_ERROR_PER_EFOLD each
     s1_t = np.cumsum(np.asarray(target.lr, np.float64))[np.asarray(target.steps) - 1]

@@ -195,3 +195,30 @@ def test_learned_prior_recovers_the_groups_anneal_gain_and_helps_a_one_run_fit()
         res = fit(law, new, prior=prior)
         errs[name] = abs(float(np.asarray(res.law.predict(target))[-1]) - target.loss[-1])
     assert errs["learned"] < 0.5 * errs["published"], errs
+
+
+@pytest.mark.parametrize("law", [MomentumLaw(**TRUE_MTL), MPLLaw(**TRUE_MPL)])
+def test_band_jacobian_is_the_derivative_of_the_log_prediction(law) -> None:
+    """The Laplace band's Jacobian (one compiled program over every run's observations) equals
+    central finite differences of ``log law.predict`` in the unconstrained parameters."""
+    from cptdyn.dynamics._fitting._band import _log_jacobian
+    from cptdyn.dynamics._fitting._fit import _constraints, _law_from_raw, _raw_from_params
+
+    runs = make_runs(law, ["constant", "cosine"], T=3000)
+    names, cons = _constraints(law)
+    raw = _raw_from_params(law.params(), names, cons)
+    with x64_context():
+        jac, val = _log_jacobian(law, raw, [law.features(r) for r in runs])
+
+        def logp(x: np.ndarray) -> np.ndarray:
+            lw = _law_from_raw(law, names, cons, x)
+            return np.concatenate([np.log(np.asarray(lw.predict(r), np.float64)) for r in runs])
+
+        np.testing.assert_allclose(val, logp(raw), rtol=1e-12)
+        h = 1e-6
+        for i in range(raw.size):
+            e = np.zeros_like(raw)
+            e[i] = h
+            fd = (logp(raw + e) - logp(raw - e)) / (2 * h)
+            np.testing.assert_allclose(jac[:, i], fd, rtol=1e-4, atol=1e-8)
+    assert jac.shape == (sum(r.steps.size for r in runs), raw.size)
