@@ -4,11 +4,12 @@ Method under test (chosen without looking at test curves): ``select_law`` (``dyn
 on the training runs only -- leave-one-run-out (>= 3 runs) + fit-short/predict-long at 60% of the
 horizon; score = mean over held-out curves of (PredE + |final error|/final) / 2; one-standard-error
 rule: the law with the fewest parameters among those within one SE of the lowest score (``--rule
-min``: the lowest score). The same rule on both datasets. Intervals: 90% band of ``bootstrap_samples`` refits of the chosen
-law (Bayesian bootstrap over runs and observation blocks), the same plus the refits on the CV
-folds (``interval_samples``, what ``fit --law auto`` stores), the latter widened by the law's
-CV relative final error, and that joined with the fit's Laplace band (``posterior_band``: the
-wider on each side, as the command line draws it); coverage on the held-out curves.
+min``: the lowest score). The same rule on both datasets. Intervals: 90% band of the chosen
+law's ``interval_samples`` (what ``fit --law auto`` stores: Bayesian-bootstrap refits over runs
+and observation blocks, each with its prior's centre drawn from the prior, plus the refits on
+the CV folds), that widened by the law's CV relative final error, and that joined with the fit's
+Laplace band (``posterior_band``: the wider on each side, as the command line draws it);
+coverage on the held-out curves.
 
 1. MPL protocol (MPL paper Table 6), 25M / 100M / 400M: train cosine_24000 +
    constant_24000 + wsdcon_9, test the six others. Per law: R2, MAE, RMSE, PredE, WorstE (means over
@@ -38,9 +39,8 @@ from cptdyn.dynamics import (
     DEFAULT_CANDIDATES,
     FitError,
     MPLLaw,
-    bootstrap_samples,
     evaluate,
-    jackknife_samples,
+    interval_samples,
     laplace_posterior,
     load_cooldown_sweep,
     load_runs,
@@ -86,15 +86,14 @@ def coverage(samples: list[Any], runs: list[Any], rel: float,
 def intervals(res: Any, table: list[dict[str, Any]], train: list[Any], test: list[Any],
               n_samples: int) -> None:
     """Coverage of the chosen law's bands on the held-out curves (three variants)."""
-    boot = bootstrap_samples(res, train, n_samples)
-    both = boot + jackknife_samples(res, train)
+    both = interval_samples(res, train, n_samples)  # what `fit --law auto` stores
     rel = next(r for r in table if r["chosen"])["cv_abs_final_error"] / float(
         np.mean([r.loss[-1] for r in train]))
-    c0, c1, c2 = coverage(boot, test, 0.0), coverage(both, test, 0.0), coverage(both, test, rel)
+    c1, c2 = coverage(both, test, 0.0), coverage(both, test, rel)
     c3 = coverage(both, test, rel, (res.law, laplace_posterior(res.law, train)))
     print(f"{LEVEL:.0%} intervals, coverage of test observations / test final losses: "
-          f"bootstrap ({len(boot)}) {c0[0]:.2f} / {c0[1]:.2f}; + CV-fold refits ({len(both)}) "
-          f"{c1[0]:.2f} / {c1[1]:.2f}; widened by CV rel. error {rel:.3%}: "
+          f"samples ({len(both)}: {n_samples} bootstrap refits with randomised prior centres + "
+          f"CV-fold refits) {c1[0]:.2f} / {c1[1]:.2f}; widened by CV rel. error {rel:.3%}: "
           f"{c2[0]:.2f} / {c2[1]:.2f}; + the Laplace band (the command line's): "
           f"{c3[0]:.2f} / {c3[1]:.2f}")
 

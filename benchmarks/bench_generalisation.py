@@ -33,7 +33,9 @@ start after their warmup and are scored whole, as the paper does), and whether t
 lies in the law's 90% band (``cptdyn.dynamics.prediction_band`` when available), with the
 law's cross-validated relative model error on the training runs added to each side
 (``cv_model_error``; for ``auto`` the chosen law's row of the selection), as the command line's
-bands do, and without it (the fit alone), with the band's half-width. Also, for ``O``
+bands do, and without it (the fit alone), with the band's half-width; with ``--cli-band``
+also the band ``cptdyn simulate`` draws from a params file (that band joined, on each side,
+with the band of ``interval_samples``' refits widened the same way). Also, for ``O``
 and ``H``: whether the predicted best linear-cooldown fraction per horizon is within one grid
 step of the real best.
 
@@ -266,13 +268,21 @@ def band_fn() -> Callable[..., Any] | None:
 
 
 def score(law: Any, train: list[Any], test: list[Any], whole: bool,
-          prior: Any = None, model_error: float = 0.0) -> dict[str, Any]:
+          prior: Any = None, model_error: float = 0.0, cli_band: bool = False) -> dict[str, Any]:
     """Per predicted run: final error, PredE, and whether the final loss lies in the 90% band
     (``covered``: with the cross-validated model error ``model_error`` added to each side, as
-    the command line's bands do; ``covered_fit``: the band of the fit alone)."""
+    the command line's bands do; ``covered_fit``: the band of the fit alone; with ``cli_band``,
+    ``covered_cli``: the band ``simulate`` draws from a ``fit --law ...`` params file, the wider
+    on each side of that and the band of ``interval_samples``' 8 refits widened the same way)."""
     rows = []
     band = band_fn()
     bkw = {} if prior is None else {"prior": prior(law, train)}
+    smp = None
+    if cli_band and band is not None:
+        try:
+            smp = dyn.interval_samples(law, train, 8, seed=0, prior=bkw.get("prior", "default"))
+        except (FitError, ValueError, FloatingPointError):
+            smp = None
     for r in test:
         try:
             p = _predict(law, r)
@@ -297,6 +307,11 @@ def score(law: Any, train: list[Any], test: list[Any], whole: bool,
                 lo_, hi_ = lo[-1] - pad, hi[-1] + pad
                 row["covered"] = bool(lo_ <= y[-1] <= hi_)
                 row["halfwidth"] = float(0.5 * (hi_ - lo_))
+                if smp:
+                    iv = dyn.predict_interval(smp, r, LEVEL, rel_error=model_error)
+                    lo_c, hi_c = min(lo_, float(iv["lo"][-1])), max(hi_, float(iv["hi"][-1]))
+                    row["covered_cli"] = bool(lo_c <= y[-1] <= hi_c)
+                    row["halfwidth_cli"] = float(0.5 * (hi_c - lo_c))
             except Exception as e:  # noqa: BLE001
                 row["band_error"] = str(e).splitlines()[0][:120]
         rows.append(row)
@@ -329,6 +344,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     fe = [abs(r["fe"]) for r in good]
     cov = [r["covered"] for r in good if "covered" in r]
     cov_fit = [r["covered_fit"] for r in good if "covered_fit" in r]
+    cov_cli = [r["covered_cli"] for r in good if "covered_cli" in r]
     return {
         "n": len(rows), "failed": len(rows) - len(good),
         "median_abs_fe": float(np.median(fe)) if fe else math.nan,
@@ -337,6 +353,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_prede": float(np.mean([r["prede"] for r in good])) if good else math.nan,
         "coverage": float(np.mean(cov)) if cov else math.nan,
         "coverage_fit": float(np.mean(cov_fit)) if cov_fit else math.nan,
+        "coverage_cli": float(np.mean(cov_cli)) if cov_cli else math.nan,
+        "median_halfwidth_cli": _median([r["halfwidth_cli"] for r in good
+                                         if "halfwidth_cli" in r]),
         "median_halfwidth": _median([r["halfwidth"] for r in good if "halfwidth" in r]),
         "median_halfwidth_fit": _median([r["halfwidth_fit"] for r in good
                                          if "halfwidth_fit" in r]),
@@ -353,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", help="write every row and summary to this file")
     ap.add_argument("--prior", choices=["published", "lodo"], default="published",
                     help="lodo: priors learned on the other shipped dataset (docstring)")
+    ap.add_argument("--cli-band", action="store_true",
+                    help="also score the command line's band: the Laplace band joined with "
+                         "interval_samples' (8 refits per case; slower)")
     args = ap.parse_args(argv)
     if args.prior == "lodo" and not set(args.laws) <= {"momentum", "momentum-lr", "mpl"}:
         raise SystemExit("--prior lodo: only the laws momentum, momentum-lr and mpl have "
@@ -387,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 law, me = fn(train)
                 res = score(law, train, test, whole=cname.startswith("MPL"), prior=lp,
-                            model_error=me)
+                            model_error=me, cli_band=args.cli_band and base != "mpl-ref")
                 res["model_error"] = me
                 res["law"] = str(getattr(law, "NAME", base))  # what auto chose
             except (FitError, ValueError, FloatingPointError) as e:
@@ -401,16 +423,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             s = res["summary"]
             cd = res.get("cooldown", {})
             cds = "".join("y" if v["ok"] else "n" for v in cd.values())
+            cli = "" if math.isnan(s["coverage_cli"]) else \
+                f"; command line's band {s['coverage_cli']:.2f}, w {s['median_halfwidth_cli']:.3f}"
             print(f"{law_name:<9} {cname:<22} med|fe| {s['median_abs_fe']:.4f} max "
                   f"{s['max_abs_fe']:.4f} PredE med/mean {100 * s['median_prede']:.3f}/"
                   f"{100 * s['mean_prede']:.3f}% cov "
                   f"{s['coverage']:.2f} (fit alone {s['coverage_fit']:.2f}, cv error "
-                  f"{100 * me:.2f}%) fail {s['failed']}/{s['n']} cooldown {cds or '-'} "
+                  f"{100 * me:.2f}%{cli}) fail {s['failed']}/{s['n']} cooldown {cds or '-'} "
                   f"({res['time_s']:.0f} s{', chose ' + res['law'] if base == 'auto' and 'law' in res else ''})",
                   flush=True)
     print("\nSummary per protocol (median over cases of the per-case median |final error|; "
           "max over cases of max |fe|; median PredE; c: 90% band coverage over all predicted "
-          "finals, with the cross-validated model error / the fit alone; w: median band "
+          "finals, with the cross-validated model error / the fit alone [/ the command line's "
+          "band, --cli-band]; w: median band "
           "half-width in nats, the same two; f: failed runs)")
     groups = GROUPS
     print(f"{'law':<9} " + " ".join(f"{g:>44}" for g in groups if g in args.protocols))
@@ -427,8 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             s = summarise(rows)
             med = float(np.median([c["summary"]["median_abs_fe"] for c in sel]))
             doc["summary"].setdefault(law_name, {})[g] = {**s, "median_case_fe": med}
+            cc = "" if math.isnan(s["coverage_cli"]) else f"/{s['coverage_cli']:.2f}"
             cells.append(f"{med:.4f}/{s['max_abs_fe']:.3f} {100 * s['median_prede']:.2f}% "
-                         f"c{s['coverage']:.2f}/{s['coverage_fit']:.2f} "
+                         f"c{s['coverage']:.2f}/{s['coverage_fit']:.2f}{cc} "
                          f"w{s['median_halfwidth']:.3f}/{s['median_halfwidth_fit']:.3f} "
                          f"f{s['failed']}".rjust(44))
         print(f"{law_name:<9} " + " ".join(cells))

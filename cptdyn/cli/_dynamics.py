@@ -318,8 +318,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 if n_s < 0:
                     raise CLIError(f"--samples {n_s}: must be >= 0")
                 if n_s:
-                    samples[ds] = interval_samples(results[ds], rs, n_s, seed=args.seed)
                     lp = learned.get(results[ds].law.NAME) if learned else None
+                    samples[ds] = interval_samples(
+                        results[ds], rs, n_s, seed=args.seed,
+                        prior="default" if lp is None else lp(results[ds].law, rs))
                     posteriors[ds] = _posterior_doc(results[ds].law, rs, lp)
             except FitError as e:
                 raise CLIError(str(e).splitlines()[0]) from None
@@ -364,7 +366,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
             from cptdyn.dynamics._fitting._priors import distinct_peaks
 
             try:
-                samples[ds] = interval_samples(results[ds], rs, int(n_single), seed=args.seed)
+                # the prior the fit had: none, the learned one, or the default
+                samples[ds] = interval_samples(results[ds], rs, int(n_single), seed=args.seed,
+                                               prior=kw.get("prior", "default"),
+                                               skip_warmup=kw.get("skip_warmup", True))
                 opts: dict[str, Any] = {k: kw[k] for k in
                                         ("n_random", "coarsen_lr", "coarsen_warmup") if k in kw}
                 if kw.get("prior") is None and "prior" in kw:

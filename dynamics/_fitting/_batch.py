@@ -98,21 +98,22 @@ def _trips_many(
     method: str = "bfgs",
 ) -> dict[str, jax.Array]:
     """BFGS trips (``bfgs_trips``; ``method="lm"``: Levenberg-Marquardt, ``lm_trips``) of every
-    slot of ``state``, with that slot's weights ``w`` (concatenated over runs) and normalisation
-    ``scale``, up to its ``k_stop``. ``max_iter = 0`` only evaluates the starts (screening)."""
+    slot of ``state``, with that slot's weights ``w`` (concatenated over runs), normalisation
+    ``scale`` and prior ``(centre, 1/sd)`` rows, up to its ``k_stop``. ``max_iter = 0`` only
+    evaluates the starts (screening)."""
     cuts = np.cumsum(sizes)[:-1].tolist()
 
-    def one(c: dict[str, jax.Array], wi: jax.Array, si: jax.Array,
-            ki: jax.Array) -> dict[str, jax.Array]:
+    def one(c: dict[str, jax.Array], wi: jax.Array, si: jax.Array, ki: jax.Array,
+            pc: jax.Array, pi: jax.Array) -> dict[str, jax.Array]:
         parts = [wi] if len(sizes) == 1 else jnp.split(wi, cuts)
-        objective = _make_objective(template, names, cons, feats, logobs, parts, delta, si, prior)
+        pri = (pc, pi)
+        objective = _make_objective(template, names, cons, feats, logobs, parts, delta, si, pri)
         if method == "lm":
-            vgh = _make_gauss_newton(template, names, cons, feats, logobs, parts, delta, si,
-                                     prior)
+            vgh = _make_gauss_newton(template, names, cons, feats, logobs, parts, delta, si, pri)
             return lm_trips(vgh, c, ki, max_iter, gtol, ftol, value=finite_value(objective))
         return bfgs_trips(finite_value_and_grad(objective), c, ki, max_iter, gtol, ftol)
 
-    return jax.vmap(one)(state, w, scale, k_stop)
+    return jax.vmap(one)(state, w, scale, k_stop, prior[0], prior[1])
 
 
 def fit_many(
@@ -136,6 +137,7 @@ def fit_many(
     agree_rtol: float | None = AGREE_RTOL,
     method: str = "bfgs",
     every_start: Sequence[bool] | None = None,
+    problem_priors: Sequence[Mapping[str, tuple[float, float]] | None] | None = None,
 ) -> list[FitResult | FitError]:
     """``fit(law, runs, weights=ws, ...)`` for every ``ws`` in ``weight_sets``, in one batch.
 
@@ -158,6 +160,8 @@ def fit_many(
       every_start: per problem, True: all its kept starts run to their end whatever
         ``agree_rtol`` (as ``fit`` does; ``select_law`` asks it for the fit on all runs, the
         one it returns: two starts can agree on a point that a third start beats).
+      problem_priors: per problem, a prior in ``prior``'s form used instead of ``prior`` (None
+        entries: ``prior``); e.g. the randomised prior centres of ``interval_samples``.
       method: ``"bfgs"`` (``fit``'s optimiser) or ``"lm"``: Levenberg-Marquardt
         (``cptdyn._optim.lm_trips``) on the same objective, with the iteratively reweighted
         Gauss-Newton Hessian of the Huber loss plus the prior's (``_fit._make_gauss_newton``)
@@ -189,6 +193,8 @@ def fit_many(
         raise FitError(f"fit_many: {len(start_runs)} start_runs for {n_prob} problems")
     if extra_starts is not None and len(extra_starts) != n_prob:
         raise FitError(f"fit_many: {len(extra_starts)} extra_starts for {n_prob} problems")
+    if problem_priors is not None and len(problem_priors) != n_prob:
+        raise FitError(f"fit_many: {len(problem_priors)} problem_priors for {n_prob} problems")
     names, cons = _constraints(law)
     fit_runs = [block_average_lr(r, coarsen_warmup) for r in runs] if coarsen_lr else runs
     feats = _features(law, fit_runs, "fit")
@@ -210,6 +216,8 @@ def fit_many(
                 sr = [block_average_lr(r, coarsen_warmup) for r in sr]
             extra = () if extra_starts is None else extra_starts[p]
             raw0 = _starts(law, sr, names, cons, n_random, seed, extra)
+            own = None if problem_priors is None else problem_priors[p]
+            pc, pi = (centre, inv_sd) if own is None else _prior_arrays(own, names, cons)
         except FitError as e:
             out[p] = e
             continue
@@ -217,21 +225,24 @@ def fit_many(
         keep = n_starts if n_keep is None else max(1, min(int(n_keep), n_starts))
         wcat = np.concatenate(w)
         probs.append({"p": p, "w": w, "wcat": wcat, "raw0": raw0, "keep": keep,
+                      "centre": pc, "inv_sd": pi, "prior": prior if own is None else own,
                       "scale": 1.0 / (delta * delta * float(wcat.sum())),
                       "every": bool(every_start[p]) if every_start is not None else False})
     # identical problems (same weights and starts, e.g. a leave-one-run-out fold that is also
     # a constant-vs-annealed fold) are solved once and share the result
-    first: dict[tuple[bytes, bytes, int, bool], dict[str, Any]] = {}
+    first: dict[tuple[bytes, bytes, bytes, int, bool], dict[str, Any]] = {}
     same: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for pr in probs:
-        key = (pr["wcat"].tobytes(), pr["raw0"].tobytes(), int(pr["keep"]), pr["every"])
+        key = (pr["wcat"].tobytes(), pr["raw0"].tobytes(),
+               np.concatenate([pr["centre"], pr["inv_sd"]]).tobytes(), int(pr["keep"]),
+               pr["every"])
         if key in first:
             same.append((pr, first[key]))
         else:
             first[key] = pr
     if first:
         _run_batch(law, runs, list(first.values()), feats, stacked, logobs, sizes, names, cons,
-                   (centre, inv_sd), delta, tol, ftol, max_iter, agree_rtol, method)
+                   delta, tol, ftol, max_iter, agree_rtol, method)
     for pr, src in same:
         pr.update({k: src[k] for k in ("x", "f", "g", "pred", "it", "status")})
     if predictions is not None:
@@ -245,8 +256,8 @@ def fit_many(
     for pr in probs:
         try:
             out[pr["p"]] = _result(law, runs, pr, logobs, names, cons, delta, n_random, n_keep,
-                                   seed, max_iter, tol, ftol, coarsen_lr, coarsen_warmup, prior,
-                                   method)
+                                   seed, max_iter, tol, ftol, coarsen_lr, coarsen_warmup,
+                                   pr["prior"], method)
         except FitError as e:
             out[pr["p"]] = e
     dt = time.perf_counter() - t0
@@ -260,11 +271,12 @@ def fit_many(
 def _run_batch(
     law: Law, runs: Sequence[Run], probs: list[dict[str, Any]], feats: list[Any],
     stacked: Any, logobs: list[np.ndarray], sizes: tuple[int, ...], names: list[str],
-    cons: list[Constraint], prior: tuple[np.ndarray, np.ndarray], delta: float, tol: float,
+    cons: list[Constraint], delta: float, tol: float,
     ftol: float, max_iter: int, agree_rtol: float | None = None, method: str = "bfgs",
 ) -> None:
-    """Screening and BFGS of every problem through one executable; stores ``x, f, g, pred, it,
-    status`` (rows of the problem's kept starts) and ``n_starts`` in each problem dict."""
+    """Screening and BFGS of every problem through one executable (each problem with its own
+    weights and prior, ``centre`` / ``inv_sd``); stores ``x, f, g, pred, it, status`` (rows of
+    the problem's kept starts) and ``n_starts`` in each problem dict."""
     n_par = len(names)
     n_pred = int(sum(sizes))
     with x64_context():
@@ -274,7 +286,7 @@ def _run_batch(
             sz: tuple[int, ...] = (int(sum(sizes)),)
         else:
             fe, lo, sz = feats, [jnp.asarray(y) for y in logobs], sizes
-        consts = (law, fe, lo, (jnp.asarray(prior[0]), jnp.asarray(prior[1])))
+        consts = (law, fe, lo)
         opts = (jnp.asarray(delta, jnp.float64), jnp.asarray(tol, jnp.float64),
                 jnp.asarray(ftol, jnp.float64))
         statics = {"names": tuple(names), "cons": tuple(cons), "sizes": sz, "method": method}
@@ -290,13 +302,14 @@ def _run_batch(
 
         prog: list[Any] = []
 
-        def solve(x: np.ndarray, w: np.ndarray, s: np.ndarray, iters: int,
-                  groups: np.ndarray | None = None) -> list[np.ndarray]:
+        def solve(x: np.ndarray, w: np.ndarray, s: np.ndarray, pc: np.ndarray, pi: np.ndarray,
+                  iters: int, groups: np.ndarray | None = None) -> list[np.ndarray]:
             n_it = np.asarray(iters)
 
             def trips(state: dict[str, np.ndarray], rows: np.ndarray,
                       k_stop: np.ndarray) -> dict[str, Any]:
-                args = (*consts, {k: place(v) for k, v in state.items()}, place(w[rows]),
+                args = (*consts, (place(pc[rows]), place(pi[rows])),
+                        {k: place(v) for k, v in state.items()}, place(w[rows]),
                         place(s[rows]), place(k_stop), *opts, n_it)
                 try:
                     if not prog:  # screening and the optimiser: one program, looked up once
@@ -317,9 +330,11 @@ def _run_batch(
         if scr:
             fv = solve(np.stack([probs[k]["raw0"][i] for k, i in scr]),
                        np.stack([probs[k]["wcat"] for k, _ in scr]),
-                       np.array([probs[k]["scale"] for k, _ in scr]), 0)[1]
+                       np.array([probs[k]["scale"] for k, _ in scr]),
+                       np.stack([probs[k]["centre"] for k, _ in scr]),
+                       np.stack([probs[k]["inv_sd"] for k, _ in scr]), 0)[1]
             f0 = {ki: float(v) for ki, v in zip(scr, fv, strict=True)}
-        xs, ws, ss = [], [], []
+        xs, ws, ss, pcs, pis = [], [], [], [], []
         for k, pr in enumerate(probs):
             n = pr["raw0"].shape[0]
             if pr["keep"] < n:
@@ -330,11 +345,14 @@ def _run_batch(
             xs.append(pr["raw0"][order])
             ws.append(np.broadcast_to(pr["wcat"], (order.size, pr["wcat"].size)))
             ss.append(np.full(order.size, pr["scale"]))
+            pcs.append(np.broadcast_to(pr["centre"], (order.size, n_par)))
+            pis.append(np.broadcast_to(pr["inv_sd"], (order.size, n_par)))
         groups = np.concatenate([np.full(len(xk), -1 - k if probs[k]["every"] else k)
                                  for k, xk in enumerate(xs)])
         x, f, g, pred, it, status = solve(np.concatenate(xs).reshape(-1, n_par),
-                                          np.concatenate(ws), np.concatenate(ss), int(max_iter),
-                                          groups)
+                                          np.concatenate(ws), np.concatenate(ss),
+                                          np.concatenate(pcs), np.concatenate(pis),
+                                          int(max_iter), groups)
     o = 0
     for pr in probs:
         k = pr["keep"]

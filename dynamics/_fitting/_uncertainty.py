@@ -19,6 +19,7 @@ measured in ``benchmarks/bench_accuracy.py``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,8 @@ import numpy as np
 from .._law import Law, law_from_dict
 from .._run import Run
 from ._batch import fit_many
-from ._fit import FitError, FitResult, check_runs
+from ._fit import FitError, FitResult, _constraints, _prior_arrays, check_runs
+from ._priors import default_prior, fit_window, prior_strength
 from ._select import cv_fold_masks, law_fit_options
 
 __all__ = [
@@ -118,25 +120,61 @@ def jackknife_samples(
 
 
 def interval_samples(fitted: FitResult | Law, runs: Sequence[Run], n_samples: int = 8, *,
-                     seed: int = 0) -> list[Law]:
-    """``bootstrap_samples`` (``n_samples`` refits) followed by ``jackknife_samples``: the same
-    refits, solved as one batch (``fit_many``: one compiled program for all of them)."""
+                     seed: int = 0,
+                     prior: Mapping[str, tuple[float, float]] | str | None = "default",
+                     skip_warmup: bool = True) -> list[Law]:
+    """``n_samples`` bootstrap refits followed by ``jackknife_samples``' refits, solved as one
+    batch (``fit_many``: one compiled program for all of them), on the observations the fit used
+    (``fit_window``; every observation with ``skip_warmup=False``) and with the prior it had.
+
+    ``prior``: the fit's prior in ``default_prior``'s form (``"default"``: ``default_prior(law,
+    runs)``; None or ``{}``: none), scaled by ``prior_strength`` as ``fit`` and ``select_law``
+    scale it. Each bootstrap refit draws its prior's centre from that prior (its own width, not
+    the scaled one: the data's penalty is a sum over every observation), in the unconstrained
+    space (randomise-then-optimise: Bardsley et al. 2014; the perturbed-MAP form of the weighted
+    Bayesian bootstrap): a direction the runs do not identify (the anneal gain of a constant
+    run) then spreads as the prior says, instead of every refit returning the prior's centre.
+    The jackknife refits keep the prior's centre."""
     law = fitted.law if isinstance(fitted, FitResult) else fitted
     runs = check_runs(runs, "interval_samples")
     if int(n_samples) < 1:
         raise FitError(f"bootstrap_samples: n_samples={n_samples} must be >= 1")
+    n = int(n_samples)
     kw = law_fit_options(law)
     kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
     rng = np.random.default_rng(seed)
-    ws: list[Any] = [bootstrap_weights(runs, rng, 8) for _ in range(int(n_samples))]
+    win = [fit_window(r, law).astype(np.float64) if skip_warmup else np.ones(r.steps.size)
+           for r in runs]
+    ws: list[Any] = [[b * m for b, m in zip(bootstrap_weights(runs, rng, 8), win, strict=True)]
+                     for _ in range(n)]
     folds = cv_fold_masks(runs, 0.6)
-    ws += [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds]
-    starts: list[Sequence[Run] | None] = [None] * int(n_samples) + [f[1] for f in folds]
-    fits = fit_many(law, runs, ws, start_runs=starts, **kw)
-    boot = [r.law for r in fits[: int(n_samples)] if isinstance(r, FitResult)]
+    ws += [[(t & (m > 0)).astype(np.float64) for t, m in zip(tr, win, strict=True)]
+           for _, _, tr, _ in folds]
+    starts: list[Sequence[Run] | None] = [None] * n + [f[1] for f in folds]
+    if isinstance(prior, str) and prior != "default":
+        raise FitError(f"interval_samples: prior={prior!r} must be 'default', None or a mapping")
+    pri = default_prior(law, runs) if isinstance(prior, str) else dict(prior or {})
+    drawn: list[Mapping[str, tuple[float, float]] | None] | None = None
+    if pri:
+        k = math.sqrt(prior_strength(win, len(runs)))
+        kw["prior"] = {p: (float(c), float(sd) / k) for p, (c, sd) in pri.items()}
+        names, cons = _constraints(law)
+        # drawn at the prior's own width: the fit's penalty is the prior's times the strength
+        # because the data's is a sum over every observation (``prior_strength``)
+        centre, inv_sd = _prior_arrays(pri, names, cons)
+        has = inv_sd > 0
+        drawn = []
+        for _ in range(n):
+            raw = centre + np.where(has, rng.standard_normal(centre.size), 0.0) / np.where(
+                has, inv_sd, 1.0)
+            drawn.append({p: (cons[i].value_of(raw[i]), kw["prior"][p][1])
+                          for i, p in enumerate(names) if has[i]})
+        drawn += [None] * len(folds)
+    fits = fit_many(law, runs, ws, start_runs=starts, problem_priors=drawn, **kw)
+    boot = [r.law for r in fits[:n] if isinstance(r, FitResult)]
     if not boot:
         raise FitError("bootstrap_samples: every refit failed")
-    return boot + [r.law for r in fits[int(n_samples):] if isinstance(r, FitResult)]
+    return boot + [r.law for r in fits[n:] if isinstance(r, FitResult)]
 
 
 def _predict(law: Law, target: Run) -> np.ndarray:

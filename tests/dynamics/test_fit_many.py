@@ -232,3 +232,23 @@ def test_gauss_newton_columns_equal_batched_jacobian(runs, law_name):
     assert float(f) == pytest.approx(float(f_ref), rel=1e-12)
     np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), rtol=1e-8, atol=1e-14)
     np.testing.assert_allclose(np.asarray(h), np.asarray(h_ref), rtol=1e-8, atol=1e-14)
+
+
+def test_problem_priors_replace_the_shared_prior_per_problem(runs):
+    """``problem_priors``: a problem's own prior is the one its fit has (as ``fit`` with that
+    prior would give), a None entry keeps the shared ``prior``, and the batch stays one batch."""
+    law = MomentumLaw()
+    shared = {"alpha": (0.5, 0.25)}
+    far = {"alpha": (0.2, 0.01)}  # pins alpha near 0.2, far from the data's ~0.5-0.7
+    got = fit_many(law, runs, [None, None], prior=shared, problem_priors=[None, far],
+                   n_random=4, n_keep=4)
+    ref_shared = fit_many(law, runs, [None], prior=shared, n_random=4, n_keep=4)[0]
+    ref_far = fit_many(law, runs, [None], prior=far, n_random=4, n_keep=4)[0]
+    for res, ref in ((got[0], ref_shared), (got[1], ref_far)):
+        assert not isinstance(res, Exception)
+        for k, v in ref.params.items():
+            assert res.params[k] == pytest.approx(v, rel=1e-9), k
+    assert abs(got[1].params["alpha"] - 0.2) < 0.03 and got[0].params["alpha"] > 0.3
+    assert got[1].settings["prior"] == {"alpha": [0.2, 0.01]}
+    with pytest.raises(Exception, match="1 problem_priors for 2 problems"):
+        fit_many(law, runs, [None, None], problem_priors=[None])

@@ -89,3 +89,25 @@ def test_jackknife_and_interval_samples(fitted):
     assert len(jk) == 4  # 3 leave-one-run-out refits + the truncated-runs refit
     both = interval_samples(res, runs, 3)
     assert len(both) == 3 + 4 and all(s.NAME == "momentum" for s in both)
+
+
+def test_interval_samples_spread_what_one_constant_run_cannot_show():
+    """One constant run does not identify the annealing amplitude C (the cooldown gain): the
+    bootstrap refits draw their prior's centre from the prior (randomise-then-optimise), so C
+    spreads about as the prior's log-sd of 1.0 says (sd of log C over 16 refits > 0.5), and the
+    band on a WSD run widens with it. Without the prior (``prior=None``) nothing holds C, and
+    with the prior at its centre every refit used to return about the same C."""
+    from cptdyn.dynamics import default_prior, interval_samples
+
+    law = MomentumLaw(warmup="as-run")
+    const = synthetic_runs(("constant",), noise=1e-3, seed=3)
+    res = fit(law, const)
+    assert default_prior(res.law, const)["C"][1] == pytest.approx(1.0)
+    smp = interval_samples(res, const, 16, seed=0)
+    log_c = np.log([float(s.C) for s in smp[:16]])
+    assert np.std(log_c) > 0.5
+    wsd = synthetic_runs(("wsd",))[0]
+    band = predict_interval(smp, wsd, 0.9)
+    assert band["hi"][-1] - band["lo"][-1] > 0.02
+    with pytest.raises(FitError, match="prior='flat' must be"):
+        interval_samples(res, const, 2, prior="flat")
