@@ -10,7 +10,9 @@ predictive band: pointwise quantiles of the sampled curves (``predict_interval``
 ``jackknife_samples`` adds the refits on the cross-validation folds of ``select_law`` (each run
 left out when there are >= 3, and every run truncated at 60% of the horizon): how much the
 prediction moves when a schedule, or the end of the runs, is unseen. ``interval_samples`` =
-both (the default of ``cptdyn fit --law auto``).
+both (the default of ``cptdyn fit --law auto``), on the observations and with the prior the fit
+had, each bootstrap refit with its prior's centre drawn from the prior (randomise-then-optimise),
+so that what the runs do not identify spreads as the prior says.
 
 The band reflects parameter uncertainty given the law (how much the fit depends on which runs and
 which parts of them it saw), not the law's own misspecification; coverage on held-out curves is
