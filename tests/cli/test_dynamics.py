@@ -341,3 +341,21 @@ def test_band_carries_the_lr_response_at_another_peak(params, tmp_path, capsys):
     m = a["loss"]  # the middle sample (C x 1.0) is the fitted law: the median curve
     assert np.log(m / b["lo"]) ** 2 == pytest.approx(np.log(m / a["lo"]) ** 2 + z2, rel=1e-6)
     assert np.log(b["hi"] / m) ** 2 == pytest.approx(np.log(a["hi"] / m) ** 2 + z2, rel=1e-6)
+
+
+def test_fit_of_constant_runs_only_says_the_anneal_term_is_the_priors(tmp_path, capsys):
+    """A constant-LR run cannot show what a decay gains: the fit says the annealing term is the
+    prior's (or arbitrary with --prior none); a run with a decay among them silences it."""
+    const, cos = str(D400 / "constant_24000.csv"), str(D400 / "cosine_24000.csv")
+    rc, out, err = run(["fit", const, "--law", "momentum", "--out", tmp_path / "c.json"], capsys)
+    assert rc == 0, err
+    note = [ln for ln in out.splitlines() if ln.startswith("note: every run keeps its LR")]
+    assert len(note) == 1 and "annealing term is the prior's" in note[0]
+    rc, out, err = run(["fit", const, "--law", "mpl", "--prior", "none", "--out",
+                        tmp_path / "n.json"], capsys)
+    assert rc == 0, err
+    assert "nothing sets the law's annealing term (--prior none)" in out
+    rc, out, err = run(["fit", const, cos, "--law", "momentum", "--out", tmp_path / "b.json"],
+                       capsys)
+    assert rc == 0, err
+    assert "every run keeps its LR" not in out
