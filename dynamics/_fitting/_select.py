@@ -43,7 +43,7 @@ from cptdyn._progress import start_task
 from .._law import Law, law_class
 from .._run import Run
 from ._batch import fit_many, predict_many
-from ._fit import FitError, FitResult, check_runs, evaluate, run_row
+from ._fit import MAX_OBS, FitError, FitResult, bin_observations, check_runs, evaluate, run_row
 from ._priors import default_options, default_prior, distinct_peaks, fit_window, prior_strength
 
 __all__ = [
@@ -184,18 +184,31 @@ def cv_folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[
     return out
 
 
+def binned_runs(runs: Sequence[Run]) -> tuple[list[Run], list[np.ndarray]]:
+    """The runs as ``fit`` fits them: a run with more than ``MAX_OBS`` observations (a per-step
+    training-loss log) averaged in log-spaced step bins (``bin_observations``), and each
+    observation's count (its weight in every fit). Runs with fewer are unchanged (counts 1), so
+    the cost of ``select_law``, ``cv_model_error`` and ``interval_samples`` does not grow with
+    the length of a log."""
+    out = [bin_observations(r, None, MAX_OBS) for r in runs]
+    return [b[0] for b in out], [np.asarray(b[1], np.float64) for b in out]
+
+
 def _law_cv(
     law: Law, runs: Sequence[Run], folds: Sequence[tuple[str, list[Run], list[np.ndarray],
                                                          list[np.ndarray]]],
-    kw: Mapping[str, Any], full: bool = True,
+    kw: Mapping[str, Any], full: bool = True, counts: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[dict[str, Any]], str, FitResult | FitError | None]:
     """Held-out rows of every fold and the fit on all runs (None with ``full=False``), as one
-    batch (``fit_many``)."""
-    probs = [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds]
+    batch (``fit_many``); ``counts``: the observations' weights (``binned_runs``)."""
+    cts = [np.ones(r.steps.size) for r in runs] if counts is None else list(counts)
+    probs = [[m.astype(np.float64) * c for m, c in zip(tr, cts, strict=True)]
+             for _, _, tr, _ in folds]
     starts: list[Sequence[Run] | None] = [f[1] for f in folds]
     every = [False] * len(folds)
     if full:  # the fit on all runs is the one returned: every kept start runs (no agreement stop)
-        probs.append([fit_window(r, law).astype(np.float64) for r in runs])  # issue 12 window
+        probs.append([fit_window(r, law).astype(np.float64) * c  # issue 12 window
+                      for r, c in zip(runs, cts, strict=True)])
         starts.append(None)
         every.append(True)
     own: list[list[np.ndarray] | None] = []
@@ -240,7 +253,7 @@ def _prepare(
                                                                list[np.ndarray], list[np.ndarray]]],
     seed: int, fit_options: Mapping[str, Mapping[str, Any]] | None,
     priors: Mapping[str, Callable[[Law, Sequence[Run]], Mapping[str, tuple[float, float]]]]
-    | None,
+    | None, counts: Sequence[np.ndarray] | None = None,
 ) -> tuple[Law, list[Any], dict[str, Any]]:
     """A candidate's template, its folds restricted to the fit window and its fit options, with
     the defaults of ``fit`` (issue 12): warmup window, priors scaled by their strength."""
@@ -252,7 +265,9 @@ def _prepare(
     law_folds = [(n, tr_runs, [t & w for t, w in zip(tr, win, strict=True)], te)
                  for n, tr_runs, tr, te in folds]
     if "prior" not in kw:
-        k = math.sqrt(prior_strength([w.astype(float) for w in win], len(runs)))
+        cts = [np.ones(r.steps.size) for r in runs] if counts is None else counts
+        k = math.sqrt(prior_strength([w.astype(float) * c for w, c in zip(win, cts, strict=True)],
+                                     len(runs)))
         prior_fn = (priors or {}).get(law.NAME, default_prior)
         kw["prior"] = {p: (float(c), float(sd) / k)
                        for p, (c, sd) in prior_fn(law, runs).items()}
@@ -272,12 +287,12 @@ def heldout_rows(
 ) -> list[dict[str, Any]]:
     """The held-out rows ``select_law`` scores ``law`` by (its folds, its fit options updated by
     ``fit_options``, ``prior(law, runs)`` or the default prior), without the fit on all runs."""
-    runs = check_runs(runs, "heldout_rows")
+    runs, counts = binned_runs(check_runs(runs, "heldout_rows"))
     folds = cv_fold_masks(runs, fspl_fraction) + extrapolation_fold_masks(runs)
     name = law if isinstance(law, str) else law.NAME
     lw, lf, kw = _prepare(law, runs, folds, seed, {name: dict(fit_options or {})},
-                          None if prior is None else {name: prior})
-    return _law_cv(lw, runs, lf, kw, full=False)[0]
+                          None if prior is None else {name: prior}, counts)
+    return _law_cv(lw, runs, lf, kw, full=False, counts=counts)[0]
 
 
 def _schedule_kind(r: Run) -> str:
@@ -356,7 +371,9 @@ def select_law(
     """Choose a law by cross-validation on ``runs`` (module docstring) and fit it on all runs.
 
     Args:
-      runs: observed training runs (the only data looked at).
+      runs: observed training runs (the only data looked at); a run with more than
+        ``MAX_OBS`` observations (a per-step log) is binned as ``fit`` bins it
+        (``binned_runs``): folds, fits and held-out scores are on the bins.
       candidates: law names or templates (default ``DEFAULT_CANDIDATES``).
       fspl_fraction: truncation point of the fit-short / predict-long fold (fraction of the
         longest run's last observed step; of the CPT phase for CPT runs).
@@ -378,7 +395,7 @@ def select_law(
     Raises:
       FitError: no runs, or every candidate failed.
     """
-    runs = check_runs(runs, "select_law")
+    runs, counts = binned_runs(check_runs(runs, "select_law"))
     candidates = default_candidates(runs) if candidates is None else tuple(candidates)
     if not candidates:
         raise FitError("select_law: no candidate laws")
@@ -393,7 +410,7 @@ def select_law(
     # progress per law and fold, and a Ctrl-C point between fits (closes itself at the end)
     prog = start_task("law selection", total=len(candidates) * (len(folds) + 1))
 
-    prepared = [_prepare(c, runs, folds, seed, fit_options, priors) for c in candidates]
+    prepared = [_prepare(c, runs, folds, seed, fit_options, priors, counts) for c in candidates]
     outs: list[tuple[list[dict[str, Any]], str, FitResult | FitError | None]] = []
 
     def done(law: Law) -> None:
@@ -407,7 +424,7 @@ def select_law(
         order = sorted(range(len(prepared)), key=lambda i: -len(prepared[i][0].params()))
         with ThreadPoolExecutor(n_workers, thread_name_prefix="select_law") as ex:
             by_i = {i: ex.submit(contextvars.copy_context().run, _law_cv, prepared[i][0], runs,
-                                 prepared[i][1], prepared[i][2]) for i in order}
+                                 prepared[i][1], prepared[i][2], True, counts) for i in order}
             futs = [by_i[i] for i in range(len(prepared))]
             try:
                 for (law, _, _), fut in zip(prepared, futs, strict=True):
@@ -419,7 +436,7 @@ def select_law(
                 raise
     else:
         for law, lf, kw in prepared:
-            outs.append(_law_cv(law, runs, lf, kw))
+            outs.append(_law_cv(law, runs, lf, kw, counts=counts))
             done(law)
     for ci, ((law, _, _), out) in enumerate(zip(prepared, outs, strict=True)):
         rows, err, full_fit = out

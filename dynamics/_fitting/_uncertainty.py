@@ -32,7 +32,7 @@ from .._run import Run
 from ._batch import fit_many
 from ._fit import FitError, FitResult, _constraints, _prior_arrays, check_runs
 from ._priors import default_prior, fit_window, prior_strength
-from ._select import cv_fold_masks, law_fit_options
+from ._select import binned_runs, cv_fold_masks, law_fit_options
 
 __all__ = [
     "bootstrap_weights",
@@ -127,7 +127,8 @@ def interval_samples(fitted: FitResult | Law, runs: Sequence[Run], n_samples: in
                      skip_warmup: bool = True) -> list[Law]:
     """``n_samples`` bootstrap refits followed by ``jackknife_samples``' refits, solved as one
     batch (``fit_many``: one compiled program for all of them), on the observations the fit used
-    (``fit_window``; every observation with ``skip_warmup=False``) and with the prior it had.
+    (``fit_window``; every observation with ``skip_warmup=False``; a per-step log binned as
+    ``fit`` bins it, ``binned_runs``) and with the prior it had.
 
     ``prior``: the fit's prior in ``default_prior``'s form (``"default"``: ``default_prior(law,
     runs)``; None or ``{}``: none), scaled by ``prior_strength`` as ``fit`` and ``select_law``
@@ -138,19 +139,19 @@ def interval_samples(fitted: FitResult | Law, runs: Sequence[Run], n_samples: in
     run) then spreads as the prior says, instead of every refit returning the prior's centre.
     The jackknife refits keep the prior's centre."""
     law = fitted.law if isinstance(fitted, FitResult) else fitted
-    runs = check_runs(runs, "interval_samples")
+    runs, counts = binned_runs(check_runs(runs, "interval_samples"))
     if int(n_samples) < 1:
         raise FitError(f"bootstrap_samples: n_samples={n_samples} must be >= 1")
     n = int(n_samples)
     kw = law_fit_options(law)
     kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
     rng = np.random.default_rng(seed)
-    win = [fit_window(r, law).astype(np.float64) if skip_warmup else np.ones(r.steps.size)
-           for r in runs]
+    win = [(fit_window(r, law).astype(np.float64) if skip_warmup else 1.0) * c
+           for r, c in zip(runs, counts, strict=True)]
     ws: list[Any] = [[b * m for b, m in zip(bootstrap_weights(runs, rng, 8), win, strict=True)]
                      for _ in range(n)]
     folds = cv_fold_masks(runs, 0.6)
-    ws += [[(t & (m > 0)).astype(np.float64) for t, m in zip(tr, win, strict=True)]
+    ws += [[np.where(t, m, 0.0) for t, m in zip(tr, win, strict=True)]
            for _, _, tr, _ in folds]
     starts: list[Sequence[Run] | None] = [None] * n + [f[1] for f in folds]
     if isinstance(prior, str) and prior != "default":
