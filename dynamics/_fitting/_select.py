@@ -43,7 +43,16 @@ from cptdyn._progress import start_task
 from .._law import Law, law_class
 from .._run import Run
 from ._batch import fit_many, predict_many
-from ._fit import MAX_OBS, FitError, FitResult, bin_observations, check_runs, evaluate, run_row
+from ._fit import (
+    MAX_OBS,
+    N_BINS,
+    FitError,
+    FitResult,
+    bin_observations,
+    check_runs,
+    evaluate,
+    run_row,
+)
 from ._priors import default_options, default_prior, distinct_peaks, fit_window, prior_strength
 
 __all__ = [
@@ -184,14 +193,43 @@ def cv_folds(runs: Sequence[Run], fspl_fraction: float) -> list[tuple[str, list[
     return out
 
 
+#: bins of a per-step log's warmup ramp (``binned_runs``)
+WARMUP_BINS = 8
+
+
+def _after_warmup(run: Run, mask: np.ndarray) -> np.ndarray:
+    """``mask`` without the observations inside the warmup ramp (steps <= ``warmup_steps``),
+    where the laws' warmup conventions are approximations: a held-out curve is scored after
+    its warmup (all of ``mask`` if nothing of it is left)."""
+    m = mask & (np.asarray(run.steps) > int(run.warmup_steps))
+    return m if m.any() else mask
+
+
 def binned_runs(runs: Sequence[Run]) -> tuple[list[Run], list[np.ndarray]]:
     """The runs as ``fit`` fits them: a run with more than ``MAX_OBS`` observations (a per-step
     training-loss log) averaged in log-spaced step bins (``bin_observations``), and each
     observation's count (its weight in every fit). Runs with fewer are unchanged (counts 1), so
     the cost of ``select_law``, ``cv_model_error`` and ``interval_samples`` does not grow with
     the length of a log."""
-    out = [bin_observations(r, None, MAX_OBS) for r in runs]
-    return [b[0] for b in out], [np.asarray(b[1], np.float64) for b in out]
+    runs_out, counts = [], []
+    for r in runs:
+        if r.steps.size <= MAX_OBS or r.loss is None:
+            runs_out.append(r)
+            counts.append(np.ones(r.steps.size))
+            continue
+        # the warmup ramp and what follows are binned apart (log-spaced bins from step 1 would
+        # put half of them inside the ramp, which no fit uses and no score counts)
+        ramp = r.steps <= r.warmup_steps
+        parts = [bin_observations(r.replace(steps=r.steps[m], loss=np.asarray(r.loss)[m]),
+                                  None, 1 if k == 0 else MAX_OBS, WARMUP_BINS if k == 0
+                                  else N_BINS)
+                 for k, m in enumerate((ramp, ~ramp)) if m.any()]
+        runs_out.append(r.replace(
+            steps=np.concatenate([b.steps for b, _ in parts]),
+            loss=np.concatenate([np.asarray(b.loss) for b, _ in parts]),
+            meta={**r.meta, "binned_from": int(r.steps.size)}))
+        counts.append(np.concatenate([np.asarray(c, np.float64) for _, c in parts]))
+    return runs_out, counts
 
 
 def _law_cv(
@@ -226,7 +264,8 @@ def _law_cv(
             preds = {}
     rows: list[dict[str, Any]] = []
     err = ""
-    for i, (fname, _, _, te) in enumerate(folds):
+    for i, (fname, _, _, te_all) in enumerate(folds):
+        te = [_after_warmup(r, m) for r, m in zip(runs, te_all, strict=True)]
         res = fits[i]
         try:
             if isinstance(res, FitError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,16 @@ def mark_non_finite(row: Mapping[str, Any]) -> dict[str, Any]:
     the table readers refuse where the column is used; missing keys stay missing."""
     return {k: (repr(v) if isinstance(v, float) and not math.isfinite(v) else v)
             for k, v in row.items()}
+
+
+def _run_name(folder: Path) -> str:
+    """The run's name: the Trainer's output folder when ``trainer_state.json`` lies in one of
+    its ``checkpoint-N`` folders (every run's last checkpoint has such a name), else the
+    folder's own name."""
+    name = folder.name
+    if re.fullmatch(r"checkpoint-\d+", name) and folder.resolve().parent.name:
+        return folder.resolve().parent.name
+    return name or "trainer_state"
 
 
 def _checkpoint_lr_at(folder: Path) -> tuple[str, str] | None:
@@ -87,5 +98,5 @@ def load_hf_trainer_state(path: str | os.PathLike[str], **options: Any) -> list[
         "last", "assumed Hugging Face Trainer >= 4.51 (the LR of the update just done; older "
         "versions log the next one: pass lr_at='next' / --lr-at next, or keep the checkpoint's "
         "config.json beside trainer_state.json)")
-    return runs_from_frame(df, name=p.parent.name or "trainer_state", source=src, guesses=guesses,
+    return runs_from_frame(df, name=_run_name(p.parent), source=src, guesses=guesses,
                            default_lr_at=at, meta={"format": "hf"}, **opts)

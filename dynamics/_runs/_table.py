@@ -428,7 +428,30 @@ def _run_lr(r: _RunRows, last_step: int, opts: RunOptions, mpl: MplSchedule | No
     total = opts.total_steps if opts.total_steps is not None else max(last_step, int(ls[-1]))
     lr, meta = logged_lr(ls, lv, int(total), warmup_steps=int(opts.warmup_steps or 0),
                          lr_at=lr_at[0], src=src, run=r.name)
-    return lr, opts.warmup_steps, meta
+    warm = opts.warmup_steps
+    if warm is None:
+        warm = ramp_length(lr)
+        if warm:
+            guesses.add(f"warmup_steps={warm}: the logged LR rises from {float(lr[0]):.3g} to "
+                        f"its peak {float(np.max(lr)):.3g} over the first {warm} updates "
+                        "(give warmup_steps= / --warmup-steps if the warmup is another length)")
+    return lr, warm, meta
+
+
+def ramp_length(lr: np.ndarray) -> int:
+    """Length of an LR warmup ramp: the updates until the LR first reaches 99.9% of its peak,
+    when it starts below half the peak and never falls on the way (else 0). Trainers log the
+    LR, not the warmup length; the laws' warmup conventions and the fit window need it."""
+    lr = np.asarray(lr, np.float64)
+    if lr.size < 3 or not np.all(np.isfinite(lr)):
+        return 0
+    peak = float(np.max(lr))
+    if not peak > 0 or lr[0] >= 0.5 * peak:
+        return 0
+    k = int(np.argmax(lr >= 0.999 * peak))
+    if k < 1 or np.any(np.diff(lr[: k + 1]) < -1e-12 * peak):
+        return 0
+    return k + 1
 
 
 def _lr_at(columns: Sequence[str], opts: RunOptions,

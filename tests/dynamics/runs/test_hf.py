@@ -35,7 +35,8 @@ def test_hf_trainer_state(tmp_path):
     d = _state(tmp_path)
     for src in (d / "trainer_state.json", d):
         (run,) = load_runs(src, lr_at="next")
-        assert run.name == "checkpoint-500" and run.meta["loss_column"] == "eval_loss"
+        # the Trainer's output folder names the run (every last checkpoint is checkpoint-N)
+        assert run.name == tmp_path.name and run.meta["loss_column"] == "eval_loss"
         np.testing.assert_array_equal(run.steps, [100, 200, 300, 400, 500])
         assert run.total_steps == 500
         assert run.lr[50] == pytest.approx(5e-4) and run.lr[100] == pytest.approx(1e-3)
@@ -66,3 +67,26 @@ def test_hf_nan_loss_is_refused(tmp_path):
         load_runs(d, loss_col="loss")
     (run,) = load_runs(d, lr_at="next")  # the eval loss is used: the NaN train loss is not read
     assert run.steps.size == 5
+
+
+def test_warmup_is_read_off_a_logged_lr_ramp(tmp_path):
+    """A per-step log (logging_steps=1) whose LR ramps from near 0 to its peak over 200 updates:
+    warmup_steps=200 is inferred and listed among the guesses; an explicit value wins, and a
+    run that starts at its peak has none."""
+    hist = [{"epoch": s / 1000, "grad_norm": 1.0, "step": s, "loss": 5 - s / 1000,
+             "learning_rate": 2e-4 * min(1.0, s / 200)} for s in range(1, 1001)]
+    d = tmp_path / "out" / "checkpoint-1000"
+    d.mkdir(parents=True)
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": 1000, "max_steps": 1000,
+                                                      "log_history": hist}))
+    (run,) = load_runs(d, lr_at="last")
+    assert run.name == "out" and run.warmup_steps == 200
+    assert any(g.startswith("warmup_steps=200: the logged LR rises") for g in run.meta["guesses"])
+    (run,) = load_runs(d, lr_at="last", warmup_steps=150)
+    assert run.warmup_steps == 150
+    for h in hist:
+        h["learning_rate"] = 2e-4
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": 1000, "max_steps": 1000,
+                                                      "log_history": hist}))
+    (run,) = load_runs(d, lr_at="last")
+    assert run.warmup_steps == 0
