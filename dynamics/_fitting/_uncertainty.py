@@ -59,103 +59,32 @@ def bootstrap_weights(runs: Sequence[Run], rng: np.random.Generator,
     return out
 
 
-def bootstrap_samples(
-    fitted: FitResult | Law,
-    runs: Sequence[Run],
-    n_samples: int = 16,
-    *,
-    seed: int = 0,
-    block: int = 8,
-    fit_options: Mapping[str, Any] | None = None,
-) -> list[Law]:
-    """Parameter samples of ``fitted`` from refits on reweighted ``runs`` (module docstring).
+PriorSpec = Mapping[str, tuple[float, float]] | str | None
 
-    Args:
-      fitted: the fitted law (or its ``FitResult``); refits start from its parameters.
-      runs: the runs it was fitted on.
-      n_samples: number of refits.
-      seed: seed of the weights.
-      block: observations per weight block.
-      fit_options: extra ``fit`` options (default: ``law_fit_options`` of the law, with few
-        starts).
 
-    Returns:
-      the refitted laws (refits that fail are skipped; at least one must succeed).
-    """
+def _refits(fitted: FitResult | Law, runs: Sequence[Run], n_boot: int, folds: bool, *,
+            seed: int, block: int, fspl_fraction: float, prior: PriorSpec, skip_warmup: bool,
+            fit_options: Mapping[str, Any] | None, what: str) -> tuple[list[Law], list[Law]]:
+    """(bootstrap refits, fold refits) of ``fitted`` on ``runs``, solved as one batch
+    (``fit_many``): the shared machinery of ``bootstrap_samples``, ``jackknife_samples`` and
+    ``interval_samples`` (``interval_samples``' docstring says what the refits see)."""
     law = fitted.law if isinstance(fitted, FitResult) else fitted
-    runs = check_runs(runs, "bootstrap_samples")
-    if int(n_samples) < 1:
-        raise FitError(f"bootstrap_samples: n_samples={n_samples} must be >= 1")
-    kw = law_fit_options(law)
-    kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
-    kw.update(fit_options or {})
-    rng = np.random.default_rng(seed)
-    ws = [bootstrap_weights(runs, rng, block) for _ in range(int(n_samples))]
-    out = [r.law for r in fit_many(law, runs, ws, **kw) if isinstance(r, FitResult)]
-    if not out:
-        raise FitError("bootstrap_samples: every refit failed")
-    return out
-
-
-def jackknife_samples(
-    fitted: FitResult | Law,
-    runs: Sequence[Run],
-    *,
-    fspl_fraction: float = 0.6,
-    seed: int = 0,
-    fit_options: Mapping[str, Any] | None = None,
-) -> list[Law]:
-    """Refits of ``fitted`` on the training folds of ``select_law`` (leave-one-run-out with
-    >= 3 runs, and all runs truncated at ``fspl_fraction`` of the horizon); failed refits are
-    skipped (the list may be empty)."""
-    law = fitted.law if isinstance(fitted, FitResult) else fitted
-    runs = check_runs(runs, "jackknife_samples")
-    kw = law_fit_options(law)
-    kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
-    kw.update(fit_options or {})
-    folds = cv_fold_masks(runs, fspl_fraction)
-    if not folds:
-        return []
-    fits = fit_many(law, runs, [[m.astype(np.float64) for m in tr] for _, _, tr, _ in folds],
-                    start_runs=[f[1] for f in folds], **kw)
-    return [r.law for r in fits if isinstance(r, FitResult)]
-
-
-def interval_samples(fitted: FitResult | Law, runs: Sequence[Run], n_samples: int = 8, *,
-                     seed: int = 0,
-                     prior: Mapping[str, tuple[float, float]] | str | None = "default",
-                     skip_warmup: bool = True) -> list[Law]:
-    """``n_samples`` bootstrap refits followed by ``jackknife_samples``' refits, solved as one
-    batch (``fit_many``: one compiled program for all of them), on the observations the fit used
-    (``fit_window``; every observation with ``skip_warmup=False``; a per-step log binned as
-    ``fit`` bins it, ``binned_runs``) and with the prior it had.
-
-    ``prior``: the fit's prior in ``default_prior``'s form (``"default"``: ``default_prior(law,
-    runs)``; None or ``{}``: none), scaled by ``prior_strength`` as ``fit`` and ``select_law``
-    scale it. Each bootstrap refit draws its prior's centre from that prior (its own width, not
-    the scaled one: the data's penalty is a sum over every observation), in the unconstrained
-    space (randomise-then-optimise: Bardsley et al. 2014; the perturbed-MAP form of the weighted
-    Bayesian bootstrap): a direction the runs do not identify (the anneal gain of a constant
-    run) then spreads as the prior says, instead of every refit returning the prior's centre.
-    The jackknife refits keep the prior's centre."""
-    law = fitted.law if isinstance(fitted, FitResult) else fitted
-    runs, counts = binned_runs(check_runs(runs, "interval_samples"))
-    if int(n_samples) < 1:
-        raise FitError(f"bootstrap_samples: n_samples={n_samples} must be >= 1")
-    n = int(n_samples)
+    runs, counts = binned_runs(check_runs(runs, what))
+    if isinstance(prior, str) and prior != "default":
+        raise FitError(f"{what}: prior={prior!r} must be 'default', None or a mapping")
+    n = int(n_boot)
     kw = law_fit_options(law)
     kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
     rng = np.random.default_rng(seed)
     win = [(fit_window(r, law).astype(np.float64) if skip_warmup else 1.0) * c
            for r, c in zip(runs, counts, strict=True)]
-    ws: list[Any] = [[b * m for b, m in zip(bootstrap_weights(runs, rng, 8), win, strict=True)]
-                     for _ in range(n)]
-    folds = cv_fold_masks(runs, 0.6)
-    ws += [[np.where(t, m, 0.0) for t, m in zip(tr, win, strict=True)]
-           for _, _, tr, _ in folds]
-    starts: list[Sequence[Run] | None] = [None] * n + [f[1] for f in folds]
-    if isinstance(prior, str) and prior != "default":
-        raise FitError(f"interval_samples: prior={prior!r} must be 'default', None or a mapping")
+    ws: list[Any] = [[b * m for b, m in zip(bootstrap_weights(runs, rng, block), win,
+                                            strict=True)] for _ in range(n)]
+    fm = cv_fold_masks(runs, fspl_fraction) if folds else []
+    ws += [[np.where(t, m, 0.0) for t, m in zip(tr, win, strict=True)] for _, _, tr, _ in fm]
+    starts: list[Sequence[Run] | None] = [None] * n + [f[1] for f in fm]
+    if not ws:
+        return [], []
     pri = default_prior(law, runs) if isinstance(prior, str) else dict(prior or {})
     drawn: list[Mapping[str, tuple[float, float]] | None] | None = None
     if pri:
@@ -172,12 +101,94 @@ def interval_samples(fitted: FitResult | Law, runs: Sequence[Run], n_samples: in
                 has, inv_sd, 1.0)
             drawn.append({p: (cons[i].value_of(raw[i]), kw["prior"][p][1])
                           for i, p in enumerate(names) if has[i]})
-        drawn += [None] * len(folds)
+        drawn += [None] * len(fm)
+    kw.update(fit_options or {})
+    if "prior" in (fit_options or {}):  # the caller's own prior, as it is
+        drawn = None
     fits = fit_many(law, runs, ws, start_runs=starts, problem_priors=drawn, **kw)
-    boot = [r.law for r in fits[:n] if isinstance(r, FitResult)]
+    return ([r.law for r in fits[:n] if isinstance(r, FitResult)],
+            [r.law for r in fits[n:] if isinstance(r, FitResult)])
+
+
+def bootstrap_samples(
+    fitted: FitResult | Law,
+    runs: Sequence[Run],
+    n_samples: int = 16,
+    *,
+    seed: int = 0,
+    block: int = 8,
+    fit_options: Mapping[str, Any] | None = None,
+    prior: PriorSpec = "default",
+    skip_warmup: bool = True,
+) -> list[Law]:
+    """Parameter samples of ``fitted`` from refits on reweighted ``runs`` (module docstring),
+    each with its prior's centre drawn from the prior (``interval_samples``).
+
+    Args:
+      fitted: the fitted law (or its ``FitResult``); refits start from its parameters.
+      runs: the runs it was fitted on.
+      n_samples: number of refits.
+      seed: seed of the weights and of the prior draws.
+      block: observations per weight block.
+      fit_options: extra ``fit_many`` options (default: ``law_fit_options`` of the law, with few
+        starts; a ``"prior"`` here is used as it is, not drawn).
+      prior, skip_warmup: the fit's prior and warmup rule (``interval_samples``).
+
+    Returns:
+      the refitted laws (refits that fail are skipped; at least one must succeed).
+    """
+    if int(n_samples) < 1:
+        raise FitError(f"bootstrap_samples: n_samples={n_samples} must be >= 1")
+    boot, _ = _refits(fitted, runs, int(n_samples), False, seed=seed, block=block,
+                      fspl_fraction=0.6, prior=prior, skip_warmup=skip_warmup,
+                      fit_options=fit_options, what="bootstrap_samples")
     if not boot:
         raise FitError("bootstrap_samples: every refit failed")
-    return boot + [r.law for r in fits[n:] if isinstance(r, FitResult)]
+    return boot
+
+
+def jackknife_samples(
+    fitted: FitResult | Law,
+    runs: Sequence[Run],
+    *,
+    fspl_fraction: float = 0.6,
+    seed: int = 0,
+    fit_options: Mapping[str, Any] | None = None,
+    prior: PriorSpec = "default",
+    skip_warmup: bool = True,
+) -> list[Law]:
+    """Refits of ``fitted`` on the training folds of ``select_law`` (leave-one-run-out with
+    >= 3 runs, and all runs truncated at ``fspl_fraction`` of the horizon), with the fit's
+    prior at its centre; failed refits are skipped (the list may be empty)."""
+    return _refits(fitted, runs, 0, True, seed=seed, block=8, fspl_fraction=fspl_fraction,
+                   prior=prior, skip_warmup=skip_warmup, fit_options=fit_options,
+                   what="jackknife_samples")[1]
+
+
+def interval_samples(fitted: FitResult | Law, runs: Sequence[Run], n_samples: int = 8, *,
+                     seed: int = 0, prior: PriorSpec = "default",
+                     skip_warmup: bool = True) -> list[Law]:
+    """``n_samples`` bootstrap refits followed by ``jackknife_samples``' refits, solved as one
+    batch (``fit_many``: one compiled program for all of them), on the observations the fit used
+    (``fit_window``; every observation with ``skip_warmup=False``; a per-step log binned as
+    ``fit`` bins it, ``binned_runs``) and with the prior it had.
+
+    ``prior``: the fit's prior in ``default_prior``'s form (``"default"``: ``default_prior(law,
+    runs)``; None or ``{}``: none), scaled by ``prior_strength`` as ``fit`` and ``select_law``
+    scale it. Each bootstrap refit draws its prior's centre from that prior (its own width, not
+    the scaled one: the data's penalty is a sum over every observation), in the unconstrained
+    space (randomise-then-optimise: Bardsley et al. 2014; the perturbed-MAP form of the weighted
+    Bayesian bootstrap): a direction the runs do not identify (the anneal gain of a constant
+    run) then spreads as the prior says, instead of every refit returning the prior's centre.
+    The jackknife refits keep the prior's centre."""
+    if int(n_samples) < 1:
+        raise FitError(f"bootstrap_samples: n_samples={n_samples} must be >= 1")
+    boot, folds = _refits(fitted, runs, int(n_samples), True, seed=seed, block=8,
+                          fspl_fraction=0.6, prior=prior, skip_warmup=skip_warmup,
+                          fit_options=None, what="interval_samples")
+    if not boot:
+        raise FitError("bootstrap_samples: every refit failed")
+    return boot + folds
 
 
 def _predict(law: Law, target: Run) -> np.ndarray:

@@ -46,10 +46,16 @@ def test_samples_vary_and_band_is_ordered(fitted):
     b = predict_interval(samples, runs[1], 0.9)
     assert np.all(b["lo"] <= b["median"]) and np.all(b["median"] <= b["hi"])
     assert b["samples"].shape == (6, runs[1].steps.size)
-    # the noise-free truth lies inside the band on most training steps
+    # the noise-free truth lies inside the band on most of the steps the fit saw (its window:
+    # after the warmup and the annealing term's memory of it, as the refits see them too)
+    from cptdyn.dynamics._fitting._priors import fit_window
+
     truth = np.asarray(TRUE.predict(runs[1]))
     wide = predict_interval(samples, runs[1], 0.9, rel_error=2e-3)
-    assert np.mean((truth >= wide["lo"]) & (truth <= wide["hi"])) > 0.8
+    seen = fit_window(runs[1], res.law)
+    assert 0 < seen.sum() < seen.size
+    inside = (truth >= wide["lo"]) & (truth <= wide["hi"])
+    assert np.mean(inside[seen]) > 0.8
     assert np.all(wide["hi"] - wide["lo"] >= b["hi"] - b["lo"])
 
 
