@@ -610,10 +610,13 @@ class MPLLaw(Law):
             if idx.size and (idx.min() < 1 or idx.max() >= s1.size):
                 raise ValueError(f"MPLLaw.terms: steps must be in 1..{s1.size - 1}")
             pred = curve[idx - 1]
-            with np.errstate(divide="ignore"):
+            # a step with no LR area yet (warmup from 0): the power term is inf there and the
+            # annealing term undefined (NaN), as the prediction is
+            with np.errstate(divide="ignore", invalid="ignore"):
                 power = float(self.A) * s1[idx] ** (-float(self.alpha))
-            base = np.full(pred.shape, float(self.L0))
-            return {"L0": base, "power (S1)": power, "annealing (loss drop)": pred - base - power}
+                base = np.full(pred.shape, float(self.L0))
+                return {"L0": base, "power (S1)": power,
+                        "annealing (loss drop)": pred - base - power}
 
     def final_loss_direct(self, lr: Any, warmup_steps: int = 0) -> jax.Array:
         """Loss after all ``len(lr)`` updates by the law's defining sum, O(T):

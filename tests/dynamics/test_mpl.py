@@ -260,3 +260,18 @@ def test_bad_options():
         MPLLaw.released("1B")
     with pytest.raises(ValueError, match="upto=0"):
         MPLLaw().predict_curve(Run("x", np.full(10, 1e-3), np.arange(1, 11)), upto=0)
+
+
+def test_terms_of_a_warmup_from_zero_warn_nothing():
+    """``terms`` at a step with no LR area yet (warmup from 0, the repository convention): the
+    power term is inf and the annealing term NaN there, as the prediction is, without a NumPy
+    RuntimeWarning reaching the user (``cptdyn plan`` printed one)."""
+    import warnings
+
+    lr = np.concatenate([np.linspace(0.0, 3e-4, 100), np.full(900, 3e-4)])
+    law = MPLLaw(warmup="repo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = law.terms(lr, [1, 500, 1000])
+    assert np.isinf(t["power (S1)"][0]) and np.all(np.isfinite(t["power (S1)"][1:]))
+    assert np.all(np.isfinite(t["annealing (loss drop)"][1:]))
