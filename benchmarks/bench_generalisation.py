@@ -276,11 +276,11 @@ def score(law: Any, train: list[Any], test: list[Any], whole: bool,
     on each side of that and the band of ``interval_samples``' 8 refits widened the same way)."""
     rows = []
     band = band_fn()
-    bkw = {} if prior is None else {"prior": prior(law, train)}
+    fit_prior = "default" if prior is None else prior(law, train)  # the fit's
     smp = None
     if cli_band and band is not None:
         try:
-            smp = dyn.interval_samples(law, train, 8, seed=0, prior=bkw.get("prior", "default"))
+            smp = dyn.interval_samples(law, train, 8, seed=0, prior=fit_prior)
         except (FitError, ValueError, FloatingPointError):
             smp = None
     for r in test:
@@ -300,7 +300,7 @@ def score(law: Any, train: list[Any], test: list[Any], whole: bool,
                "prede": float(np.mean(np.abs(p[keep] - y[keep]) / y[keep]))}
         if band is not None:
             try:
-                lo, hi = band(law, train, r, level=LEVEL, **bkw)
+                lo, hi = band(law, train, r, level=LEVEL, prior=fit_prior)
                 row["covered_fit"] = bool(lo[-1] <= y[-1] <= hi[-1])
                 row["halfwidth_fit"] = float(0.5 * (hi[-1] - lo[-1]))
                 pad = model_error * float(p[-1])  # as prediction_band(..., model_error=) adds it

@@ -218,13 +218,12 @@ def _readable_samples(doc: Mapping[str, Any], samples: list[dict[str, float]],
 
 def _posterior_doc(law: Any, runs: Sequence[Any], prior: Any) -> dict[str, Any] | None:
     """The Laplace posterior of ``law`` fitted on ``runs`` (``laplace_posterior``) as stored in
-    a params file, with ``prior`` (a mapping, a ``learn_prior`` result, or None: the default
-    prior); None where it cannot be formed (the band is then the samples' alone)."""
+    a params file, with the fit's ``prior`` (``"default"``, None = none, or a mapping); None
+    where it cannot be formed (the band is then the samples' alone)."""
     from cptdyn.dynamics import laplace_posterior
 
     try:
-        pri = prior(law, runs) if callable(prior) else prior
-        return laplace_posterior(law, runs, pri).to_doc()
+        return laplace_posterior(law, runs, prior).to_doc()
     except (ValueError, TypeError, FloatingPointError, np.linalg.LinAlgError):
         return None
 
@@ -319,10 +318,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
                     raise CLIError(f"--samples {n_s}: must be >= 0")
                 if n_s:
                     lp = learned.get(results[ds].law.NAME) if learned else None
-                    samples[ds] = interval_samples(
-                        results[ds], rs, n_s, seed=args.seed,
-                        prior="default" if lp is None else lp(results[ds].law, rs))
-                    posteriors[ds] = _posterior_doc(results[ds].law, rs, lp)
+                    fit_prior = "default" if lp is None else lp(results[ds].law, rs)
+                    samples[ds] = interval_samples(results[ds], rs, n_s, seed=args.seed,
+                                                   prior=fit_prior)
+                    posteriors[ds] = _posterior_doc(results[ds].law, rs, fit_prior)
             except FitError as e:
                 raise CLIError(str(e).splitlines()[0]) from None
             sys.stdout.write(format_table(sel_table))
@@ -365,10 +364,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
             from cptdyn.dynamics import FitError, cv_model_error, interval_samples
             from cptdyn.dynamics._fitting._priors import distinct_peaks
 
+            fit_prior = kw.get("prior", "default")  # the fit's: none, learned or the default
             try:
-                # the prior the fit had: none, the learned one, or the default
                 samples[ds] = interval_samples(results[ds], rs, int(n_single), seed=args.seed,
-                                               prior=kw.get("prior", "default"),
+                                               prior=fit_prior,
                                                skip_warmup=kw.get("skip_warmup", True))
                 opts: dict[str, Any] = {k: kw[k] for k in
                                         ("n_random", "coarsen_lr", "coarsen_warmup") if k in kw}
@@ -380,11 +379,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             except FitError as e:
                 raise CLIError(f"--samples {n_single}: {str(e).splitlines()[0]}") from None
             train_peaks[ds] = distinct_peaks(rs)
-            # the prior the fit had: none ({}: flat), the learned one, or the default (None)
-            fit_prior = kw.get("prior", None)
-            posteriors[ds] = _posterior_doc(results[ds].law, rs,
-                                            {} if "prior" in kw and fit_prior is None
-                                            else fit_prior)
+            posteriors[ds] = _posterior_doc(results[ds].law, rs, fit_prior)
     rows = []
     for ds, res in results.items():
         for r in res.per_run:

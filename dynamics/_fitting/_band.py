@@ -28,9 +28,10 @@ from ._priors import (
     PEAK_RTOL,
     PRIOR_OBS_PER_RUN,
     RHO_SD,
-    default_prior,
+    PriorSpec,
     fit_window,
     merge_peaks,
+    resolve_prior,
 )
 
 __all__ = ["prediction_band", "lr_response_slope", "lr_response_slopes", "lr_response_variance",
@@ -155,7 +156,7 @@ def cv_model_error(
 
 def prediction_band(
     law: Law, runs: Sequence[Run], target: Run, level: float = 0.9,
-    prior: Mapping[str, tuple[float, float]] | None = None,
+    prior: PriorSpec = "default",
     lr_response_sd: float = RHO_SD,
     model_error: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +166,8 @@ def prediction_band(
     Laplace (Gauss-Newton) approximation of the same posterior the default fit maximises, in the
     unconstrained parameter space: the data count as ``PRIOR_OBS_PER_RUN`` independent
     observations per run with noise ``sigma`` = the rms log residual of the law on the training
-    runs (the misfit the law cannot remove), the prior as ``default_prior`` (or ``prior``).
+    runs (the misfit the law cannot remove), the prior as the fit had it (``prior``, in
+    ``fit``'s convention: ``"default"`` = ``default_prior``, None = none, or a mapping).
     ``Cov = (n_eff / n * J^T J / sigma^2 + diag(1 / sd^2))^-1``; the band on the log loss is
     ``+- z * sqrt(g^T Cov g + sigma^2)`` with ``g`` the gradient of the target's log prediction.
     A parameter that the runs cannot identify (the annealing amplitude from one constant run, the
@@ -274,19 +276,18 @@ def _log_jacobian(law: Law, raw: np.ndarray, feats: Sequence[Any]
     return np.asarray(jac, np.float64), np.asarray(val, np.float64)
 
 
-def laplace_posterior(law: Law, runs: Sequence[Run],
-                      prior: Mapping[str, tuple[float, float]] | None = None,
+def laplace_posterior(law: Law, runs: Sequence[Run], prior: PriorSpec = "default",
                       ) -> LaplacePosterior:
     """The Laplace approximation of ``prediction_band`` for ``law`` fitted on ``runs``, with
-    ``prior`` (default ``default_prior``)."""
-
+    the fit's ``prior`` (``fit``'s convention, ``resolve_prior``: ``"default"``, None = none, or
+    a mapping)."""
     from cptdyn._pytree import x64_context
 
     names, cons = _constraints(law)
     raw0 = _raw_from_params(law.params(), names, cons)
     if raw0 is None:
         raise ValueError("prediction_band: the law's parameters are outside their constraints")
-    pri = default_prior(law, runs) if prior is None else dict(prior)
+    pri = resolve_prior(prior, law, runs, "prediction_band")
     centre, inv_sd = _prior_arrays(pri, names, cons)
     inv_sd = np.where(inv_sd > 0, inv_sd, 0.1)
     obs = []

@@ -65,7 +65,7 @@ from cptdyn._pytree import x64_context
 from .._law import Constraint, Law, concat_rows
 from .._run import Run
 from ._metrics import curve_metrics, mean_metrics
-from ._priors import default_prior, fit_window, prior_strength
+from ._priors import fit_window, prior_strength, resolve_prior
 
 __all__ = [
     "FitError",
@@ -764,10 +764,7 @@ def fit(
     if max_obs is not None:
         binned = [bin_observations(r, a, int(max_obs)) for r, a in zip(runs, w, strict=True)]
         runs, w = [b[0] for b in binned], [b[1] for b in binned]
-    if isinstance(prior, str):
-        if prior != "default":
-            raise FitError(f"fit: prior={prior!r} must be 'default', None or a mapping")
-        prior = default_prior(law, runs)
+    prior = resolve_prior(prior, law, runs)
     strength = prior_strength(w, len(runs)) if prior else 1.0
     fit_runs = [block_average_lr(r, coarsen_warmup) for r in runs] if coarsen_lr else runs
     feats = _features(law, fit_runs, "fit")

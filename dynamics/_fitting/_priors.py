@@ -56,11 +56,14 @@ from typing import Any
 
 import numpy as np
 
+from cptdyn._errors import FitError
+
 from .._law import Law
 from .._run import Run
 
 __all__ = ["PRIOR_OBS_PER_RUN", "DEFAULT_WARMUP", "default_prior", "distinct_peaks", "identified",
-           "prior_strength", "fit_window", "default_options", "LearnedPrior", "LEARNED_SD_FLOOR"]
+           "prior_strength", "resolve_prior", "fit_window", "default_options", "LearnedPrior",
+           "LEARNED_SD_FLOOR"]
 
 #: Default warmup convention of the laws when fitted by ``cptdyn fit`` / ``select_law``: the LR
 #: path starts from 0, so the warmup *increase* enters the annealing term with the opposite sign
@@ -201,6 +204,21 @@ def default_prior(law: Law, runs: Sequence[Run]) -> dict[str, tuple[float, float
     """``{parameter: (centre value, sd in the unconstrained space)}`` for ``law`` fitted to
     ``runs`` (module docstring). Parameters the law does not have are left out."""
     return _at_peak(law, _published(law), runs)
+
+
+PriorSpec = Mapping[str, tuple[float, float]] | str | None
+
+
+def resolve_prior(prior: PriorSpec, law: Law, runs: Sequence[Run],
+                  what: str = "fit") -> dict[str, tuple[float, float]]:
+    """The prior a fit uses, in ``fit``'s convention: ``"default"`` -> ``default_prior(law,
+    runs)``; None (or ``{}``) -> none; a mapping ``{name: (centre, sd)}`` -> a copy. ``what``
+    names the caller in the error for any other string."""
+    if isinstance(prior, str):
+        if prior != "default":
+            raise FitError(f"{what}: prior={prior!r} must be 'default', None or a mapping")
+        return default_prior(law, runs)
+    return dict(prior or {})
 
 
 def default_options(name: str) -> dict[str, Any]:

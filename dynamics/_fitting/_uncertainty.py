@@ -31,7 +31,7 @@ from .._law import Law, law_from_dict
 from .._run import Run
 from ._batch import fit_many
 from ._fit import FitError, FitResult, _constraints, _prior_arrays, check_runs
-from ._priors import default_prior, fit_window, prior_strength
+from ._priors import PriorSpec, fit_window, prior_strength, resolve_prior
 from ._select import binned_runs, cv_fold_masks, law_fit_options
 
 __all__ = [
@@ -59,9 +59,6 @@ def bootstrap_weights(runs: Sequence[Run], rng: np.random.Generator,
     return out
 
 
-PriorSpec = Mapping[str, tuple[float, float]] | str | None
-
-
 def _refits(fitted: FitResult | Law, runs: Sequence[Run], n_boot: int, folds: bool, *,
             seed: int, block: int, fspl_fraction: float, prior: PriorSpec, skip_warmup: bool,
             fit_options: Mapping[str, Any] | None, what: str) -> tuple[list[Law], list[Law]]:
@@ -70,8 +67,6 @@ def _refits(fitted: FitResult | Law, runs: Sequence[Run], n_boot: int, folds: bo
     ``interval_samples`` (``interval_samples``' docstring says what the refits see)."""
     law = fitted.law if isinstance(fitted, FitResult) else fitted
     runs, counts = binned_runs(check_runs(runs, what))
-    if isinstance(prior, str) and prior != "default":
-        raise FitError(f"{what}: prior={prior!r} must be 'default', None or a mapping")
     n = int(n_boot)
     kw = law_fit_options(law)
     kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
@@ -85,7 +80,7 @@ def _refits(fitted: FitResult | Law, runs: Sequence[Run], n_boot: int, folds: bo
     starts: list[Sequence[Run] | None] = [None] * n + [f[1] for f in fm]
     if not ws:
         return [], []
-    pri = default_prior(law, runs) if isinstance(prior, str) else dict(prior or {})
+    pri = resolve_prior(prior, law, runs, what)
     drawn: list[Mapping[str, tuple[float, float]] | None] | None = None
     if pri:
         k = math.sqrt(prior_strength(win, len(runs)))
