@@ -221,9 +221,8 @@ def binned_runs(runs: Sequence[Run]) -> tuple[list[Run], list[np.ndarray]]:
         # put half of them inside the ramp, which no fit uses and no score counts)
         ramp = r.steps <= r.warmup_steps
         parts = [bin_observations(r.replace(steps=r.steps[m], loss=np.asarray(r.loss)[m]),
-                                  None, 1 if k == 0 else MAX_OBS, WARMUP_BINS if k == 0
-                                  else N_BINS)
-                 for k, m in enumerate((ramp, ~ramp)) if m.any()]
+                                  None, n_bins, n_bins)
+                 for m, n_bins in ((ramp, WARMUP_BINS), (~ramp, N_BINS)) if m.any()]
         runs_out.append(r.replace(
             steps=np.concatenate([b.steps for b, _ in parts]),
             loss=np.concatenate([np.asarray(b.loss) for b, _ in parts]),
@@ -232,21 +231,26 @@ def binned_runs(runs: Sequence[Run]) -> tuple[list[Run], list[np.ndarray]]:
     return runs_out, counts
 
 
+def window_weights(law: Law, runs: Sequence[Run], counts: Sequence[np.ndarray]
+                   ) -> list[np.ndarray]:
+    """Each observation's weight in a default fit: its count (``binned_runs``) inside the fit
+    window (``fit_window``: after the warmup and the law's memory of it), 0 outside."""
+    return [np.where(fit_window(r, law), c, 0.0) for r, c in zip(runs, counts, strict=True)]
+
+
 def _law_cv(
     law: Law, runs: Sequence[Run], folds: Sequence[tuple[str, list[Run], list[np.ndarray],
                                                          list[np.ndarray]]],
-    kw: Mapping[str, Any], full: bool = True, counts: Sequence[np.ndarray] | None = None,
+    kw: Mapping[str, Any], full: Sequence[np.ndarray] | None,
 ) -> tuple[list[dict[str, Any]], str, FitResult | FitError | None]:
-    """Held-out rows of every fold and the fit on all runs (None with ``full=False``), as one
-    batch (``fit_many``); ``counts``: the observations' weights (``binned_runs``)."""
-    cts = [np.ones(r.steps.size) for r in runs] if counts is None else list(counts)
-    probs = [[m.astype(np.float64) * c for m, c in zip(tr, cts, strict=True)]
-             for _, _, tr, _ in folds]
+    """Held-out rows of every fold (its fit weights, held-out masks) and the fit on all runs
+    with the weights ``full`` (skipped, None, with ``full=None``), as one batch
+    (``fit_many``)."""
+    probs = [list(tr) for _, _, tr, _ in folds]
     starts: list[Sequence[Run] | None] = [f[1] for f in folds]
     every = [False] * len(folds)
-    if full:  # the fit on all runs is the one returned: every kept start runs (no agreement stop)
-        probs.append([fit_window(r, law).astype(np.float64) * c  # issue 12 window
-                      for r, c in zip(runs, cts, strict=True)])
+    if full is not None:  # the fit on all runs is the one returned: every kept start runs
+        probs.append(list(full))
         starts.append(None)
         every.append(True)
     own: list[list[np.ndarray] | None] = []
@@ -284,7 +288,7 @@ def _law_cv(
         except (FitError, FloatingPointError, ValueError) as e:
             rows.append({"fold": fname, "failed": True})
             err = err or f"{fname}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-    return rows, err, fits[-1] if full else None
+    return rows, err, fits[-1] if full is not None else None
 
 
 def _prepare(
@@ -292,25 +296,24 @@ def _prepare(
                                                                list[np.ndarray], list[np.ndarray]]],
     seed: int, fit_options: Mapping[str, Mapping[str, Any]] | None,
     priors: Mapping[str, Callable[[Law, Sequence[Run]], Mapping[str, tuple[float, float]]]]
-    | None, counts: Sequence[np.ndarray] | None = None,
-) -> tuple[Law, list[Any], dict[str, Any]]:
-    """A candidate's template, its folds restricted to the fit window and its fit options, with
-    the defaults of ``fit`` (issue 12): warmup window, priors scaled by their strength."""
+    | None, counts: Sequence[np.ndarray],
+) -> tuple[Law, list[Any], dict[str, Any], list[np.ndarray]]:
+    """A candidate's template, its folds with their fit weights (``window_weights`` inside the
+    fold), its fit options with the defaults of ``fit`` (issue 12: priors scaled by their
+    strength), and the weights of its fit on all runs."""
     law = law_template(cand)
     kw = law_fit_options(law)
     kw.update((fit_options or {}).get(law.NAME, {}))
     kw.setdefault("seed", seed)
-    win = [fit_window(r, law) for r in runs]
-    law_folds = [(n, tr_runs, [t & w for t, w in zip(tr, win, strict=True)], te)
+    full = window_weights(law, runs, counts)
+    law_folds = [(n, tr_runs, [np.where(t, w, 0.0) for t, w in zip(tr, full, strict=True)], te)
                  for n, tr_runs, tr, te in folds]
     if "prior" not in kw:
-        cts = [np.ones(r.steps.size) for r in runs] if counts is None else counts
-        k = math.sqrt(prior_strength([w.astype(float) * c for w, c in zip(win, cts, strict=True)],
-                                     len(runs)))
+        k = math.sqrt(prior_strength(full, len(runs)))
         prior_fn = (priors or {}).get(law.NAME, default_prior)
         kw["prior"] = {p: (float(c), float(sd) / k)
                        for p, (c, sd) in prior_fn(law, runs).items()}
-    return law, law_folds, kw
+    return law, law_folds, kw, full
 
 
 def cv_abs_final_error(rows: Sequence[Mapping[str, Any]]) -> float:
@@ -329,9 +332,9 @@ def heldout_rows(
     runs, counts = binned_runs(check_runs(runs, "heldout_rows"))
     folds = cv_fold_masks(runs, fspl_fraction) + extrapolation_fold_masks(runs)
     name = law if isinstance(law, str) else law.NAME
-    lw, lf, kw = _prepare(law, runs, folds, seed, {name: dict(fit_options or {})},
-                          None if prior is None else {name: prior}, counts)
-    return _law_cv(lw, runs, lf, kw, full=False, counts=counts)[0]
+    lw, lf, kw, _ = _prepare(law, runs, folds, seed, {name: dict(fit_options or {})},
+                             None if prior is None else {name: prior}, counts)
+    return _law_cv(lw, runs, lf, kw, None)[0]
 
 
 def _schedule_kind(r: Run) -> str:
@@ -463,10 +466,10 @@ def select_law(
         order = sorted(range(len(prepared)), key=lambda i: -len(prepared[i][0].params()))
         with ThreadPoolExecutor(n_workers, thread_name_prefix="select_law") as ex:
             by_i = {i: ex.submit(contextvars.copy_context().run, _law_cv, prepared[i][0], runs,
-                                 prepared[i][1], prepared[i][2], True, counts) for i in order}
+                                 prepared[i][1], prepared[i][2], prepared[i][3]) for i in order}
             futs = [by_i[i] for i in range(len(prepared))]
             try:
-                for (law, _, _), fut in zip(prepared, futs, strict=True):
+                for (law, *_), fut in zip(prepared, futs, strict=True):
                     outs.append(fut.result())
                     done(law)
             except BaseException:
@@ -474,10 +477,10 @@ def select_law(
                     fut.cancel()
                 raise
     else:
-        for law, lf, kw in prepared:
-            outs.append(_law_cv(law, runs, lf, kw, counts=counts))
+        for law, lf, kw, full in prepared:
+            outs.append(_law_cv(law, runs, lf, kw, full))
             done(law)
-    for ci, ((law, _, _), out) in enumerate(zip(prepared, outs, strict=True)):
+    for ci, ((law, *_), out) in enumerate(zip(prepared, outs, strict=True)):
         rows, err, full_fit = out
         score = cv_score(rows)
         ok = [r for r in rows if not r.get("failed")]

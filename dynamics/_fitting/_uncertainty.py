@@ -31,8 +31,8 @@ from .._law import Law, law_from_dict
 from .._run import Run
 from ._batch import fit_many
 from ._fit import FitError, FitResult, _constraints, _prior_arrays, check_runs
-from ._priors import PriorSpec, fit_window, prior_strength, resolve_prior
-from ._select import binned_runs, cv_fold_masks, law_fit_options
+from ._priors import PriorSpec, prior_strength, resolve_prior
+from ._select import binned_runs, cv_fold_masks, law_fit_options, window_weights
 
 __all__ = [
     "bootstrap_weights",
@@ -71,8 +71,7 @@ def _refits(fitted: FitResult | Law, runs: Sequence[Run], n_boot: int, folds: bo
     kw = law_fit_options(law)
     kw.update({"n_random": 0, "n_keep": 2, "seed": seed})
     rng = np.random.default_rng(seed)
-    win = [(fit_window(r, law).astype(np.float64) if skip_warmup else 1.0) * c
-           for r, c in zip(runs, counts, strict=True)]
+    win = window_weights(law, runs, counts) if skip_warmup else counts
     ws: list[Any] = [[b * m for b, m in zip(bootstrap_weights(runs, rng, block), win,
                                             strict=True)] for _ in range(n)]
     fm = cv_fold_masks(runs, fspl_fraction) if folds else []
